@@ -1,0 +1,37 @@
+"""Enqueueing from the edge, after the transaction committed; a failure here never loses an output."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from fastapi import Request
+
+from service import queueing
+from service.api.deps import work_queue
+from service.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+
+def after_commit_score(request: Request, output_ids: Sequence[str]) -> bool:
+    """Enqueue scoring; if Redis is unreachable the output stays `received` and the sweep finds it."""
+    if not output_ids:
+        return True
+    settings = request.app.state.settings
+    try:
+        queueing.enqueue_scoring(work_queue(request), settings, output_ids)
+    except ServiceError as exc:
+        log.warning("scoring not enqueued (%s); the sweep will pick up %d outputs", exc, len(output_ids))
+        return False
+    return True
+
+
+def after_commit_select(request: Request, queue_name: str | None) -> None:
+    """Enqueue a refill of a queue after a review freed a slot in it."""
+    if queue_name is None:
+        return
+    try:
+        queueing.enqueue_selection(work_queue(request), request.app.state.settings, queue_name)
+    except ServiceError as exc:
+        log.warning("selection of %s not enqueued (%s); the sweep will refill it", queue_name, exc)

@@ -1,0 +1,101 @@
+"""Ingest: applications post their LLM outputs; scoring happens later, in a worker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response, status
+from pydantic import ValidationError
+
+from service.api.deps import SessionDep, SettingsDep
+from service.api.enqueue import after_commit_score
+from service.api.views import output_view
+from service.domain import (
+    BatchIn,
+    BatchItemResult,
+    BatchResult,
+    OutputAccepted,
+    OutputIn,
+    OutputStatus,
+    OutputView,
+)
+from service.errors import PayloadTooLarge, ServiceError
+from service.storage import repository as repo
+
+router = APIRouter(prefix="/outputs", tags=["outputs"])
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic's errors without the offending input echoed back (it can be large or private)."""
+    return [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=OutputAccepted,
+    responses={200: {"description": "A repeat of a stored external_id: the stored record, nothing added."}},
+)
+def post_output(
+    output_in: OutputIn, session: SessionDep, request: Request, response: Response
+) -> OutputAccepted:
+    """Store one output and enqueue its scoring; answers before scoring runs."""
+    with session.begin():
+        row, duplicate = repo.ingest_output(session, output_in=output_in)
+    if duplicate:
+        response.status_code = status.HTTP_200_OK
+    else:
+        after_commit_score(request, [row.id])
+    return OutputAccepted(
+        id=row.id, external_id=row.external_id, status=OutputStatus(row.status), duplicate=duplicate
+    )
+
+
+@router.post(
+    "/batch",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=BatchResult,
+    responses={200: {"description": "Nothing new was accepted (all duplicates or errors)."}},
+)
+def post_batch(
+    batch: BatchIn, session: SessionDep, settings: SettingsDep, request: Request, response: Response
+) -> BatchResult:
+    """Store many outputs; each item gets its own status and one bad item never loses the good ones."""
+    if len(batch.outputs) > settings.max_batch_outputs:
+        raise PayloadTooLarge(
+            f"a batch holds at most {settings.max_batch_outputs} outputs, got {len(batch.outputs)}",
+            details={"max_batch_outputs": settings.max_batch_outputs},
+        )
+    results: list[BatchItemResult] = []
+    new_ids: list[str] = []
+    with session.begin():
+        for index, raw in enumerate(batch.outputs):
+            results.append(_ingest_one(session, index, raw, new_ids))
+    if new_ids:
+        after_commit_score(request, new_ids)
+    else:
+        response.status_code = status.HTTP_200_OK
+    counts = {s: sum(r.status == s for r in results) for s in ("accepted", "duplicate", "error")}
+    return BatchResult(
+        accepted=counts["accepted"], duplicates=counts["duplicate"], errors=counts["error"], results=results
+    )
+
+
+def _ingest_one(session: Any, index: int, raw: dict[str, Any], new_ids: list[str]) -> BatchItemResult:
+    try:
+        output_in = OutputIn.model_validate(raw)
+        row, duplicate = repo.ingest_output(session, output_in=output_in)
+    except ValidationError as exc:
+        error = {"code": "validation_failed", "message": "invalid output", "details": validation_details(exc)}
+        return BatchItemResult(index=index, status="error", error=error)
+    except ServiceError as exc:
+        return BatchItemResult(index=index, status="error", error=exc.envelope()["error"])
+    if not duplicate:
+        new_ids.append(row.id)
+    return BatchItemResult(index=index, status="duplicate" if duplicate else "accepted", id=row.id)
+
+
+@router.get("/{output_id}", response_model=OutputView)
+def get_output(output_id: str, session: SessionDep) -> OutputView:
+    """An output's status, its signals so far, its score, its pick and its reviews."""
+    return output_view(session, repo.get_output(session, output_id=output_id))

@@ -1,0 +1,23 @@
+"""Counts for operators and the demo: how much traffic is in each stage of the pipeline."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from service.api.deps import SessionDep
+from service.storage import repository as repo
+
+router = APIRouter(prefix="/stats", tags=["stats"])
+
+
+class Stats(BaseModel):
+    outputs: dict[str, int]
+    total: int
+
+
+@router.get("", response_model=Stats)
+def get_stats(session: SessionDep) -> Stats:
+    """Outputs per status (received, scored, queued, reviewed)."""
+    counts = repo.count_by_status(session)
+    return Stats(outputs=counts, total=sum(counts.values()))

@@ -1,0 +1,74 @@
+"""Turning stored rows into the API's models (shared by the REST routes and the review pages)."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from service.domain import OutputStatus, OutputView, PickView, QueueItem, ReviewView, Verdict
+from service.storage import repository as repo
+from service.storage.tables import Output, Pick, Review
+
+
+def pick_view(pick: Pick) -> PickView:
+    return PickView(
+        queue=pick.queue,
+        reason=pick.reason,
+        stratum=pick.stratum,
+        score=pick.score,
+        picked_at=pick.picked_at,
+        reviewed=pick.reviewed_at is not None,
+    )
+
+
+def review_view(review: Review) -> ReviewView:
+    return ReviewView(
+        id=review.id,
+        output_id=review.output_id,
+        verdict=Verdict(review.verdict),
+        tags=review.tags or [],
+        correction=review.correction,
+        note=review.note,
+        reviewer=review.reviewer,
+        queue=review.queue,
+        created_at=review.created_at,
+    )
+
+
+def output_view(session: Session, output: Output) -> OutputView:
+    pick = repo.pick_for(session, output_id=output.id)
+    return OutputView(
+        id=output.id,
+        external_id=output.external_id,
+        app=output.app,
+        model=output.model,
+        status=OutputStatus(output.status),
+        received_at=output.received_at,
+        scored_at=output.scored_at,
+        prompt=output.prompt,
+        messages=output.messages,
+        response=output.response,
+        finish_reason=output.finish_reason,
+        samples=output.samples or [],
+        metadata=output.meta or {},
+        signals=output.signals or {},
+        score=output.score,
+        scorer_version=output.scorer_version,
+        drivers=output.drivers or [],
+        pick=pick_view(pick) if pick is not None else None,
+        reviews=[review_view(r) for r in repo.reviews_for(session, output_id=output.id)],
+    )
+
+
+def queue_item(pick: Pick, output: Output) -> QueueItem:
+    return QueueItem(
+        output_id=output.id,
+        external_id=output.external_id,
+        app=output.app,
+        model=output.model,
+        prompt=output.prompt,
+        response=output.response,
+        score=pick.score,
+        reason=pick.reason,
+        stratum=pick.stratum,
+        picked_at=pick.picked_at,
+    )

@@ -1,0 +1,195 @@
+"""The app factory: ``create_app(settings)`` mounts the API routes and the review pages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service import queueing
+from service.api.routes import outputs, queues, reviews, stats
+from service.errors import ServiceError, error_envelope
+from service.settings import Settings
+from service.storage.db import engine_for, session_factory
+
+log = logging.getLogger(__name__)
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+}
+
+
+class BodyLimit:
+    """Answers 413 in the error envelope for bodies over the limit, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._reject(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._reject(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse(
+            error_envelope(
+                "payload_too_large",
+                f"request body is larger than {self.max_bytes} bytes",
+                {"max_body_bytes": self.max_bytes},
+            ),
+            status_code=413,
+        )
+        await response(scope, receive, send)
+
+
+def _wants_html(request: Request) -> bool:
+    return request.url.path.startswith("/ui") and "text/html" in request.headers.get("accept", "")
+
+
+def _error_response(request: Request, status_code: int, envelope: dict[str, Any]) -> Response:
+    if _wants_html(request):
+        from review_ui.routes import render_error
+
+        return render_error(request, status_code, envelope["error"])
+    return JSONResponse(envelope, status_code=status_code)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def service_error(request: Request, exc: ServiceError) -> Response:
+        return _error_response(request, exc.status_code, exc.envelope())
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            envelope = error_envelope(
+                "bad_request",
+                "request body is not valid JSON",
+                [{"loc": list(e["loc"]), "msg": e["msg"]} for e in errors],
+            )
+            return _error_response(request, 400, envelope)
+        details = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors]
+        return _error_response(request, 422, error_envelope("validation_failed", "invalid request", details))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = HTTP_CODES.get(exc.status_code, "error")
+        message = str(exc.detail)
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no such resource: {request.method} {request.url.path}"
+        response = _error_response(request, exc.status_code, error_envelope(code, message))
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error_response(request, 500, error_envelope("internal", "internal server error"))
+
+
+async def _sweep_ticker(app: FastAPI, interval: float) -> None:
+    """Every interval, one API process (a Redis lock elects it) enqueues the sweep job."""
+    settings: Settings = app.state.settings
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await asyncio.to_thread(_tick, settings, interval)
+        except Exception as exc:  # keep ticking whatever a single tick ran into
+            log.warning("sweep tick failed: %s", exc)
+
+
+def _tick(settings: Settings, interval: float) -> None:
+    connection = queueing.redis_connection(settings)
+    if connection.set(f"{settings.rq_queue}:sweep-tick", "1", nx=True, ex=max(1, int(interval))):
+        queueing.enqueue_sweep(queueing.work_queue(connection, settings), settings)
+
+
+def create_app(settings: Settings, *, sweeper: bool = False) -> FastAPI:
+    """The review-router ASGI app. With ``sweeper`` it also enqueues the periodic sweep."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_sweep_ticker(app, settings.sweep_interval_seconds)) if sweeper else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app = FastAPI(
+        title="review-router",
+        version="1",
+        summary="Decides which LLM outputs a human should review.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.sessions = session_factory(engine_for(settings))
+    app.state.work_queue = None
+    _install_error_handlers(app)
+    for module in (outputs, queues, reviews, stats):
+        app.include_router(module.router, prefix="/v1")
+
+    from review_ui.routes import mount_ui
+
+    mount_ui(app)
+
+    @app.get("/healthz", tags=["meta"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/ui/")
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app

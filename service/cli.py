@@ -1,0 +1,114 @@
+"""`review-router`: serve the API and review pages, run workers, run the demo, migrate, benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from service.settings import get_settings
+from service.stack import embedded_stack
+
+log = logging.getLogger("review_router")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEMO_DATA = REPO_ROOT / "data" / "halueval" / "general_data.jsonl.gz"
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.app import create_app
+
+    with embedded_stack(get_settings()) as settings:
+        uvicorn.run(create_app(settings, sweeper=True), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from workers.main import run_worker
+
+    run_worker(get_settings(), burst=args.burst, name=args.name)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from service.demo import run_demo
+
+    return run_demo(get_settings(), data=Path(args.data), count=args.count, host=args.host, port=args.port)
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from service.storage.db import engine_for, upgrade
+
+    settings = get_settings()
+    upgrade(engine_for(settings))
+    print(f"database at head: {settings.resolved_database_url.split('@')[-1]}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from service.bench import run_throughput
+
+    return run_throughput(get_settings(), data=Path(args.data), count=args.count, out=Path(args.out))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="review-router", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser(
+        "serve", help="API + review pages (+ embedded Redis and workers without REDIS_URL)"
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="an RQ worker: scoring, selection and the sweep")
+    worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
+    worker.add_argument("--name", default=None)
+    worker.set_defaults(func=cmd_worker)
+
+    demo = sub.add_parser("demo", help="serve on embedded defaults and post real HaluEval responses")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--count", type=int, default=300)
+    demo.add_argument("--data", default=str(DEMO_DATA))
+    demo.set_defaults(func=cmd_demo)
+
+    db = sub.add_parser("db", help="database schema")
+    db.add_argument("action", choices=["upgrade"])
+    db.set_defaults(func=cmd_db)
+
+    bench = sub.add_parser("bench", help="benchmarks that print figures")
+    bench.add_argument("suite", choices=["throughput"])
+    bench.add_argument("--count", type=int, default=2000)
+    bench.add_argument("--data", default=str(DEMO_DATA))
+    bench.add_argument("--out", default="bench-output")
+    bench.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args = parser().parse_args(argv)
+    _logging(args.verbose)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

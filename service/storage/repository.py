@@ -1,0 +1,300 @@
+"""Repository functions: the session first, keyword-only arguments after, and no commits.
+
+The caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from service.domain import NormalizedOutput, OutputIn, OutputStatus, ReviewIn, normalize
+from service.errors import Conflict, NotFound
+from service.storage.tables import Output, Pick, Review, new_id, utcnow
+
+
+def find_output(session: Session, *, app: str, external_id: str) -> Output | None:
+    """The output an application already posted under this external id, if any."""
+    return session.scalars(
+        select(Output).where(Output.app == app, Output.external_id == external_id)
+    ).one_or_none()
+
+
+def get_output(session: Session, *, output_id: str) -> Output:
+    """The output with this id, or NotFound."""
+    output = session.get(Output, output_id)
+    if output is None:
+        raise NotFound(f"no output with id {output_id!r}", details={"id": output_id})
+    return output
+
+
+def _new_output(normalized: NormalizedOutput, payload_hash: str) -> Output:
+    return Output(
+        id=new_id(),
+        external_id=normalized.external_id,
+        app=normalized.app,
+        model=normalized.model,
+        payload_hash=payload_hash,
+        prompt=normalized.prompt,
+        messages=normalized.messages,
+        response=normalized.response,
+        finish_reason=normalized.finish_reason,
+        token_logprobs=[t.model_dump() for t in normalized.token_logprobs]
+        if normalized.token_logprobs is not None
+        else None,
+        samples=normalized.samples,
+        meta=normalized.metadata,
+        status=OutputStatus.received.value,
+        received_at=utcnow(),
+        attempts=0,
+    )
+
+
+def ingest_output(session: Session, *, output_in: OutputIn) -> tuple[Output, bool]:
+    """Store a posted output; a repeat of the same external id returns the stored row instead.
+
+    Returns the row and whether it was a duplicate. A repeat whose content differs is a Conflict,
+    so a caller reusing an id by mistake learns of it instead of silently losing data.
+    """
+    digest = output_in.payload_hash()
+    if output_in.external_id is not None:
+        existing = find_output(session, app=output_in.app, external_id=output_in.external_id)
+        if existing is not None:
+            return _check_repeat(existing, digest), True
+    row = _new_output(normalize(output_in), digest)
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        # A concurrent request stored the same external id between our lookup and insert.
+        assert output_in.external_id is not None
+        existing = find_output(session, app=output_in.app, external_id=output_in.external_id)
+        if existing is None:
+            raise
+        return _check_repeat(existing, digest), True
+    return row, False
+
+
+def _check_repeat(existing: Output, digest: str) -> Output:
+    if existing.payload_hash != digest:
+        raise Conflict(
+            f"external_id {existing.external_id!r} of app {existing.app!r} was already posted "
+            "with different content",
+            details={"id": existing.id, "external_id": existing.external_id, "app": existing.app},
+        )
+    return existing
+
+
+def claim_for_scoring(
+    session: Session, *, output_ids: Sequence[str], limit: int, token: str, now: datetime, lease: timedelta
+) -> list[Output]:
+    """Claim up to ``limit`` unscored outputs, the given ids first, then the oldest others waiting.
+
+    A claim is a lease: a worker that dies leaves it to expire and another worker takes over.
+    Conditions are repeated in the UPDATE so concurrent workers on PostgreSQL never share a row.
+    """
+    claimable = (Output.status == OutputStatus.received.value) & or_(
+        Output.claimed_until.is_(None), Output.claimed_until < now
+    )
+    wanted = list(session.scalars(select(Output.id).where(claimable, Output.id.in_(output_ids)).limit(limit)))
+    if len(wanted) < limit:
+        wanted += session.scalars(
+            select(Output.id)
+            .where(claimable, Output.id.not_in(wanted) if wanted else True)
+            .order_by(Output.received_at)
+            .limit(limit - len(wanted))
+        )
+    if not wanted:
+        return []
+    session.execute(
+        update(Output)
+        .where(Output.id.in_(wanted), claimable)
+        .values(claim_token=token, claimed_until=now + lease, attempts=Output.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return list(session.scalars(select(Output).where(Output.claim_token == token, Output.id.in_(wanted))))
+
+
+def reference_window(session: Session, *, limit: int) -> list[tuple[dict[str, Any], bytes | None]]:
+    """Signals and embeddings of the most recently scored outputs: what 'recent traffic' means."""
+    rows = session.execute(
+        select(Output.signals, Output.embedding)
+        .where(Output.scored_at.is_not(None))
+        .order_by(Output.scored_at.desc())
+        .limit(limit)
+    )
+    return [(signals or {}, embedding) for signals, embedding in rows]
+
+
+def store_score(
+    session: Session,
+    *,
+    output_id: str,
+    token: str,
+    signals: dict[str, float | None],
+    score: float | None,
+    scorer_version: str,
+    drivers: list[dict[str, Any]],
+    embedding: bytes | None,
+    now: datetime,
+) -> bool:
+    """Record an output's signals and score if this worker still holds its claim; False otherwise."""
+    result = session.execute(
+        update(Output)
+        .where(
+            Output.id == output_id,
+            Output.claim_token == token,
+            Output.status == OutputStatus.received.value,
+        )
+        .values(
+            signals=signals,
+            score=score,
+            scorer_version=scorer_version,
+            drivers=drivers,
+            embedding=embedding,
+            scored_at=now,
+            status=OutputStatus.scored.value,
+            claim_token=None,
+            claimed_until=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def stale_unscored_ids(
+    session: Session, *, received_before: datetime, now: datetime, limit: int
+) -> list[str]:
+    """Outputs still unscored long after arrival and not under a live claim: their job was lost."""
+    return list(
+        session.scalars(
+            select(Output.id)
+            .where(
+                Output.status == OutputStatus.received.value,
+                Output.received_at < received_before,
+                or_(Output.claimed_until.is_(None), Output.claimed_until < now),
+            )
+            .order_by(Output.received_at)
+            .limit(limit)
+        )
+    )
+
+
+def queue_candidates(session: Session, *, apps: Sequence[str], limit: int) -> list[Output]:
+    """Scored outputs not yet picked or reviewed, most likely failures first."""
+    query = select(Output).where(Output.status == OutputStatus.scored.value)
+    if apps:
+        query = query.where(Output.app.in_(apps))
+    query = query.order_by(Output.score.desc().nulls_last(), Output.received_at).limit(limit)
+    return list(session.scalars(query))
+
+
+def count_waiting(session: Session, *, queue: str) -> int:
+    """Items picked into a queue and not reviewed yet."""
+    return (
+        session.scalar(
+            select(func.count()).select_from(Pick).where(Pick.queue == queue, Pick.reviewed_at.is_(None))
+        )
+        or 0
+    )
+
+
+def count_picked_since(session: Session, *, queue: str, since: datetime) -> int:
+    return (
+        session.scalar(
+            select(func.count()).select_from(Pick).where(Pick.queue == queue, Pick.picked_at >= since)
+        )
+        or 0
+    )
+
+
+def count_reviewed_since(session: Session, *, queue: str, since: datetime) -> int:
+    return (
+        session.scalar(
+            select(func.count()).select_from(Review).where(Review.queue == queue, Review.created_at >= since)
+        )
+        or 0
+    )
+
+
+def add_pick(
+    session: Session, *, queue: str, output_id: str, stratum: str, reason: str, score: float | None
+) -> bool:
+    """Put an output into a queue unless it was picked or reviewed meanwhile; True if it was added."""
+    moved = session.execute(
+        update(Output)
+        .where(Output.id == output_id, Output.status == OutputStatus.scored.value)
+        .values(status=OutputStatus.queued.value)
+        .execution_options(synchronize_session=False)
+    )
+    if not moved.rowcount:  # type: ignore[attr-defined]
+        return False
+    session.add(Pick(output_id=output_id, queue=queue, stratum=stratum, reason=reason, score=score))
+    return True
+
+
+def pick_for(session: Session, *, output_id: str) -> Pick | None:
+    return session.scalars(select(Pick).where(Pick.output_id == output_id)).one_or_none()
+
+
+def reviews_for(session: Session, *, output_id: str) -> list[Review]:
+    return list(
+        session.scalars(select(Review).where(Review.output_id == output_id).order_by(Review.created_at))
+    )
+
+
+def waiting_items(
+    session: Session, *, queue: str, limit: int, offset: int
+) -> tuple[int, list[tuple[Pick, Output]]]:
+    """The unreviewed items of a queue, highest score first, and how many there are in all."""
+    waiting = (Pick.queue == queue) & Pick.reviewed_at.is_(None)
+    total = session.scalar(select(func.count()).select_from(Pick).where(waiting)) or 0
+    rows = session.execute(
+        select(Pick, Output)
+        .join(Output, Output.id == Pick.output_id)
+        .where(waiting)
+        .order_by(Pick.score.desc().nulls_last(), Pick.picked_at)
+        .limit(limit)
+        .offset(offset)
+    )
+    return total, [(p, o) for p, o in rows.tuples()]
+
+
+def add_review(session: Session, *, review_in: ReviewIn, now: datetime) -> Review:
+    """Record a verdict; the output leaves its queue and counts as reviewed."""
+    output = get_output(session, output_id=review_in.output_id)
+    if output.status == OutputStatus.received.value:
+        raise Conflict(
+            "this output is not scored yet; review it once it has been scored",
+            details={"id": output.id, "status": output.status},
+        )
+    pick = pick_for(session, output_id=output.id)
+    if pick is not None and pick.reviewed_at is None:
+        pick.reviewed_at = now
+    output.status = OutputStatus.reviewed.value
+    review = Review(
+        output_id=output.id,
+        queue=pick.queue if pick is not None else None,
+        verdict=review_in.verdict.value,
+        tags=review_in.tags,
+        correction=review_in.correction,
+        note=review_in.note,
+        reviewer=review_in.reviewer,
+        created_at=now,
+    )
+    session.add(review)
+    session.flush()
+    return review
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    """How many outputs are in each status."""
+    counts = dict.fromkeys((s.value for s in OutputStatus), 0)
+    for status, n in session.execute(select(Output.status, func.count()).group_by(Output.status)).tuples():
+        counts[status] = n
+    return counts

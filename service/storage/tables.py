@@ -1,0 +1,127 @@
+"""SQLAlchemy 2 tables: outputs, their picks into review queues, and reviews."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    types,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class UTCDateTime(types.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite hands back naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Output(Base):
+    """An LLM output posted by an application, its signals and its score."""
+
+    __tablename__ = "outputs"
+    __table_args__ = (
+        UniqueConstraint("app", "external_id", name="uq_outputs_app_external_id"),
+        Index("ix_outputs_status_received_at", "status", "received_at"),
+        Index("ix_outputs_scored_at", "scored_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    app: Mapped[str] = mapped_column(String(100))
+    model: Mapped[str | None] = mapped_column(String(200))
+    payload_hash: Mapped[str] = mapped_column(String(64))
+    prompt: Mapped[str] = mapped_column(Text)
+    messages: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    response: Mapped[str] = mapped_column(Text)
+    finish_reason: Mapped[str | None] = mapped_column(String(40))
+    token_logprobs: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    samples: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    signals: Mapped[dict[str, float | None] | None] = mapped_column(JSONType)
+    score: Mapped[float | None] = mapped_column(Float)
+    scorer_version: Mapped[str | None] = mapped_column(String(64))
+    drivers: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
+    scored_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Pick(Base):
+    """An output chosen for a review queue, with why it was chosen."""
+
+    __tablename__ = "picks"
+    __table_args__ = (Index("ix_picks_queue_reviewed_at", "queue", "reviewed_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    output_id: Mapped[str] = mapped_column(ForeignKey("outputs.id", ondelete="CASCADE"), unique=True)
+    queue: Mapped[str] = mapped_column(String(64))
+    stratum: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    score: Mapped[float | None] = mapped_column(Float)
+    picked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Review(Base):
+    """A reviewer's verdict on an output."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (
+        Index("ix_reviews_output_id", "output_id"),
+        Index("ix_reviews_created_at", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    output_id: Mapped[str] = mapped_column(ForeignKey("outputs.id", ondelete="CASCADE"))
+    queue: Mapped[str | None] = mapped_column(String(64))
+    verdict: Mapped[str] = mapped_column(String(8))
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    correction: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    reviewer: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

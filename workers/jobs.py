@@ -1,0 +1,220 @@
+"""Thin RQ entry points: load from the database, call the pure core, store. Each is idempotent.
+
+Jobs take ids only. The process-wide runtime (settings, engine, embedder) is built once, lazily;
+``workers.main`` preloads it and tests install their own with ``use_runtime``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from rq import get_current_job
+from sqlalchemy import Engine
+
+from service import queueing
+from service.settings import Settings, get_settings
+from service.storage import repository as repo
+from service.storage.db import engine_for, transaction
+from service.storage.tables import Output, new_id, utcnow
+from workers import scoring, selection
+from workers.clients import Embedder, get_embedder
+
+log = logging.getLogger(__name__)
+
+#: One job keeps claiming batches while work is waiting, so a backlog is embedded in full batches.
+MAX_ROUNDS_PER_JOB = 50
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    _embedder: Embedder | None = field(default=None, repr=False)
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = get_embedder(
+                self.settings.embedding_model_path, self.settings.embedding_batch_size
+            )
+        return self._embedder
+
+
+_runtime: Runtime | None = None
+
+
+def use_runtime(rt: Runtime | None) -> None:
+    """Install the runtime the jobs of this process use (None: build from the environment)."""
+    global _runtime
+    _runtime = rt
+
+
+def runtime() -> Runtime:
+    global _runtime
+    if _runtime is None:
+        settings = get_settings()
+        _runtime = Runtime(settings=settings, engine=engine_for(settings))
+    return _runtime
+
+
+def _work_queue(rt: Runtime) -> Any:
+    job = get_current_job()
+    connection = job.connection if job is not None else queueing.redis_connection(rt.settings)
+    return queueing.work_queue(connection, rt.settings)
+
+
+def _tokens(token_logprobs: list[dict[str, Any]] | None) -> tuple[scoring.TokenLP, ...] | None:
+    if token_logprobs is None:
+        return None
+    return tuple(
+        scoring.TokenLP(
+            logprob=float(t["logprob"]),
+            top_logprobs=tuple(float(a["logprob"]) for a in t.get("top_logprobs") or ()),
+        )
+        for t in token_logprobs
+    )
+
+
+def _scoring_input(output: Output) -> scoring.ScoringInput:
+    return scoring.ScoringInput(
+        output_id=output.id,
+        prompt=output.prompt,
+        response=output.response,
+        tokens=_tokens(output.token_logprobs),
+    )
+
+
+def _history_vectors(embeddings: Iterable[bytes | None], dimension: int) -> np.ndarray:
+    rows = [np.frombuffer(e, dtype=np.float32) for e in embeddings if e is not None]
+    rows = [r for r in rows if r.shape[0] == dimension]  # skip vectors of an earlier encoder
+    return np.vstack(rows) if rows else np.zeros((0, dimension), dtype=np.float32)
+
+
+def _score_round(rt: Runtime, output_ids: Sequence[str]) -> tuple[int, set[str]]:
+    settings, token = rt.settings, new_id()
+    with transaction(rt.engine) as session:
+        claimed = repo.claim_for_scoring(
+            session,
+            output_ids=output_ids,
+            limit=settings.score_batch_size,
+            token=token,
+            now=utcnow(),
+            lease=timedelta(seconds=settings.claim_seconds),
+        )
+        items = [_scoring_input(o) for o in claimed]
+        apps = {o.app for o in claimed}
+        history = repo.reference_window(session, limit=settings.reference_window) if items else []
+    if not items:
+        return 0, set()
+    texts = [
+        scoring.embedding_text(i.prompt, i.response, max_chars=settings.embedding_max_chars) for i in items
+    ]
+    vectors = rt.embedder.encode(texts)
+    results = scoring.score_batch(
+        items,
+        vectors,
+        [signals for signals, _ in history],
+        _history_vectors((e for _, e in history), vectors.shape[1]),
+        neighbours=settings.novelty_neighbours,
+    )
+    stored = 0
+    with transaction(rt.engine) as session:
+        now = utcnow()
+        for item, result, vector in zip(items, results, vectors, strict=True):
+            stored += repo.store_score(
+                session,
+                output_id=item.output_id,
+                token=token,
+                signals=result.signals,
+                score=result.score,
+                scorer_version=scoring.SCORER_VERSION,
+                drivers=result.drivers,
+                embedding=vector.astype(np.float32).tobytes(),
+                now=now,
+            )
+    return stored, apps
+
+
+def score_outputs(output_ids: list[str]) -> int:
+    """Score these outputs, and whatever else is waiting, in encoder-sized batches; refill queues."""
+    rt = runtime()
+    total, apps = 0, set[str]()
+    ids: Sequence[str] = output_ids
+    for _ in range(MAX_ROUNDS_PER_JOB):
+        stored, round_apps = _score_round(rt, ids)
+        total, apps = total + stored, apps | round_apps
+        if stored < rt.settings.score_batch_size:
+            break
+        ids = ()
+    if total:
+        queue = _work_queue(rt)
+        names = {q.name for app in apps for q in rt.settings.queues_for(app)}
+        for name in sorted(names):
+            queueing.enqueue_selection(queue, rt.settings, name)
+    log.info("scored %d outputs", total)
+    return total
+
+
+def _start_of_day(now: datetime) -> datetime:
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def select_queue(queue_name: str) -> int:
+    """Fill one review queue up to today's budget and its backlog limit; returns how many were added."""
+    rt = runtime()
+    config = rt.settings.queue(queue_name)
+    if config is None:
+        log.warning("selection for unknown queue %r ignored", queue_name)
+        return 0
+    with transaction(rt.engine) as session:
+        slots = selection.open_slots(
+            budget_per_day=config.budget_per_day,
+            picked_today=repo.count_picked_since(session, queue=config.name, since=_start_of_day(utcnow())),
+            backlog_limit=config.backlog_limit,
+            waiting=repo.count_waiting(session, queue=config.name),
+        )
+        if slots == 0:
+            return 0
+        candidates = [
+            selection.Candidate(output_id=o.id, score=o.score, drivers=o.drivers or ())
+            for o in repo.queue_candidates(session, apps=config.apps, limit=slots * 4)
+        ]
+        added = 0
+        for pick in selection.select(candidates, slots=slots):
+            added += repo.add_pick(
+                session,
+                queue=config.name,
+                output_id=pick.output_id,
+                stratum=pick.stratum,
+                reason=pick.reason,
+                score=pick.score,
+            )
+    log.info("queue %s: %d picked", queue_name, added)
+    return added
+
+
+def sweep() -> int:
+    """Re-enqueue outputs whose scoring job was lost, and refill every queue. Returns re-enqueued count."""
+    rt = runtime()
+    now = utcnow()
+    with transaction(rt.engine) as session:
+        stale = repo.stale_unscored_ids(
+            session,
+            received_before=now - timedelta(seconds=rt.settings.sweep_grace_seconds),
+            now=now,
+            limit=rt.settings.score_batch_size * MAX_ROUNDS_PER_JOB,
+        )
+    queue = _work_queue(rt)
+    size = rt.settings.score_batch_size
+    for start in range(0, len(stale), size):
+        queueing.enqueue_scoring(queue, rt.settings, stale[start : start + size])
+    for config in rt.settings.queues:
+        queueing.enqueue_selection(queue, rt.settings, config.name)
+    if stale:
+        log.warning("sweep re-enqueued %d outputs whose scoring was lost", len(stale))
+    return len(stale)

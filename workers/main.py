@@ -1,0 +1,33 @@
+"""Worker start-up: connect, preload the encoder once, then run RQ until told to stop."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from rq import SimpleWorker
+
+from service import queueing
+from service.settings import Settings
+from service.storage.db import engine_for, upgrade
+from workers import jobs
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None) -> bool:
+    """Run one RQ worker on the review-router queue; with ``burst`` it stops once the queue is empty.
+
+    SimpleWorker runs jobs in this process, so the encoder loaded here serves every job (a forking
+    worker would pay for the model, or risk torch's thread pools, in each child).
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    engine = engine_for(settings)
+    upgrade(engine)
+    rt = jobs.Runtime(settings=settings, engine=engine)
+    log.info("loading the encoder")
+    _ = rt.embedder
+    jobs.use_runtime(rt)
+    connection = queueing.redis_connection(settings)
+    worker = SimpleWorker([queueing.work_queue(connection, settings)], connection=connection, name=name)
+    return worker.work(burst=burst, logging_level="INFO" if not burst else "WARNING")

@@ -1,0 +1,67 @@
+"""Pure selection: a queue's scored candidates and its budget -> picks, each with a readable reason.
+
+No RQ, no database. For now the stratum is ``uncertain`` (highest score first); diversity across
+clusters, the novel and audit strata and inclusion probabilities plug in at ``select``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from workers.scoring import SIGNALS
+
+
+@dataclass(frozen=True)
+class Candidate:
+    output_id: str
+    score: float | None
+    drivers: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class PickDecision:
+    output_id: str
+    stratum: str
+    reason: str
+    score: float | None
+
+
+def open_slots(*, budget_per_day: int, picked_today: int, backlog_limit: int, waiting: int) -> int:
+    """How many items may be added now: what is left of today's budget, within the backlog limit."""
+    return max(0, min(budget_per_day - picked_today, backlog_limit - waiting))
+
+
+def _ordinal(pct: float) -> str:
+    n = min(99, max(1, round(pct * 100)))
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def reason_for(candidate: Candidate, *, max_drivers: int = 2) -> str:
+    """A human-readable reason: the score and the signals that were most unusual."""
+    parts = [f"score {candidate.score:.2f}" if candidate.score is not None else "no score"]
+    shown = [
+        f"{SIGNALS.get(str(d['signal']), str(d['signal']))} in the {_ordinal(float(d['percentile']))} "
+        "percentile of recent traffic"
+        for d in list(candidate.drivers)[:max_drivers]
+        if float(d.get("percentile", 0.0)) >= 0.5
+    ]
+    if shown:
+        parts.append("; ".join(shown))
+    return "; ".join(parts)
+
+
+def select(candidates: Sequence[Candidate], *, slots: int) -> list[PickDecision]:
+    """Most likely failures first; candidates without any score are not worth a reviewer's time yet."""
+    if slots <= 0:
+        return []
+    ranked = sorted(
+        (c for c in candidates if c.score is not None),
+        key=lambda c: (-(c.score or 0.0), c.output_id),
+    )
+    return [
+        PickDecision(output_id=c.output_id, stratum="uncertain", reason=reason_for(c), score=c.score)
+        for c in ranked[:slots]
+    ]
