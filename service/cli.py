@@ -23,6 +23,9 @@ def _logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    if not verbose:
+        for noisy in ("alembic", "httpx", "sentence_transformers", "rq.worker", "uvicorn.access"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     )
     max_batch_outputs: int = Field(default=500, ge=1, description="Most outputs in one batch request.")
     score_batch_size: int = Field(
-        default=128, ge=1, description="Most outputs one scoring job claims and embeds in one pass."
+        default=256, ge=1, description="Most outputs one scoring job claims and embeds in one pass."
     )
     claim_seconds: int = Field(
         default=300, ge=5, description="How long a scoring claim holds before another worker may retry."

@@ -30,4 +30,5 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     jobs.use_runtime(rt)
     connection = queueing.redis_connection(settings)
     worker = SimpleWorker([queueing.work_queue(connection, settings)], connection=connection, name=name)
-    return worker.work(burst=burst, logging_level="INFO" if not burst else "WARNING")
+    level = logging.getLevelName(logging.getLogger("rq.worker").getEffectiveLevel())
+    return worker.work(burst=burst, logging_level=level)

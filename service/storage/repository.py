@@ -262,7 +262,7 @@ def waiting_items(
         .limit(limit)
         .offset(offset)
     )
-    return total, [(p, o) for p, o in rows.tuples()]
+    return total, [(p, o) for p, o in rows]
 
 
 def add_review(session: Session, *, review_in: ReviewIn, now: datetime) -> Review:
@@ -295,6 +295,6 @@ def add_review(session: Session, *, review_in: ReviewIn, now: datetime) -> Revie
 def count_by_status(session: Session) -> dict[str, int]:
     """How many outputs are in each status."""
     counts = dict.fromkeys((s.value for s in OutputStatus), 0)
-    for status, n in session.execute(select(Output.status, func.count()).group_by(Output.status)).tuples():
+    for status, n in session.execute(select(Output.status, func.count()).group_by(Output.status)):
         counts[status] = n
     return counts

@@ -1,0 +1,137 @@
+"""Shared fixtures: real PostgreSQL (a schema per test session, rolled back per test), real SQLite,
+real Redis (its own database number, flushed per test) and the real encoder.
+
+Environment: RR_TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/test) and
+RR_TEST_REDIS_URL (default redis://127.0.0.1:6379/15).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from service.settings import Settings
+from service.storage.db import make_engine, upgrade
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+POSTGRES_URL = os.environ.get("RR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("RR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+BACKENDS = ["sqlite", "postgres"]
+
+
+def _pg_url() -> str:
+    return Settings(database_url=POSTGRES_URL).resolved_database_url
+
+
+class Database:
+    """A migrated database: a SQLite file or a PostgreSQL schema, with its URL and engine."""
+
+    def __init__(self, backend: str, url: str, engine: Engine, cleanup: object = None) -> None:
+        self.backend = backend
+        self.url = url
+        self.engine = engine
+        self._cleanup = cleanup
+
+    def close(self) -> None:
+        self.engine.dispose()
+        if callable(self._cleanup):
+            self._cleanup()
+
+
+def create_database(backend: str, tmp_dir: Path) -> Database:
+    """A brand-new, migrated database of this backend."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_dir / f'rr-{uuid.uuid4().hex[:8]}.db'}"
+        engine = make_engine(url)
+        upgrade(engine)
+        return Database(backend, url, engine)
+    schema = f"rr_test_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(_pg_url())
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{_pg_url()}?options=-csearch_path%3D{schema}"
+    engine = make_engine(url)
+    upgrade(engine)
+
+    def drop() -> None:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+    return Database(backend, url, engine, drop)
+
+
+@pytest.fixture(scope="session")
+def shared_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Database]]:
+    """One migrated database per backend for the whole test session."""
+    tmp = tmp_path_factory.mktemp("db")
+    dbs = {b: create_database(b, tmp) for b in BACKENDS}
+    yield dbs
+    for db in dbs.values():
+        db.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def db(shared_databases: dict[str, Database], backend: str) -> Database:
+    return shared_databases[backend]
+
+
+@pytest.fixture
+def session(db: Database) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back after the test; commits become savepoints."""
+    with db.engine.connect() as conn:
+        outer = conn.begin()
+        s = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        try:
+            yield s
+        finally:
+            s.close()
+            outer.rollback()
+
+
+@pytest.fixture
+def fresh_db(backend: str, tmp_path: Path) -> Iterator[Database]:
+    """A database of its own, for tests whose work must be committed (workers, end to end)."""
+    database = create_database(backend, tmp_path)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The test Redis database, flushed before and after each test."""
+    conn = Redis.from_url(REDIS_URL)
+    conn.flushdb()
+    yield REDIS_URL
+    conn.flushdb()
+    conn.close()
+
+
+@pytest.fixture
+def settings_for(redis_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Build Settings for a database, on the test Redis, with overrides."""
+
+    def build(database: Database, **overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "database_url": database.url,
+            "redis_url": redis_url,
+            "data_dir": tmp_path / "data",
+            "rq_queue": f"rr-test-{uuid.uuid4().hex[:6]}",
+        }
+        values.update(overrides)
+        return Settings(**values)  # type: ignore[arg-type]
+
+    return build

@@ -1,0 +1,93 @@
+"""The whole loop over real HTTP: post outputs, a worker scores them, a reviewer works the queue."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from service.app import create_app
+from service.demo import halueval_outputs
+from service.settings import QueueConfig, Settings
+from tests.conftest import Database
+from workers import jobs
+from workers.main import run_worker
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "halueval" / "general_data.jsonl.gz"
+XSS = '<script>alert("x")</script><img src=x onerror="alert(1)">'
+
+
+@pytest.fixture
+def server(fresh_db: Database, settings_for) -> Iterator[tuple[str, Settings]]:  # type: ignore[no-untyped-def]
+    settings = settings_for(fresh_db, queues=[QueueConfig(name="default", budget_per_day=10)])
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert srv.started, "server did not start"
+    port = srv.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}", settings
+    srv.should_exit = True
+    thread.join(10)
+    jobs.use_runtime(None)
+
+
+def test_posted_outputs_are_scored_queued_and_reviewed_over_http(server) -> None:  # type: ignore[no-untyped-def]
+    base, settings = server
+    outputs = list(halueval_outputs(DATA, 30))
+    outputs[0] = {**outputs[0], "response": XSS}
+    with httpx.Client(base_url=base, timeout=30) as client:
+        single = client.post("/v1/outputs", json=outputs[0])
+        assert single.status_code == 202
+        batch = client.post("/v1/outputs/batch", json={"outputs": outputs[1:]})
+        assert batch.status_code == 202 and batch.json()["accepted"] == 29
+        assert client.get("/v1/stats").json()["outputs"]["received"] == 30
+
+        run_worker(settings, burst=True)
+
+        stats = client.get("/v1/stats").json()["outputs"]
+        assert stats["received"] == 0 and stats["queued"] == 10 and stats["scored"] == 20
+        items = client.get("/v1/queues/default/items").json()
+        assert items["total"] == 10
+        scores = [i["score"] for i in items["items"]]
+        assert scores == sorted(scores, reverse=True)
+        first = items["items"][0]
+        detail = client.get(f"/v1/outputs/{first['output_id']}").json()
+        assert detail["status"] == "queued" and detail["pick"]["reason"] == first["reason"]
+        assert set(detail["signals"]) == {"mean_nll", "max_surprisal", "mean_entropy", "novelty"}
+
+        page = client.get("/ui/queues/default")
+        assert page.status_code == 200 and first["output_id"] in page.text
+        form = client.post(
+            f"/ui/outputs/{first['output_id']}/review",
+            data={"verdict": "fail", "reviewer": "ana", "tags": "made up, wrong", "correction": "Fixed."},
+        )
+        assert form.status_code == 303
+        assert form.headers["location"] == f"/ui/outputs/{items['items'][1]['output_id']}"
+        reviewed = client.get(f"/v1/outputs/{first['output_id']}").json()
+        assert reviewed["status"] == "reviewed"
+        assert reviewed["reviews"][0] | {"id": None, "created_at": None} == {
+            "id": None, "created_at": None, "output_id": first["output_id"], "verdict": "fail",
+            "tags": ["made up", "wrong"], "correction": "Fixed.", "note": None, "reviewer": "ana",
+            "queue": "default"}
+        assert client.get("/v1/queues").json()[0]["reviewed_today"] == 1
+
+
+def test_model_output_is_shown_as_inert_text(server) -> None:  # type: ignore[no-untyped-def]
+    base, settings = server
+    with httpx.Client(base_url=base, timeout=30) as client:
+        out = client.post("/v1/outputs", json={"prompt": XSS, "response": XSS, "samples": [XSS]}).json()
+        page = client.get(f"/ui/outputs/{out['id']}")
+        assert page.status_code == 200
+        assert "<script>alert" not in page.text and "<img src=x" not in page.text
+        assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page.text
+        missing = client.get("/ui/outputs/missing", headers={"accept": "text/html"})
+        assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]

@@ -1,0 +1,112 @@
+"""Scoring, selection and the sweep, run by a real RQ worker on real Redis and a real database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from redis import Redis
+from sqlalchemy import update
+
+from service import queueing
+from service.demo import halueval_outputs
+from service.domain import OutputIn, ReviewIn
+from service.settings import QueueConfig, Settings
+from service.storage import repository as repo
+from service.storage.db import transaction
+from service.storage.tables import Output, utcnow
+from tests.conftest import Database
+from workers import jobs
+from workers.main import run_worker
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "halueval" / "general_data.jsonl.gz"
+
+
+@pytest.fixture(autouse=True)
+def _reset_runtime():  # type: ignore[no-untyped-def]
+    yield
+    jobs.use_runtime(None)
+
+
+def ingest(db: Database, n: int, *, app: str = "halueval-demo") -> list[str]:
+    with transaction(db.engine) as session:
+        rows = [repo.ingest_output(session, output_in=OutputIn.model_validate({**o, "app": app}))[0]
+                for o in halueval_outputs(DATA, n)]
+        return [r.id for r in rows]
+
+
+def enqueue(settings: Settings, ids: list[str]) -> None:
+    queue = queueing.work_queue(Redis.from_url(settings.redis_url), settings)
+    queueing.enqueue_scoring(queue, settings, ids)
+
+
+def outputs(db: Database) -> list[Output]:
+    with transaction(db.engine) as session:
+        return list(session.query(Output).order_by(Output.received_at))
+
+
+def test_worker_scores_real_responses_and_fills_the_queue(fresh_db: Database, settings_for) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_for(fresh_db, queues=[QueueConfig(name="support", budget_per_day=8)], score_batch_size=16)
+    ids = ingest(fresh_db, 40)
+    enqueue(settings, ids[:1])  # one job drains everything that is waiting, in batches
+    run_worker(settings, burst=True)
+    rows = outputs(fresh_db)
+    assert {r.status for r in rows} == {"scored", "queued"}
+    assert all(r.scorer_version == "coldstart-v1" and r.score is not None for r in rows)
+    vectors = [np.frombuffer(r.embedding or b"", dtype=np.float32) for r in rows]
+    assert all(v.shape == (384,) and abs(float(np.linalg.norm(v)) - 1) < 1e-3 for v in vectors)
+    assert all(r.signals and r.signals["novelty"] is not None and r.signals["mean_nll"] is None for r in rows)
+    queued = sorted((r for r in rows if r.status == "queued"), key=lambda r: -(r.score or 0))
+    assert len(queued) == 8
+    lowest_queued = min(r.score or 0 for r in queued)
+    assert all((r.score or 0) <= lowest_queued for r in rows if r.status == "scored")
+    with transaction(fresh_db.engine) as session:
+        _, items = repo.waiting_items(session, queue="support", limit=50, offset=0)
+        assert all(p.reason.startswith("score ") and "percentile" in p.reason for p, _ in items)
+
+
+def test_scoring_is_idempotent(fresh_db: Database, settings_for) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_for(fresh_db)
+    ids = ingest(fresh_db, 5)
+    enqueue(settings, ids)
+    enqueue(settings, ids)  # the same work twice, as a retry would
+    run_worker(settings, burst=True)
+    before = {r.id: (r.score, r.scored_at) for r in outputs(fresh_db)}
+    assert jobs.score_outputs(ids) == 0
+    assert {r.id: (r.score, r.scored_at) for r in outputs(fresh_db)} == before
+
+
+def test_the_sweep_recovers_outputs_whose_job_was_lost(fresh_db: Database, settings_for) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_for(fresh_db, sweep_grace_seconds=30)
+    ids = ingest(fresh_db, 6)  # stored, but their scoring job never reached Redis
+    with transaction(fresh_db.engine) as session:
+        session.execute(update(Output).values(received_at=utcnow() - timedelta(minutes=5)))
+    queueing.enqueue_sweep(queueing.work_queue(Redis.from_url(settings.redis_url), settings), settings)
+    run_worker(settings, burst=True)
+    assert {r.status for r in outputs(fresh_db)} <= {"scored", "queued"}
+    assert len(outputs(fresh_db)) == len(ids)
+
+
+def test_a_queue_is_refilled_within_its_backlog_after_reviews(fresh_db: Database, settings_for) -> None:  # type: ignore[no-untyped-def]
+    queue = QueueConfig(name="eval", budget_per_day=10, backlog_limit=3)
+    settings = settings_for(fresh_db, queues=[queue])
+    ids = ingest(fresh_db, 12)
+    enqueue(settings, ids)
+    run_worker(settings, burst=True)
+    waiting = [r.id for r in outputs(fresh_db) if r.status == "queued"]
+    assert len(waiting) == 3
+    with transaction(fresh_db.engine) as session:
+        repo.add_review(session, review_in=ReviewIn(output_id=waiting[0], verdict="fail"), now=utcnow())  # type: ignore[arg-type]
+    assert jobs.select_queue("eval") == 1
+    with transaction(fresh_db.engine) as session:
+        assert repo.count_waiting(session, queue="eval") == 3
+        assert repo.count_picked_since(session, queue="eval", since=utcnow() - timedelta(hours=1)) == 4
+
+
+def test_outputs_of_apps_without_a_queue_are_scored_but_not_queued(fresh_db: Database, settings_for) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_for(fresh_db, queues=[QueueConfig(name="support", apps=["helpdesk"])])
+    enqueue(settings, ingest(fresh_db, 4, app="marketing"))
+    run_worker(settings, burst=True)
+    assert {r.status for r in outputs(fresh_db)} == {"scored"}

@@ -1,0 +1,102 @@
+"""Repository functions on real SQLite and real PostgreSQL, rolled back after each test."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.orm import Session
+
+from service.domain import OutputIn, ReviewIn
+from service.errors import Conflict, NotFound
+from service.storage import repository as repo
+from service.storage.tables import utcnow
+
+
+def post(session: Session, external_id: str | None = None, response: str = "an answer", app: str = "app"):
+    out = OutputIn(external_id=external_id, app=app, prompt="a question", response=response)
+    return repo.ingest_output(session, output_in=out)
+
+
+def test_repeated_external_id_returns_the_stored_row(session: Session) -> None:
+    first, dup1 = post(session, "ext-1")
+    again, dup2 = post(session, "ext-1")
+    assert (dup1, dup2) == (False, True)
+    assert again.id == first.id
+    other_app, dup3 = post(session, "ext-1", app="other")
+    assert not dup3 and other_app.id != first.id
+
+
+def test_repeated_external_id_with_other_content_is_a_conflict(session: Session) -> None:
+    post(session, "ext-2")
+    with pytest.raises(Conflict) as err:
+        post(session, "ext-2", response="something else")
+    assert err.value.details["external_id"] == "ext-2"
+
+
+def test_claims_never_overlap_and_expire(session: Session) -> None:
+    rows = [post(session)[0] for _ in range(5)]
+    now = utcnow()
+    lease = timedelta(seconds=60)
+    a = repo.claim_for_scoring(session, output_ids=[rows[4].id], limit=3, token="a" * 32, now=now, lease=lease)
+    assert rows[4].id in {o.id for o in a} and len(a) == 3
+    b = repo.claim_for_scoring(session, output_ids=[rows[4].id], limit=5, token="b" * 32, now=now, lease=lease)
+    assert {o.id for o in a}.isdisjoint({o.id for o in b}) and len(b) == 2
+    later = now + timedelta(seconds=61)
+    c = repo.claim_for_scoring(session, output_ids=[], limit=10, token="c" * 32, now=later, lease=lease)
+    assert len(c) == 5
+
+
+def test_only_the_claim_holder_stores_a_score(session: Session) -> None:
+    row, _ = post(session)
+    now = utcnow()
+    repo.claim_for_scoring(session, output_ids=[row.id], limit=1, token="t" * 32, now=now, lease=timedelta(60))
+    kwargs = dict(signals={"novelty": 0.3}, score=0.7, scorer_version="v", drivers=[], embedding=b"\0" * 8, now=now)
+    assert not repo.store_score(session, output_id=row.id, token="x" * 32, **kwargs)
+    assert repo.store_score(session, output_id=row.id, token="t" * 32, **kwargs)
+    assert not repo.store_score(session, output_id=row.id, token="t" * 32, **kwargs)  # already scored
+    session.refresh(row)
+    assert (row.status, row.score, row.signals) == ("scored", 0.7, {"novelty": 0.3})
+
+
+def test_stale_unscored_outputs_are_found_for_the_sweep(session: Session) -> None:
+    row, _ = post(session)
+    now = utcnow()
+    assert repo.stale_unscored_ids(session, received_before=now - timedelta(seconds=60), now=now, limit=10) == []
+    found = repo.stale_unscored_ids(session, received_before=now + timedelta(seconds=1), now=now, limit=10)
+    assert row.id in found
+
+
+def _scored(session: Session, score: float) -> str:
+    row, _ = post(session, response=f"answer {score}")
+    now = utcnow()
+    token = row.id
+    repo.claim_for_scoring(session, output_ids=[row.id], limit=1, token=token, now=now, lease=timedelta(60))
+    repo.store_score(session, output_id=row.id, token=token, signals={}, score=score, scorer_version="v",
+                     drivers=[], embedding=None, now=now)
+    return row.id
+
+
+def test_pick_review_lifecycle(session: Session) -> None:
+    low, high = _scored(session, 0.1), _scored(session, 0.9)
+    candidates = repo.queue_candidates(session, apps=["app"], limit=10)
+    assert [c.id for c in candidates][:2] == [high, low]
+    assert repo.queue_candidates(session, apps=["nope"], limit=10) == []
+    assert repo.add_pick(session, queue="q", output_id=high, stratum="uncertain", reason="r", score=0.9)
+    assert not repo.add_pick(session, queue="q", output_id=high, stratum="uncertain", reason="r", score=0.9)
+    session.flush()
+    assert repo.count_waiting(session, queue="q") == 1
+    total, items = repo.waiting_items(session, queue="q", limit=10, offset=0)
+    assert total == 1 and items[0][1].id == high
+    review = repo.add_review(session, review_in=ReviewIn(output_id=high, verdict="fail", tags=["x"]), now=utcnow())  # type: ignore[arg-type]
+    assert review.queue == "q"
+    assert repo.count_waiting(session, queue="q") == 0
+    assert repo.count_by_status(session)["reviewed"] >= 1
+
+
+def test_reviewing_unknown_or_unscored_outputs_fails_clearly(session: Session) -> None:
+    with pytest.raises(NotFound):
+        repo.add_review(session, review_in=ReviewIn(output_id="missing", verdict="pass"), now=utcnow())  # type: ignore[arg-type]
+    row, _ = post(session)
+    with pytest.raises(Conflict, match="not scored yet"):
+        repo.add_review(session, review_in=ReviewIn(output_id=row.id, verdict="pass"), now=utcnow())  # type: ignore[arg-type]

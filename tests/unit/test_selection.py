@@ -1,0 +1,39 @@
+"""Pure selection: budgets, order and readable reasons."""
+
+from __future__ import annotations
+
+import pytest
+
+from workers.selection import Candidate, open_slots, reason_for, select
+
+
+@pytest.mark.parametrize(
+    "budget, picked, backlog, waiting, expected",
+    [(50, 0, 200, 0, 50), (50, 45, 200, 0, 5), (50, 0, 10, 8, 2), (50, 60, 200, 0, 0), (5, 0, 3, 9, 0)],
+)
+def test_open_slots_respect_daily_budget_and_backlog(
+    budget: int, picked: int, backlog: int, waiting: int, expected: int
+) -> None:
+    assert open_slots(budget_per_day=budget, picked_today=picked, backlog_limit=backlog, waiting=waiting) == expected
+
+
+def test_highest_scores_are_picked_and_unscored_left_out() -> None:
+    candidates = [Candidate("a", 0.2), Candidate("b", 0.9), Candidate("c", None), Candidate("d", 0.5)]
+    picks = select(candidates, slots=2)
+    assert [p.output_id for p in picks] == ["b", "d"]
+    assert all(p.stratum == "uncertain" for p in picks)
+    assert select(candidates, slots=0) == []
+    assert [p.output_id for p in select(candidates, slots=10)] == ["b", "d", "a"]
+
+
+def test_reason_names_the_score_and_the_unusual_signals() -> None:
+    c = Candidate("a", 0.81, drivers=[
+        {"signal": "max_surprisal", "value": 9.2, "percentile": 0.97},
+        {"signal": "novelty", "value": 0.4, "percentile": 0.92},
+        {"signal": "mean_nll", "value": 0.1, "percentile": 0.2},
+    ])
+    reason = reason_for(c)
+    assert reason.startswith("score 0.81")
+    assert "highest surprisal" in reason and "97th percentile" in reason
+    assert "92nd percentile" in reason
+    assert "mean negative log-likelihood" not in reason
