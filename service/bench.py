@@ -67,8 +67,9 @@ def run_throughput(settings: Settings, *, data: Path, count: int, out: Path) -> 
             upgrade(engine_for(settings))
             embedder = get_embedder(settings.embedding_model_path, settings.embedding_batch_size)
             texts = [
-                scoring.embedding_text(o["messages"][0]["content"], o["response"],
-                                       max_chars=settings.embedding_max_chars)
+                scoring.embedding_text(
+                    o["messages"][0]["content"], o["response"], max_chars=settings.embedding_max_chars
+                )
                 for o in outputs
             ]
             embedder.encode(texts[:64])  # warm-up
@@ -85,7 +86,9 @@ def run_throughput(settings: Settings, *, data: Path, count: int, out: Path) -> 
                 single_s = time.perf_counter() - t0
                 t0 = time.perf_counter()
                 for start in range(half, len(outputs), BATCH):
-                    client.post("/v1/outputs/batch", json={"outputs": outputs[start : start + BATCH]}).raise_for_status()
+                    client.post(
+                        "/v1/outputs/batch", json={"outputs": outputs[start : start + BATCH]}
+                    ).raise_for_status()
                 batch_s = time.perf_counter() - t0
 
                 t0 = time.perf_counter()
@@ -116,8 +119,10 @@ def run_throughput(settings: Settings, *, data: Path, count: int, out: Path) -> 
     print(f"  raw encoder (all-MiniLM-L6-v2)   {figures['encoder_outputs_per_s']:8.1f} outputs/s")
     print(f"  ingest, one POST per output      {figures['ingest_single_outputs_per_s']:8.1f} outputs/s")
     print(f"  ingest, batches of {BATCH}           {figures['ingest_batch_outputs_per_s']:8.1f} outputs/s")
-    print(f"  scoring worker (1, end to end)   {figures['worker_outputs_per_s']:8.1f} outputs/s "
-          f"({scored} scored)")
+    print(
+        f"  scoring worker (1, end to end)   {figures['worker_outputs_per_s']:8.1f} outputs/s "
+        f"({scored} scored)"
+    )
     print(f"  worker / raw encoder             {figures['worker_to_encoder_ratio']:8.2f}")
     print(f"written to {out / 'throughput.json'}")
     return 0

@@ -103,12 +103,10 @@ def claim_for_scoring(
     )
     wanted = list(session.scalars(select(Output.id).where(claimable, Output.id.in_(output_ids)).limit(limit)))
     if len(wanted) < limit:
-        wanted += session.scalars(
-            select(Output.id)
-            .where(claimable, Output.id.not_in(wanted) if wanted else True)
-            .order_by(Output.received_at)
-            .limit(limit - len(wanted))
-        )
+        others = select(Output.id).where(claimable).order_by(Output.received_at).limit(limit - len(wanted))
+        if wanted:
+            others = others.where(Output.id.not_in(wanted))
+        wanted += session.scalars(others)
     if not wanted:
         return []
     session.execute(

@@ -22,11 +22,19 @@ COMPLETION = {
         {
             "index": 0,
             "message": {"role": "assistant", "content": "The Eiffel Tower is in Berlin."},
-            "logprobs": {"content": [
-                {"token": "The", "logprob": -0.1, "top_logprobs": [{"token": "The", "logprob": -0.1}]},
-                {"token": " Berlin", "logprob": -4.2, "top_logprobs": [
-                    {"token": " Paris", "logprob": -0.3}, {"token": " Berlin", "logprob": -4.2}]},
-            ]},
+            "logprobs": {
+                "content": [
+                    {"token": "The", "logprob": -0.1, "top_logprobs": [{"token": "The", "logprob": -0.1}]},
+                    {
+                        "token": " Berlin",
+                        "logprob": -4.2,
+                        "top_logprobs": [
+                            {"token": " Paris", "logprob": -0.3},
+                            {"token": " Berlin", "logprob": -4.2},
+                        ],
+                    },
+                ]
+            },
             "finish_reason": "stop",
         },
         {"index": 1, "message": {"role": "assistant", "content": "It is in Paris."}, "finish_reason": "stop"},
@@ -40,8 +48,9 @@ def api(db: Database, settings_for) -> Iterator[tuple[TestClient, Settings]]:  #
     app = create_app(settings)
     with db.engine.connect() as conn:
         outer = conn.begin()
-        app.state.sessions = sessionmaker(bind=conn, join_transaction_mode="create_savepoint",
-                                          expire_on_commit=False)
+        app.state.sessions = sessionmaker(
+            bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
         with TestClient(app) as client:
             yield client, settings
         outer.rollback()
@@ -53,9 +62,16 @@ def waiting_jobs(settings: Settings) -> int:
 
 def test_posting_an_sdk_completion_is_accepted_and_enqueued(api) -> None:  # type: ignore[no-untyped-def]
     client, settings = api
-    r = client.post("/v1/outputs", json={
-        "external_id": "ticket-1", "app": "support", "messages": [{"role": "user", "content": "Where is it?"}],
-        "completion": COMPLETION, "metadata": {"ticket": 1}})
+    r = client.post(
+        "/v1/outputs",
+        json={
+            "external_id": "ticket-1",
+            "app": "support",
+            "messages": [{"role": "user", "content": "Where is it?"}],
+            "completion": COMPLETION,
+            "metadata": {"ticket": 1},
+        },
+    )
     assert r.status_code == 202, r.text
     body = r.json()
     assert body["status"] == "received" and body["duplicate"] is False
@@ -135,8 +151,11 @@ def test_oversized_batches_and_bodies_get_413(api) -> None:  # type: ignore[no-u
 )
 def test_bad_requests_get_the_one_error_envelope(api, method, path, body, status, code) -> None:  # type: ignore[no-untyped-def]
     client, _ = api
-    kwargs = {"content": body, "headers": {"content-type": "application/json"}} if isinstance(body, bytes) else (
-        {"json": body} if body is not None else {})
+    kwargs = (
+        {"content": body, "headers": {"content-type": "application/json"}}
+        if isinstance(body, bytes)
+        else ({"json": body} if body is not None else {})
+    )
     r = client.request(method.upper(), path, **kwargs)
     assert r.status_code == status
     error = r.json()["error"]

@@ -75,14 +75,21 @@ def test_posted_outputs_are_scored_queued_and_reviewed_over_http(server) -> None
         reviewed = client.get(f"/v1/outputs/{first['output_id']}").json()
         assert reviewed["status"] == "reviewed"
         assert reviewed["reviews"][0] | {"id": None, "created_at": None} == {
-            "id": None, "created_at": None, "output_id": first["output_id"], "verdict": "fail",
-            "tags": ["made up", "wrong"], "correction": "Fixed.", "note": None, "reviewer": "ana",
-            "queue": "default"}
+            "id": None,
+            "created_at": None,
+            "output_id": first["output_id"],
+            "verdict": "fail",
+            "tags": ["made up", "wrong"],
+            "correction": "Fixed.",
+            "note": None,
+            "reviewer": "ana",
+            "queue": "default",
+        }
         assert client.get("/v1/queues").json()[0]["reviewed_today"] == 1
 
 
 def test_model_output_is_shown_as_inert_text(server) -> None:  # type: ignore[no-untyped-def]
-    base, settings = server
+    base, _ = server
     with httpx.Client(base_url=base, timeout=30) as client:
         out = client.post("/v1/outputs", json={"prompt": XSS, "response": XSS, "samples": [XSS]}).json()
         page = client.get(f"/ui/outputs/{out['id']}")

@@ -32,8 +32,10 @@ def _reset_runtime():  # type: ignore[no-untyped-def]
 
 def ingest(db: Database, n: int, *, app: str = "halueval-demo") -> list[str]:
     with transaction(db.engine) as session:
-        rows = [repo.ingest_output(session, output_in=OutputIn.model_validate({**o, "app": app}))[0]
-                for o in halueval_outputs(DATA, n)]
+        rows = [
+            repo.ingest_output(session, output_in=OutputIn.model_validate({**o, "app": app}))[0]
+            for o in halueval_outputs(DATA, n)
+        ]
         return [r.id for r in rows]
 
 
@@ -48,7 +50,9 @@ def outputs(db: Database) -> list[Output]:
 
 
 def test_worker_scores_real_responses_and_fills_the_queue(fresh_db: Database, settings_for) -> None:  # type: ignore[no-untyped-def]
-    settings = settings_for(fresh_db, queues=[QueueConfig(name="support", budget_per_day=8)], score_batch_size=16)
+    settings = settings_for(
+        fresh_db, queues=[QueueConfig(name="support", budget_per_day=8)], score_batch_size=16
+    )
     ids = ingest(fresh_db, 40)
     enqueue(settings, ids[:1])  # one job drains everything that is waiting, in batches
     run_worker(settings, burst=True)

@@ -38,9 +38,13 @@ def test_claims_never_overlap_and_expire(session: Session) -> None:
     rows = [post(session)[0] for _ in range(5)]
     now = utcnow()
     lease = timedelta(seconds=60)
-    a = repo.claim_for_scoring(session, output_ids=[rows[4].id], limit=3, token="a" * 32, now=now, lease=lease)
+    a = repo.claim_for_scoring(
+        session, output_ids=[rows[4].id], limit=3, token="a" * 32, now=now, lease=lease
+    )
     assert rows[4].id in {o.id for o in a} and len(a) == 3
-    b = repo.claim_for_scoring(session, output_ids=[rows[4].id], limit=5, token="b" * 32, now=now, lease=lease)
+    b = repo.claim_for_scoring(
+        session, output_ids=[rows[4].id], limit=5, token="b" * 32, now=now, lease=lease
+    )
     assert {o.id for o in a}.isdisjoint({o.id for o in b}) and len(b) == 2
     later = now + timedelta(seconds=61)
     c = repo.claim_for_scoring(session, output_ids=[], limit=10, token="c" * 32, now=later, lease=lease)
@@ -50,8 +54,12 @@ def test_claims_never_overlap_and_expire(session: Session) -> None:
 def test_only_the_claim_holder_stores_a_score(session: Session) -> None:
     row, _ = post(session)
     now = utcnow()
-    repo.claim_for_scoring(session, output_ids=[row.id], limit=1, token="t" * 32, now=now, lease=timedelta(60))
-    kwargs = dict(signals={"novelty": 0.3}, score=0.7, scorer_version="v", drivers=[], embedding=b"\0" * 8, now=now)
+    repo.claim_for_scoring(
+        session, output_ids=[row.id], limit=1, token="t" * 32, now=now, lease=timedelta(60)
+    )
+    kwargs = dict(
+        signals={"novelty": 0.3}, score=0.7, scorer_version="v", drivers=[], embedding=b"\0" * 8, now=now
+    )
     assert not repo.store_score(session, output_id=row.id, token="x" * 32, **kwargs)
     assert repo.store_score(session, output_id=row.id, token="t" * 32, **kwargs)
     assert not repo.store_score(session, output_id=row.id, token="t" * 32, **kwargs)  # already scored
@@ -62,7 +70,9 @@ def test_only_the_claim_holder_stores_a_score(session: Session) -> None:
 def test_stale_unscored_outputs_are_found_for_the_sweep(session: Session) -> None:
     row, _ = post(session)
     now = utcnow()
-    assert repo.stale_unscored_ids(session, received_before=now - timedelta(seconds=60), now=now, limit=10) == []
+    assert (
+        repo.stale_unscored_ids(session, received_before=now - timedelta(seconds=60), now=now, limit=10) == []
+    )
     found = repo.stale_unscored_ids(session, received_before=now + timedelta(seconds=1), now=now, limit=10)
     assert row.id in found
 
@@ -72,8 +82,17 @@ def _scored(session: Session, score: float) -> str:
     now = utcnow()
     token = row.id
     repo.claim_for_scoring(session, output_ids=[row.id], limit=1, token=token, now=now, lease=timedelta(60))
-    repo.store_score(session, output_id=row.id, token=token, signals={}, score=score, scorer_version="v",
-                     drivers=[], embedding=None, now=now)
+    repo.store_score(
+        session,
+        output_id=row.id,
+        token=token,
+        signals={},
+        score=score,
+        scorer_version="v",
+        drivers=[],
+        embedding=None,
+        now=now,
+    )
     return row.id
 
 
@@ -88,7 +107,9 @@ def test_pick_review_lifecycle(session: Session) -> None:
     assert repo.count_waiting(session, queue="q") == 1
     total, items = repo.waiting_items(session, queue="q", limit=10, offset=0)
     assert total == 1 and items[0][1].id == high
-    review = repo.add_review(session, review_in=ReviewIn(output_id=high, verdict="fail", tags=["x"]), now=utcnow())  # type: ignore[arg-type]
+    review = repo.add_review(
+        session, review_in=ReviewIn(output_id=high, verdict="fail", tags=["x"]), now=utcnow()
+    )  # type: ignore[arg-type]
     assert review.queue == "q"
     assert repo.count_waiting(session, queue="q") == 0
     assert repo.count_by_status(session)["reviewed"] >= 1

@@ -21,8 +21,15 @@ def chat_completion(*contents: str, with_logprobs: bool = True) -> dict:
         if with_logprobs and i == 0:
             choice["logprobs"] = {
                 "content": [
-                    {"token": "Par", "logprob": -0.2, "bytes": [80], "top_logprobs": [
-                        {"token": "Par", "logprob": -0.2}, {"token": "Lon", "logprob": -1.9}]},
+                    {
+                        "token": "Par",
+                        "logprob": -0.2,
+                        "bytes": [80],
+                        "top_logprobs": [
+                            {"token": "Par", "logprob": -0.2},
+                            {"token": "Lon", "logprob": -1.9},
+                        ],
+                    },
                     {"token": "is", "logprob": -0.01, "top_logprobs": []},
                 ]
             }
@@ -31,10 +38,12 @@ def chat_completion(*contents: str, with_logprobs: bool = True) -> dict:
 
 
 def test_chat_completion_gives_response_logprobs_and_extra_choices_as_samples() -> None:
-    out = OutputIn.model_validate({
-        "messages": [{"role": "user", "content": "Capital of France?"}],
-        "completion": chat_completion("Paris", "Lyon", "Paris."),
-    })
+    out = OutputIn.model_validate(
+        {
+            "messages": [{"role": "user", "content": "Capital of France?"}],
+            "completion": chat_completion("Paris", "Lyon", "Paris."),
+        }
+    )
     n = normalize(out)
     assert n.response == "Paris"
     assert n.samples == ["Lyon", "Paris."]
@@ -46,18 +55,29 @@ def test_chat_completion_gives_response_logprobs_and_extra_choices_as_samples() 
 
 
 def test_caller_samples_and_extra_choices_both_count() -> None:
-    out = OutputIn.model_validate({
-        "prompt": "q", "completion": chat_completion("a", "b"), "samples": ["c"], "model": "mine"
-    })
+    out = OutputIn.model_validate(
+        {"prompt": "q", "completion": chat_completion("a", "b"), "samples": ["c"], "model": "mine"}
+    )
     n = normalize(out)
     assert n.samples == ["c", "b"]
     assert n.model == "mine"
 
 
 def test_legacy_completion_logprobs_are_read() -> None:
-    legacy = {"choices": [{"index": 0, "text": " Paris", "finish_reason": "length", "logprobs": {
-        "tokens": [" Par", "is"], "token_logprobs": [-0.5, -0.1],
-        "top_logprobs": [{" Par": -0.5, " Lyon": -1.2}, {"is": -0.1}]}}]}
+    legacy = {
+        "choices": [
+            {
+                "index": 0,
+                "text": " Paris",
+                "finish_reason": "length",
+                "logprobs": {
+                    "tokens": [" Par", "is"],
+                    "token_logprobs": [-0.5, -0.1],
+                    "top_logprobs": [{" Par": -0.5, " Lyon": -1.2}, {"is": -0.1}],
+                },
+            }
+        ]
+    }
     n = normalize(OutputIn.model_validate({"prompt": "q", "completion": legacy}))
     assert n.response == " Paris"
     assert n.finish_reason == "length"
@@ -67,11 +87,15 @@ def test_legacy_completion_logprobs_are_read() -> None:
 
 
 def test_content_parts_are_flattened_to_text() -> None:
-    out = OutputIn.model_validate({
-        "messages": [{"role": "system", "content": "Be brief."},
-                     {"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "image_url"}]}],
-        "response": "Hello",
-    })
+    out = OutputIn.model_validate(
+        {
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "image_url"}]},
+            ],
+            "response": "Hello",
+        }
+    )
     assert normalize(out).prompt == "system: Be brief.\n\nuser: Hi"
 
 

@@ -14,7 +14,10 @@ from workers.selection import Candidate, open_slots, reason_for, select
 def test_open_slots_respect_daily_budget_and_backlog(
     budget: int, picked: int, backlog: int, waiting: int, expected: int
 ) -> None:
-    assert open_slots(budget_per_day=budget, picked_today=picked, backlog_limit=backlog, waiting=waiting) == expected
+    assert (
+        open_slots(budget_per_day=budget, picked_today=picked, backlog_limit=backlog, waiting=waiting)
+        == expected
+    )
 
 
 def test_highest_scores_are_picked_and_unscored_left_out() -> None:
@@ -27,11 +30,15 @@ def test_highest_scores_are_picked_and_unscored_left_out() -> None:
 
 
 def test_reason_names_the_score_and_the_unusual_signals() -> None:
-    c = Candidate("a", 0.81, drivers=[
-        {"signal": "max_surprisal", "value": 9.2, "percentile": 0.97},
-        {"signal": "novelty", "value": 0.4, "percentile": 0.92},
-        {"signal": "mean_nll", "value": 0.1, "percentile": 0.2},
-    ])
+    c = Candidate(
+        "a",
+        0.81,
+        drivers=[
+            {"signal": "max_surprisal", "value": 9.2, "percentile": 0.97},
+            {"signal": "novelty", "value": 0.4, "percentile": 0.92},
+            {"signal": "mean_nll", "value": 0.1, "percentile": 0.2},
+        ],
+    )
     reason = reason_for(c)
     assert reason.startswith("score 0.81")
     assert "highest surprisal" in reason and "97th percentile" in reason
