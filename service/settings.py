@@ -77,6 +77,17 @@ class Settings(BaseSettings):
         default=2000, ge=10, description="Recent scored outputs that percentile ranks and novelty use."
     )
     novelty_neighbours: int = Field(default=5, ge=1, description="Neighbours averaged for novelty.")
+    reviewed_window: int = Field(
+        default=20000,
+        ge=0,
+        description="Recent reviewed outputs compared for novelty and repeats.",
+    )
+    consistency_threshold: float = Field(
+        default=0.85, gt=0, le=1, description="Cosine at which two samples count as the same meaning."
+    )
+    near_duplicate_cosine: float = Field(
+        default=0.95, gt=0, le=1, description="Cosine at which an output repeats a reviewed failure."
+    )
     queues: list[QueueConfig] = Field(
         default_factory=_default_queues, description='Review queues as JSON, e.g. [{"name": "support"}].'
     )

@@ -23,6 +23,7 @@ from service.storage.db import engine_for, transaction
 from service.storage.tables import Output, new_id, utcnow
 from workers import scoring, selection
 from workers.clients import Embedder, get_embedder
+from workers.signals import TokenLP
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +69,11 @@ def _work_queue(rt: Runtime) -> Any:
     return queueing.work_queue(connection, rt.settings)
 
 
-def _tokens(token_logprobs: list[dict[str, Any]] | None) -> tuple[scoring.TokenLP, ...] | None:
+def _tokens(token_logprobs: list[dict[str, Any]] | None) -> tuple[TokenLP, ...] | None:
     if token_logprobs is None:
         return None
     return tuple(
-        scoring.TokenLP(
+        TokenLP(
             logprob=float(t["logprob"]),
             top_logprobs=tuple(float(a["logprob"]) for a in t.get("top_logprobs") or ()),
         )
@@ -86,13 +87,58 @@ def _scoring_input(output: Output) -> scoring.ScoringInput:
         prompt=output.prompt,
         response=output.response,
         tokens=_tokens(output.token_logprobs),
+        finish_reason=output.finish_reason,
+        samples=tuple(output.samples or ()),
     )
 
 
-def _history_vectors(embeddings: Iterable[bytes | None], dimension: int) -> np.ndarray:
+def _stack(embeddings: Iterable[bytes | None], dimension: int) -> np.ndarray:
     rows = [np.frombuffer(e, dtype=np.float32) for e in embeddings if e is not None]
     rows = [r for r in rows if r.shape[0] == dimension]  # skip vectors of an earlier encoder
     return np.vstack(rows) if rows else np.zeros((0, dimension), dtype=np.float32)
+
+
+def _context(session: Any, settings: Settings, dimension: int) -> scoring.Context:
+    history = repo.reference_window(session, limit=settings.reference_window)
+    reviewed = [
+        (e, failed)
+        for e, failed in repo.reviewed_embeddings(session, limit=settings.reviewed_window)
+        if len(e) == dimension * 4
+    ]
+    return scoring.Context(
+        history_signals=[signals for signals, _ in history],
+        history_vectors=_stack((e for _, e in history), dimension),
+        reviewed_vectors=_stack((e for e, _ in reviewed), dimension),
+        reviewed_failed=np.array([failed for _, failed in reviewed], dtype=bool),
+    )
+
+
+def embed_batch(
+    embedder: Embedder, items: Sequence[scoring.ScoringInput], *, max_chars: int
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """One encoder call for the whole batch: each output's prompt and response, and for outputs with
+    samples the bare response and each sample (answers are compared as answers, without the prompt).
+
+    Returns the output vectors and, per output, its answer vectors (row 0 the response, then the
+    samples; no rows when it has no samples).
+    """
+    texts = [scoring.embedding_text(i.prompt, i.response, max_chars=max_chars) for i in items]
+    spans = []
+    for item in items:
+        start = len(texts)
+        if item.samples:
+            texts += [item.response[:max_chars], *(s[:max_chars] for s in item.samples)]
+        spans.append((start, len(texts)))
+    vectors = embedder.encode(texts)
+    return vectors[: len(items)], [vectors[start:end] for start, end in spans]
+
+
+def _params(settings: Settings) -> scoring.ScoringParams:
+    return scoring.ScoringParams(
+        neighbours=settings.novelty_neighbours,
+        consistency_threshold=settings.consistency_threshold,
+        near_duplicate=settings.near_duplicate_cosine,
+    )
 
 
 def _score_round(rt: Runtime, output_ids: Sequence[str]) -> tuple[int, set[str]]:
@@ -108,20 +154,11 @@ def _score_round(rt: Runtime, output_ids: Sequence[str]) -> tuple[int, set[str]]
         )
         items = [_scoring_input(o) for o in claimed]
         apps = {o.app for o in claimed}
-        history = repo.reference_window(session, limit=settings.reference_window) if items else []
-    if not items:
+        context = _context(session, settings, rt.embedder.dimension) if items else None
+    if not items or context is None:
         return 0, set()
-    texts = [
-        scoring.embedding_text(i.prompt, i.response, max_chars=settings.embedding_max_chars) for i in items
-    ]
-    vectors = rt.embedder.encode(texts)
-    results = scoring.score_batch(
-        items,
-        vectors,
-        [signals for signals, _ in history],
-        _history_vectors((e for _, e in history), vectors.shape[1]),
-        neighbours=settings.novelty_neighbours,
-    )
+    vectors, answer_vectors = embed_batch(rt.embedder, items, max_chars=settings.embedding_max_chars)
+    results = scoring.score_batch(items, vectors, answer_vectors, context, _params(settings))
     stored = 0
     with transaction(rt.engine) as session:
         now = utcnow()
@@ -133,7 +170,7 @@ def _score_round(rt: Runtime, output_ids: Sequence[str]) -> tuple[int, set[str]]
                 signals=result.signals,
                 score=result.score,
                 scorer_version=scoring.SCORER_VERSION,
-                drivers=result.drivers,
+                drivers=[*({"flag": f} for f in result.flags), *result.drivers],
                 embedding=vector.astype(np.float32).tobytes(),
                 now=now,
             )

@@ -1,39 +1,65 @@
-"""Pure scoring: an output's token log-probs and embedding, against recent traffic -> signals -> score.
+"""Pure scoring: outputs, their embeddings and samples, against recent traffic and past reviews
+-> signals -> a cold-start score. No RQ, no database, no model loading.
 
-No RQ, no database, no model loading: everything here works on plain data so it can be unit
-tested, benchmarked and reused from the CLI. Every signal is oriented so that a higher value means
-"more likely wrong"; a signal that cannot be computed is ``None`` (missing), never zero.
-
-Seams for later work: new signals are added to ``SIGNALS`` and computed in ``compute_signals``;
-``combine`` is the cold-start combination that a learned, calibrated model will replace once
-enough reviews exist.
+Every signal is oriented so that higher means "more likely wrong" and is None when it cannot be
+computed; the combination works with whatever subset an output has. The learned, calibrated model
+(``workers.learned``) replaces the cold-start score once enough reviews exist.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-SCORER_VERSION = "coldstart-v1"
+from workers import signals as sig
+from workers.signals import TokenLP
 
-#: Every signal the scorer knows, each with a one-line description used in reasons and docs.
-SIGNALS: dict[str, str] = {
+SCORER_VERSION = "coldstart-v2"
+
+#: Continuous signals, combined in cold start by their percentile rank against recent traffic.
+RANKED: dict[str, str] = {
     "mean_nll": "mean negative log-likelihood of the response tokens",
+    "sequence_nll": "negative log of the whole response's probability (MSP)",
     "max_surprisal": "highest surprisal (-log p) of any response token",
     "mean_entropy": "mean entropy of the model's top-k next-token distribution",
+    "sample_dispersion": "disagreement between the response and other samples",
+    "semantic_entropy": "entropy over the meanings of the samples",
+    "majority_disagreement": "response differs from the samples' majority meaning",
     "novelty": "cosine distance to the nearest recent outputs",
+    "failure_similarity": "similarity to an output reviewers failed",
 }
+#: Signals that feed the learned model and the reasons but not the cold-start mean.
+CONTEXT: dict[str, str] = {
+    "reviewed_novelty": "cosine distance to the nearest reviewed outputs",
+    "empty": "the response is empty",
+    "truncated": "the response was cut off at the token limit",
+    "refusal": "the response refuses or disclaims",
+}
+SIGNALS: dict[str, str] = {**RANKED, **CONTEXT}
+#: Checks that make an output worth a look whatever its rank: score at least FLAG_FLOOR.
+FLAGS = ("empty", "truncated", "repeats_failure")
+FLAG_FLOOR = 0.9
 
 
 @dataclass(frozen=True)
-class TokenLP:
-    """One generated token: its log-probability and the log-probs of the top alternatives."""
+class ScoringInput:
+    """What scoring needs of one output."""
 
-    logprob: float
-    top_logprobs: tuple[float, ...] = ()
+    output_id: str
+    prompt: str
+    response: str
+    tokens: tuple[TokenLP, ...] | None
+    finish_reason: str | None = None
+    samples: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScoringParams:
+    neighbours: int = 5
+    consistency_threshold: float = 0.85
+    near_duplicate: float = 0.95
 
 
 @dataclass
@@ -41,77 +67,40 @@ class Scored:
     signals: dict[str, float | None]
     score: float | None
     drivers: list[dict[str, float | str]] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
 
 
-def mean_nll(tokens: Sequence[TokenLP]) -> float | None:
-    """Mean negative log-likelihood: ``-(1/T) * sum_t log p(y_t)``; log of the perplexity."""
-    if not tokens:
-        return None
-    return -sum(t.logprob for t in tokens) / len(tokens)
+@dataclass
+class Context:
+    """Recent traffic (signals and vectors) and reviewed outputs (vectors and whether they failed)."""
 
+    history_signals: Sequence[Mapping[str, float | None]]
+    history_vectors: np.ndarray
+    reviewed_vectors: np.ndarray
+    reviewed_failed: np.ndarray  # bool per reviewed vector
 
-def max_surprisal(tokens: Sequence[TokenLP]) -> float | None:
-    """Highest token surprisal: ``max_t -log p(y_t)``; one confabulated fact shows up here."""
-    if not tokens:
-        return None
-    return max(-t.logprob for t in tokens)
-
-
-def token_entropy(top_logprobs: Sequence[float]) -> float | None:
-    """Entropy of the top-k alternatives renormalised: ``-sum_i q_i log q_i``, ``q_i = p_i / sum_j p_j``.
-
-    Only the top-k log-probs are known, so the distribution is renormalised over them; the value is
-    a lower bound on the true entropy up to the unseen tail.
-    """
-    if not top_logprobs:
-        return None
-    peak = max(top_logprobs)
-    weights = [math.exp(lp - peak) for lp in top_logprobs]
-    total = sum(weights)
-    return -sum((w / total) * math.log(w / total) for w in weights if w > 0)
-
-
-def mean_entropy(tokens: Sequence[TokenLP]) -> float | None:
-    """Mean over tokens of ``token_entropy`` (tokens without alternatives are left out)."""
-    values = [e for t in tokens if (e := token_entropy(t.top_logprobs)) is not None]
-    if not values:
-        return None
-    return sum(values) / len(values)
-
-
-def novelty(
-    vectors: np.ndarray, reference: np.ndarray, *, k: int, exclude_self_offset: int | None = None
-) -> list[float | None]:
-    """Mean cosine distance from each vector to its ``k`` nearest reference vectors (L2-normalised).
-
-    ``exclude_self_offset``: when ``vectors`` also sit in ``reference`` starting at that row, a vector
-    is not its own neighbour. Returns None where the reference has no other vectors.
-    """
-    n = len(vectors)
-    if n == 0:
-        return []
-    if len(reference) == 0:
-        return [None] * n
-    sims = vectors @ reference.T
-    if exclude_self_offset is not None:
-        rows = np.arange(n)
-        sims[rows, exclude_self_offset + rows] = -np.inf
-    available = len(reference) - (1 if exclude_self_offset is not None else 0)
-    if available <= 0:
-        return [None] * n
-    kk = min(k, available)
-    top = np.partition(sims, -kk, axis=1)[:, -kk:]
-    distances = 1.0 - top.mean(axis=1)
-    return [float(max(d, 0.0)) for d in distances]
+    @classmethod
+    def empty(cls, dimension: int) -> Context:
+        none = np.zeros((0, dimension), dtype=np.float32)
+        return cls([], none, none, np.zeros(0, dtype=bool))
 
 
 def logprob_signals(tokens: Sequence[TokenLP] | None) -> dict[str, float | None]:
-    """The three log-prob signals; all None when the caller sent no log-probs."""
+    """The log-prob signals; all None when the caller sent no log-probs."""
     tokens = tokens or []
     return {
-        "mean_nll": mean_nll(tokens),
-        "max_surprisal": max_surprisal(tokens),
-        "mean_entropy": mean_entropy(tokens),
+        "mean_nll": sig.mean_nll(tokens),
+        "sequence_nll": sig.sequence_nll(tokens),
+        "max_surprisal": sig.max_surprisal(tokens),
+        "mean_entropy": sig.mean_entropy(tokens),
+    }
+
+
+def text_signals(response: str, finish_reason: str | None) -> dict[str, float | None]:
+    return {
+        "empty": sig.empty_response(response),
+        "truncated": sig.truncated(finish_reason),
+        "refusal": sig.refusal(response),
     }
 
 
@@ -123,35 +112,44 @@ def percentile_rank(value: float, reference: np.ndarray) -> float:
 
 
 def reference_distributions(history: Sequence[Mapping[str, float | None]]) -> dict[str, np.ndarray]:
-    """Sorted values of each signal over recent traffic, for percentile ranks."""
+    """Sorted values of each ranked signal over recent traffic, for percentile ranks."""
     out: dict[str, np.ndarray] = {}
-    for name in SIGNALS:
+    for name in RANKED:
         values = [s[name] for s in history if s.get(name) is not None]
         if values:
             out[name] = np.sort(np.asarray(values, dtype=np.float64))
     return out
 
 
-def combine(signals: Mapping[str, float | None], reference: Mapping[str, np.ndarray]) -> Scored:
-    """Cold-start score: the mean percentile rank of the available signals against recent traffic.
+def coldstart(
+    signals: Mapping[str, float | None], reference: Mapping[str, np.ndarray], flags: Sequence[str] = ()
+) -> Scored:
+    """Cold-start score: the mean percentile rank of the available ranked signals against recent
+    traffic, raised to at least ``FLAG_FLOOR`` when a flag (empty, truncated, repeats a failure) is up.
 
-    Signals on different scales become comparable without labels, and a missing signal simply
-    takes no part. The drivers are the signals ranked by how unusual they are.
+    Signals on different scales become comparable without labels; a missing signal takes no part.
     """
     ranks = {
         name: percentile_rank(value, reference[name])
         for name, value in signals.items()
-        if value is not None and name in reference and len(reference[name]) > 0
+        if value is not None and name in RANKED and len(reference.get(name, ())) > 0
     }
-    if not ranks:
-        return Scored(signals=dict(signals), score=None, drivers=[])
-    score = sum(ranks.values()) / len(ranks)
+    score = sum(ranks.values()) / len(ranks) if ranks else None
+    if flags:
+        score = max(score or 0.0, FLAG_FLOOR)
     ordered = sorted(ranks.items(), key=lambda kv: kv[1], reverse=True)
     drivers: list[dict[str, float | str]] = [
         {"signal": name, "value": round(float(signals[name] or 0.0), 4), "percentile": round(rank, 4)}
         for name, rank in ordered
     ]
-    return Scored(signals=dict(signals), score=score, drivers=drivers)
+    return Scored(signals=dict(signals), score=score, drivers=drivers, flags=list(flags))
+
+
+def flags_of(signals: Mapping[str, float | None], params: ScoringParams) -> list[str]:
+    up = [name for name in ("empty", "truncated") if signals.get(name) == 1.0]
+    if (signals.get("failure_similarity") or 0.0) >= params.near_duplicate:
+        up.append("repeats_failure")
+    return up
 
 
 def embedding_text(prompt: str, response: str, *, max_chars: int) -> str:
@@ -161,31 +159,50 @@ def embedding_text(prompt: str, response: str, *, max_chars: int) -> str:
     return f"{head}\n---\n{response}"[: max(max_chars, 1)]
 
 
-@dataclass(frozen=True)
-class ScoringInput:
-    """What scoring needs of one output."""
+def compute_signals(
+    items: Sequence[ScoringInput],
+    vectors: np.ndarray,
+    answer_vectors: Sequence[np.ndarray],
+    context: Context,
+    params: ScoringParams,
+) -> list[dict[str, float | None]]:
+    """Every signal for a batch. The batch counts as recent traffic too (minus each item itself).
 
-    output_id: str
-    prompt: str
-    response: str
-    tokens: tuple[TokenLP, ...] | None
+    ``answer_vectors[i]`` holds item i's bare response (row 0) and its samples (rows 1..) as
+    embedded on their own; no rows when the item has no samples.
+    """
+    history = context.history_vectors
+    reference = np.vstack([history, vectors]) if len(history) else vectors
+    novelty = sig.knn_distance(vectors, reference, k=params.neighbours, exclude_self_offset=len(history))
+    reviewed_novelty = sig.knn_distance(vectors, context.reviewed_vectors, k=params.neighbours)
+    failures = (
+        context.reviewed_vectors[context.reviewed_failed]
+        if len(context.reviewed_failed)
+        else (context.reviewed_vectors[:0])
+    )
+    failure_similarity = sig.max_similarity(vectors, failures)
+    out = []
+    for i, item in enumerate(items):
+        s = logprob_signals(item.tokens)
+        answers = answer_vectors[i]
+        response_vector = answers[0] if len(answers) else vectors[i]
+        s.update(sig.consistency(response_vector, answers[1:], threshold=params.consistency_threshold))
+        s.update(text_signals(item.response, item.finish_reason))
+        s["novelty"] = novelty[i]
+        s["reviewed_novelty"] = reviewed_novelty[i]
+        s["failure_similarity"] = failure_similarity[i]
+        out.append(s)
+    return out
 
 
 def score_batch(
     items: Sequence[ScoringInput],
     vectors: np.ndarray,
-    history_signals: Sequence[Mapping[str, float | None]],
-    history_vectors: np.ndarray,
-    *,
-    neighbours: int,
+    answer_vectors: Sequence[np.ndarray],
+    context: Context,
+    params: ScoringParams,
 ) -> list[Scored]:
-    """Score a batch against recent traffic; the batch itself counts as traffic (minus each item)."""
-    reference_vectors = np.vstack([history_vectors, vectors]) if len(history_vectors) else vectors
-    nov = novelty(vectors, reference_vectors, k=neighbours, exclude_self_offset=len(history_vectors))
-    signals = []
-    for item, novelty_value in zip(items, nov, strict=True):
-        s = logprob_signals(item.tokens)
-        s["novelty"] = novelty_value
-        signals.append(s)
-    reference = reference_distributions([*history_signals, *signals])
-    return [combine(s, reference) for s in signals]
+    """Signals and the cold-start score for a batch, against recent traffic."""
+    all_signals = compute_signals(items, vectors, answer_vectors, context, params)
+    reference = reference_distributions([*context.history_signals, *all_signals])
+    return [coldstart(s, reference, flags_of(s, params)) for s in all_signals]

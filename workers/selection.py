@@ -39,17 +39,23 @@ def _ordinal(pct: float) -> str:
     return f"{n}{suffix}"
 
 
+FLAG_REASONS = {
+    "empty": "the response is empty",
+    "truncated": "the response was cut off at the token limit",
+    "repeats_failure": "it nearly repeats an output reviewers failed",
+}
+
+
 def reason_for(candidate: Candidate, *, max_drivers: int = 2) -> str:
-    """A human-readable reason: the score and the signals that were most unusual."""
+    """A human-readable reason: the score, any flag, and the signals that were most unusual."""
     parts = [f"score {candidate.score:.2f}" if candidate.score is not None else "no score"]
-    shown = [
+    parts += [FLAG_REASONS.get(str(d["flag"]), str(d["flag"])) for d in candidate.drivers if "flag" in d]
+    ranked = [d for d in candidate.drivers if "signal" in d and float(d.get("percentile", 0.0)) >= 0.5]
+    parts += [
         f"{SIGNALS.get(str(d['signal']), str(d['signal']))} in the {_ordinal(float(d['percentile']))} "
         "percentile of recent traffic"
-        for d in list(candidate.drivers)[:max_drivers]
-        if float(d.get("percentile", 0.0)) >= 0.5
+        for d in ranked[:max_drivers]
     ]
-    if shown:
-        parts.append("; ".join(shown))
     return "; ".join(parts)
 
 

@@ -129,6 +129,24 @@ def reference_window(session: Session, *, limit: int) -> list[tuple[dict[str, An
     return [(signals or {}, embedding) for signals, embedding in rows]
 
 
+def reviewed_embeddings(session: Session, *, limit: int) -> list[tuple[bytes, bool]]:
+    """Embeddings of the most recently reviewed outputs and whether their latest verdict was fail."""
+    latest = (
+        select(Review.output_id, func.max(Review.created_at).label("at"))
+        .group_by(Review.output_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Output.embedding, Review.verdict)
+        .join(latest, latest.c.output_id == Output.id)
+        .join(Review, (Review.output_id == latest.c.output_id) & (Review.created_at == latest.c.at))
+        .where(Output.embedding.is_not(None))
+        .order_by(latest.c.at.desc())
+        .limit(limit)
+    )
+    return [(embedding, verdict == "fail") for embedding, verdict in rows if embedding is not None]
+
+
 def store_score(
     session: Session,
     *,

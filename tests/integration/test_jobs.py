@@ -20,6 +20,7 @@ from service.storage.tables import Output, utcnow
 from tests.conftest import Database
 from workers import jobs
 from workers.main import run_worker
+from workers.scoring import SCORER_VERSION
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "halueval" / "general_data.jsonl.gz"
 
@@ -58,7 +59,7 @@ def test_worker_scores_real_responses_and_fills_the_queue(fresh_db: Database, se
     run_worker(settings, burst=True)
     rows = outputs(fresh_db)
     assert {r.status for r in rows} == {"scored", "queued"}
-    assert all(r.scorer_version == "coldstart-v1" and r.score is not None for r in rows)
+    assert all(r.scorer_version == SCORER_VERSION and r.score is not None for r in rows)
     vectors = [np.frombuffer(r.embedding or b"", dtype=np.float32) for r in rows]
     assert all(v.shape == (384,) and abs(float(np.linalg.norm(v)) - 1) < 1e-3 for v in vectors)
     assert all(r.signals and r.signals["novelty"] is not None and r.signals["mean_nll"] is None for r in rows)
@@ -114,3 +115,38 @@ def test_outputs_of_apps_without_a_queue_are_scored_but_not_queued(fresh_db: Dat
     enqueue(settings, ingest(fresh_db, 4, app="marketing"))
     run_worker(settings, burst=True)
     assert {r.status for r in outputs(fresh_db)} == {"scored"}
+
+
+def test_caller_samples_and_a_repeated_failure_show_in_the_signals(fresh_db: Database, settings_for) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_for(fresh_db)
+    with transaction(fresh_db.engine) as session:
+        first, _ = repo.ingest_output(
+            session,
+            output_in=OutputIn(
+                prompt="Who painted the Mona Lisa?",
+                response="Vincent van Gogh painted the Mona Lisa.",
+                samples=["Leonardo da Vinci.", "It was Leonardo da Vinci.", "Leonardo da Vinci painted it."],
+            ),
+        )
+    enqueue(settings, [first.id])
+    run_worker(settings, burst=True)
+    [scored] = outputs(fresh_db)
+    assert scored.signals is not None
+    assert scored.signals["majority_disagreement"] == 1.0
+    assert (scored.signals["sample_dispersion"] or 0) > 0.2
+    with transaction(fresh_db.engine) as session:
+        repo.add_review(session, review_in=ReviewIn(output_id=first.id, verdict="fail"), now=utcnow())  # type: ignore[arg-type]
+        again, _ = repo.ingest_output(
+            session,
+            output_in=OutputIn(
+                external_id="repeat",
+                prompt="Who painted the Mona Lisa?",
+                response="Vincent van Gogh painted the Mona Lisa.",
+            ),
+        )
+    enqueue(settings, [again.id])
+    run_worker(settings, burst=True)
+    repeat = next(r for r in outputs(fresh_db) if r.id == again.id)
+    assert repeat.signals is not None and (repeat.signals["failure_similarity"] or 0) > 0.99
+    assert repeat.drivers is not None and {"flag": "repeats_failure"} in repeat.drivers
+    assert (repeat.score or 0) >= 0.9

@@ -1,49 +1,21 @@
-"""The pure scoring signals and their cold-start combination."""
+"""The cold-start combination: percentile ranks against recent traffic, flags, missing signals."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pytest
 
 from workers import scoring
-from workers.scoring import ScoringInput, TokenLP
+from workers.scoring import Context, ScoringInput, ScoringParams, TokenLP
 
 
-def unit(v: list[float]) -> np.ndarray:
+def unit(*v: float) -> np.ndarray:
     a = np.asarray(v, dtype=np.float32)
     return a / np.linalg.norm(a)
 
 
-def test_logprob_signals_follow_their_formulas() -> None:
-    tokens = [TokenLP(math.log(0.5), (math.log(0.5), math.log(0.5))), TokenLP(math.log(0.25), ())]
-    s = scoring.logprob_signals(tokens)
-    assert s["mean_nll"] == pytest.approx((math.log(2) + math.log(4)) / 2)
-    assert s["max_surprisal"] == pytest.approx(math.log(4))
-    # Only the first token has alternatives: two equal ones have entropy log 2.
-    assert s["mean_entropy"] == pytest.approx(math.log(2))
-
-
-def test_uniform_top_k_has_entropy_log_k_and_a_sure_token_none() -> None:
-    assert scoring.token_entropy([math.log(0.1)] * 5) == pytest.approx(math.log(5))
-    assert scoring.token_entropy([0.0]) == pytest.approx(0.0)
-
-
-def test_without_logprobs_signals_are_missing_not_zero() -> None:
-    assert scoring.logprob_signals(None) == {"mean_nll": None, "max_surprisal": None, "mean_entropy": None}
-
-
-def test_novelty_is_distance_to_nearest_neighbours_excluding_self() -> None:
-    ref = np.vstack([unit([1, 0]), unit([0, 1])])
-    vectors = np.vstack([unit([1, 0])])
-    assert scoring.novelty(vectors, ref, k=1) == [pytest.approx(0.0, abs=1e-6)]
-    both = np.vstack([ref, vectors])
-    # The vector is the last row of the reference: excluding itself it is still next to [1, 0].
-    assert scoring.novelty(vectors, both, k=1, exclude_self_offset=2) == [pytest.approx(0.0, abs=1e-6)]
-    lonely = np.vstack([unit([0, 1])])
-    assert scoring.novelty(lonely, lonely, k=3, exclude_self_offset=0) == [None]
-    assert scoring.novelty(lonely, np.zeros((0, 2), dtype=np.float32), k=3) == [None]
+def no_answers(n: int, dim: int) -> list[np.ndarray]:
+    return [np.zeros((0, dim), dtype=np.float32) for _ in range(n)]
 
 
 def test_percentile_rank_uses_mid_ranks() -> None:
@@ -53,34 +25,61 @@ def test_percentile_rank_uses_mid_ranks() -> None:
     assert scoring.percentile_rank(9.0, ref) == 1.0
 
 
-def test_combine_averages_available_ranks_and_names_drivers() -> None:
+def test_coldstart_averages_available_ranks_and_names_drivers() -> None:
     reference = {"mean_nll": np.array([0.1, 0.2, 0.3, 0.4]), "novelty": np.array([0.1, 0.2, 0.3, 0.4])}
-    result = scoring.combine({"mean_nll": 1.0, "novelty": 0.0, "max_surprisal": None}, reference)
+    result = scoring.coldstart(
+        {"mean_nll": 1.0, "novelty": 0.0, "max_surprisal": None, "refusal": 1.0}, reference
+    )
     assert result.score == pytest.approx(0.5)
     assert [d["signal"] for d in result.drivers] == ["mean_nll", "novelty"]
-    assert scoring.combine({"mean_nll": None}, reference).score is None
+    assert scoring.coldstart({"mean_nll": None}, reference).score is None
+
+
+def test_a_flag_raises_the_score_to_the_floor() -> None:
+    reference = {"novelty": np.array([0.1, 0.2, 0.3, 0.4])}
+    result = scoring.coldstart({"novelty": 0.0}, reference, flags=["truncated"])
+    assert result.score == scoring.FLAG_FLOOR and result.flags == ["truncated"]
 
 
 def test_score_batch_ranks_the_odd_one_out_highest() -> None:
     items = [ScoringInput(output_id=str(i), prompt="p", response="r", tokens=None) for i in range(4)]
-    vectors = np.vstack([unit([1, 0, 0]), unit([0.99, 0.05, 0]), unit([0.98, 0, 0.05]), unit([0, 0, 1])])
-    results = scoring.score_batch(items, vectors, [], np.zeros((0, 3), dtype=np.float32), neighbours=2)
-    scores = [r.score for r in results]
-    assert all(s is not None for s in scores)
-    assert max(range(4), key=lambda i: scores[i] or 0) == 3
+    vectors = np.vstack([unit(1, 0, 0), unit(0.99, 0.05, 0), unit(0.98, 0, 0.05), unit(0, 0, 1)])
+    results = scoring.score_batch(
+        items, vectors, no_answers(4, 3), Context.empty(3), ScoringParams(neighbours=2)
+    )
+    scores = [r.score or 0.0 for r in results]
+    assert max(range(4), key=lambda i: scores[i]) == 3
+    assert all(r.signals["mean_nll"] is None and r.signals["reviewed_novelty"] is None for r in results)
 
 
-def test_score_batch_uses_history_as_reference() -> None:
-    history_vectors = np.vstack([unit([1, 0]), unit([1, 0.01])])
-    history = [{"novelty": 0.0}, {"novelty": 0.01}]
-    item = [ScoringInput(output_id="x", prompt="p", response="r", tokens=(TokenLP(-0.1),))]
-    [result] = scoring.score_batch(item, np.vstack([unit([0, 1])]), history, history_vectors, neighbours=2)
+def test_history_and_reviewed_failures_shape_the_signals() -> None:
+    context = Context(
+        history_signals=[{"novelty": 0.0}, {"novelty": 0.01}],
+        history_vectors=np.vstack([unit(1, 0), unit(1, 0.01)]),
+        reviewed_vectors=np.vstack([unit(0, 1), unit(1, 0)]),
+        reviewed_failed=np.array([True, False]),
+    )
+    item = [
+        ScoringInput(output_id="x", prompt="p", response="r", tokens=(TokenLP(-0.1),), finish_reason="stop")
+    ]
+    [result] = scoring.score_batch(item, np.vstack([unit(0, 1)]), no_answers(1, 2), context, ScoringParams())
     assert result.signals["novelty"] == pytest.approx(1.0, abs=0.02)
     assert result.signals["mean_nll"] == pytest.approx(0.1)
-    assert result.score is not None and result.score > 0.5
+    assert result.signals["failure_similarity"] == pytest.approx(1.0)
+    assert result.signals["truncated"] == 0.0
+    assert "repeats_failure" in result.flags and result.score is not None and result.score >= 0.9
+
+
+def test_caller_samples_feed_self_consistency() -> None:
+    item = [ScoringInput(output_id="x", prompt="p", response="Paris", tokens=None, samples=("Lyon", "Nice"))]
+    answers = [np.vstack([unit(1, 0, 0), unit(0, 1, 0), unit(0, 0, 1)])]
+    [result] = scoring.score_batch(
+        item, np.vstack([unit(1, 1, 1)]), answers, Context.empty(3), ScoringParams()
+    )
+    assert result.signals["majority_disagreement"] == 0.5  # three singletons: a tie that includes it
+    assert result.signals["sample_dispersion"] == pytest.approx(1.0, abs=1e-5)
 
 
 def test_embedding_text_keeps_the_response_when_the_prompt_is_long() -> None:
     text = scoring.embedding_text("x" * 5000, "the answer", max_chars=300)
-    assert len(text) <= 300
-    assert text.endswith("the answer")
+    assert len(text) <= 300 and text.endswith("the answer")

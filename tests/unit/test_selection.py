@@ -44,3 +44,13 @@ def test_reason_names_the_score_and_the_unusual_signals() -> None:
     assert "highest surprisal" in reason and "97th percentile" in reason
     assert "92nd percentile" in reason
     assert "mean negative log-likelihood" not in reason
+
+
+def test_reason_puts_flags_first() -> None:
+    c = Candidate(
+        "a", 0.9, drivers=[{"flag": "truncated"}, {"signal": "novelty", "value": 0.3, "percentile": 0.6}]
+    )
+    assert reason_for(c) == (
+        "score 0.90; the response was cut off at the token limit; "
+        "cosine distance to the nearest recent outputs in the 60th percentile of recent traffic"
+    )
