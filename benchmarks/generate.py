@@ -17,7 +17,6 @@ import io
 import itertools
 import json
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -199,7 +198,10 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     finished = done_ids(out)
-    todo = [q for q in questions if q["id"] not in finished]
+    for other in args.skip_done_in:
+        finished |= done_ids(Path(other))
+    shard, shards = (int(x) for x in args.shard.split("/"))
+    todo = [q for i, q in enumerate(questions) if q["id"] not in finished and i % shards == shard]
     print(
         f"{len(questions)} questions, {len(questions) - len(todo)} already in {out}, {len(todo)} to do",
         flush=True,
@@ -247,14 +249,27 @@ def run(args: argparse.Namespace) -> int:
                 f"{rate:.2f}s/question, eta {(len(todo) - n) * rate / 60:.1f} min",
                 flush=True,
             )
-    if done_ids(out) >= {q["id"] for q in questions}:
-        gz = out.with_name(out.name + ".gz")
-        with out.open("rb") as src, gzip.GzipFile(gz, "wb", mtime=0) as dst:
-            shutil.copyfileobj(src, dst)
-        print(f"complete: {gz}", flush=True)
-        return 0
-    print("incomplete: rerun to resume", flush=True)
-    return 1
+    return merge([out, *(Path(o) for o in args.skip_done_in)], questions, out.with_name(out.name + ".gz"))
+
+
+def merge(parts: list[Path], questions: list[Question], gz: Path) -> int:
+    """Once every question is answered in some part file, write them in question order to ``gz``."""
+    records: dict[str, str] = {}
+    for part in parts:
+        if part.exists():
+            with part.open(encoding="utf-8") as f:
+                for line in f:
+                    if line.endswith("\n"):
+                        records.setdefault(json.loads(line)["id"], line)
+    missing = [q["id"] for q in questions if q["id"] not in records]
+    if missing:
+        print(f"incomplete ({len(missing)} questions left): rerun to resume", flush=True)
+        return 1
+    with gzip.GzipFile(gz, "wb", mtime=0) as dst:
+        for q in questions:
+            dst.write(records[q["id"]].encode("utf-8"))
+    print(f"complete: {gz}", flush=True)
+    return 0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -272,6 +287,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
     p.add_argument("--patience", type=int, default=10, help="tries per question while unavailable")
     p.add_argument("--limit", type=int, default=0, help="only the first N questions (0: all)")
+    p.add_argument("--shard", default="0/1", help="K/N: answer only questions whose index %% N == K")
+    p.add_argument(
+        "--skip-done-in", action="append", default=[], help="another part file: skip its questions, merge it"
+    )
     return p.parse_args(argv)
 
 
