@@ -60,6 +60,18 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from service.storage.db import engine_for, upgrade
+    from workers import jobs, training
+
+    settings = get_settings()
+    upgrade(engine_for(settings))
+    jobs.use_runtime(jobs.Runtime(settings=settings, engine=engine_for(settings)))
+    version = training.train_scorer(force=args.force)
+    print(f"active scorer: {version}" if version else "not trained: too few reviews or too few new ones")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from service.bench import run_throughput
 
@@ -93,6 +105,10 @@ def parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
     db.set_defaults(func=cmd_db)
+
+    train = sub.add_parser("train", help="train the learned scorer from reviews now")
+    train.add_argument("--force", action="store_true", help="even if few reviews are new")
+    train.set_defaults(func=cmd_train)
 
     bench = sub.add_parser("bench", help="benchmarks that print figures")
     bench.add_argument("suite", choices=["throughput"])

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 SCORE_JOB = "workers.jobs.score_outputs"
 SELECT_JOB = "workers.jobs.select_queue"
 SWEEP_JOB = "workers.jobs.sweep"
+TRAIN_JOB = "workers.training.train_scorer"
 RETRY_INTERVALS = [5, 30, 120]
 
 
@@ -84,6 +85,23 @@ def enqueue_selection(queue: Queue, settings: Settings, queue_name: str) -> None
         log.debug("selection of %s already pending", queue_name)
     except RedisError as exc:
         raise QueueUnavailable("could not enqueue selection", details={"reason": str(exc)}) from exc
+
+
+def enqueue_training(queue: Queue, settings: Settings) -> None:
+    """Ask a worker to retrain the learned scorer if enough new reviews arrived; one pending at a time."""
+    try:
+        queue.enqueue_call(
+            TRAIN_JOB,
+            job_id="train-scorer",
+            unique=True,
+            timeout=settings.job_timeout_seconds,
+            result_ttl=0,
+            failure_ttl=3600,
+        )
+    except DuplicateJobError:
+        log.debug("training already pending")
+    except RedisError as exc:
+        raise QueueUnavailable("could not enqueue training", details={"reason": str(exc)}) from exc
 
 
 def enqueue_sweep(queue: Queue, settings: Settings) -> None:

@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     near_duplicate_cosine: float = Field(
         default=0.95, gt=0, le=1, description="Cosine at which an output repeats a reviewed failure."
     )
+    min_reviews_for_model: int = Field(
+        default=100, ge=10, description="Reviews needed before the learned scorer replaces cold start."
+    )
+    retrain_every: int = Field(default=50, ge=1, description="New reviews that trigger retraining.")
+    training_limit: int = Field(default=20000, ge=10, description="Most recent reviews a model trains on.")
     queues: list[QueueConfig] = Field(
         default_factory=_default_queues, description='Review queues as JSON, e.g. [{"name": "support"}].'
     )

@@ -21,7 +21,7 @@ from service.settings import Settings, get_settings
 from service.storage import repository as repo
 from service.storage.db import engine_for, transaction
 from service.storage.tables import Output, new_id, utcnow
-from workers import scoring, selection
+from workers import scoring, selection, training
 from workers.clients import Embedder, get_embedder
 from workers.signals import TokenLP
 
@@ -155,10 +155,13 @@ def _score_round(rt: Runtime, output_ids: Sequence[str]) -> tuple[int, set[str]]
         items = [_scoring_input(o) for o in claimed]
         apps = {o.app for o in claimed}
         context = _context(session, settings, rt.embedder.dimension) if items else None
+        model = training.current_model(rt, session) if items else None
     if not items or context is None:
         return 0, set()
     vectors, answer_vectors = embed_batch(rt.embedder, items, max_chars=settings.embedding_max_chars)
     results = scoring.score_batch(items, vectors, answer_vectors, context, _params(settings))
+    if model is not None:
+        training.apply_model(model, results, vectors)
     stored = 0
     with transaction(rt.engine) as session:
         now = utcnow()
@@ -169,7 +172,7 @@ def _score_round(rt: Runtime, output_ids: Sequence[str]) -> tuple[int, set[str]]
                 token=token,
                 signals=result.signals,
                 score=result.score,
-                scorer_version=scoring.SCORER_VERSION,
+                scorer_version=model.version if model is not None else scoring.SCORER_VERSION,
                 drivers=[*({"flag": f} for f in result.flags), *result.drivers],
                 embedding=vector.astype(np.float32).tobytes(),
                 now=now,
@@ -252,6 +255,7 @@ def sweep() -> int:
         queueing.enqueue_scoring(queue, rt.settings, stale[start : start + size])
     for config in rt.settings.queues:
         queueing.enqueue_selection(queue, rt.settings, config.name)
+    queueing.enqueue_training(queue, rt.settings)
     if stale:
         log.warning("sweep re-enqueued %d outputs whose scoring was lost", len(stale))
     return len(stale)

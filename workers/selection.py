@@ -46,16 +46,28 @@ FLAG_REASONS = {
 }
 
 
+def _driver_text(d: Mapping[str, Any]) -> str:
+    name = str(d["signal"])
+    described = "what it is about (its embedding)" if name == "content" else SIGNALS.get(name, name)
+    if "contribution" in d:
+        return f"{described} (+{float(d['contribution']):.2f} log-odds)"
+    return f"{described} in the {_ordinal(float(d['percentile']))} percentile of recent traffic"
+
+
+def _pushes_up(d: Mapping[str, Any]) -> bool:
+    if "contribution" in d:
+        return float(d["contribution"]) > 0
+    return "percentile" in d and float(d["percentile"]) >= 0.5
+
+
 def reason_for(candidate: Candidate, *, max_drivers: int = 2) -> str:
-    """A human-readable reason: the score, any flag, and the signals that were most unusual."""
-    parts = [f"score {candidate.score:.2f}" if candidate.score is not None else "no score"]
+    """A human-readable reason: the score, any flag, and the signals that pushed the score up most."""
+    learned = any("contribution" in d for d in candidate.drivers)
+    label = "p_fail" if learned else "score"
+    parts = [f"{label} {candidate.score:.2f}" if candidate.score is not None else "no score"]
     parts += [FLAG_REASONS.get(str(d["flag"]), str(d["flag"])) for d in candidate.drivers if "flag" in d]
-    ranked = [d for d in candidate.drivers if "signal" in d and float(d.get("percentile", 0.0)) >= 0.5]
-    parts += [
-        f"{SIGNALS.get(str(d['signal']), str(d['signal']))} in the {_ordinal(float(d['percentile']))} "
-        "percentile of recent traffic"
-        for d in ranked[:max_drivers]
-    ]
+    ranked = [d for d in candidate.drivers if "signal" in d and _pushes_up(d)]
+    parts += [_driver_text(d) for d in ranked[:max_drivers]]
     return "; ".join(parts)
 
 

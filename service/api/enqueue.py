@@ -27,11 +27,13 @@ def after_commit_score(request: Request, output_ids: Sequence[str]) -> bool:
     return True
 
 
-def after_commit_select(request: Request, queue_name: str | None) -> None:
-    """Enqueue a refill of a queue after a review freed a slot in it."""
-    if queue_name is None:
-        return
+def after_commit_review(request: Request, queue_name: str | None) -> None:
+    """After a verdict: refill the queue it freed a slot in, and let the scorer learn from it."""
+    settings = request.app.state.settings
     try:
-        queueing.enqueue_selection(work_queue(request), request.app.state.settings, queue_name)
+        queue = work_queue(request)
+        if queue_name is not None:
+            queueing.enqueue_selection(queue, settings, queue_name)
+        queueing.enqueue_training(queue, settings)
     except ServiceError as exc:
-        log.warning("selection of %s not enqueued (%s); the sweep will refill it", queue_name, exc)
+        log.warning("follow-up of a review not enqueued (%s); the sweep will catch up", exc)

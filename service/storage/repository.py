@@ -129,17 +129,26 @@ def reference_window(session: Session, *, limit: int) -> list[tuple[dict[str, An
     return [(signals or {}, embedding) for signals, embedding in rows]
 
 
-def reviewed_embeddings(session: Session, *, limit: int) -> list[tuple[bytes, bool]]:
-    """Embeddings of the most recently reviewed outputs and whether their latest verdict was fail."""
+def latest_verdicts() -> Any:
+    """A subquery: each reviewed output with its latest review (``output_id``, ``at``, ``verdict``)."""
     latest = (
         select(Review.output_id, func.max(Review.created_at).label("at"))
         .group_by(Review.output_id)
         .subquery()
     )
-    rows = session.execute(
-        select(Output.embedding, Review.verdict)
-        .join(latest, latest.c.output_id == Output.id)
+    return (
+        select(latest.c.output_id, latest.c.at, Review.verdict)
         .join(Review, (Review.output_id == latest.c.output_id) & (Review.created_at == latest.c.at))
+        .subquery()
+    )
+
+
+def reviewed_embeddings(session: Session, *, limit: int) -> list[tuple[bytes, bool]]:
+    """Embeddings of the most recently reviewed outputs and whether their latest verdict was fail."""
+    latest = latest_verdicts()
+    rows = session.execute(
+        select(Output.embedding, latest.c.verdict)
+        .join(latest, latest.c.output_id == Output.id)
         .where(Output.embedding.is_not(None))
         .order_by(latest.c.at.desc())
         .limit(limit)

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -89,6 +90,7 @@ class Output(Base):
     claim_token: Mapped[str | None] = mapped_column(String(32))
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sampling: Mapped[str | None] = mapped_column(String(200))
 
 
 class Pick(Base):
@@ -105,6 +107,7 @@ class Pick(Base):
     score: Mapped[float | None] = mapped_column(Float)
     picked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    inclusion_probability: Mapped[float | None] = mapped_column(Float)
 
 
 class Review(Base):
@@ -125,3 +128,19 @@ class Review(Base):
     note: Mapped[str | None] = mapped_column(Text)
     reviewer: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ScorerModel(Base):
+    """A version of the learned scorer; exactly one is active at a time once any exists."""
+
+    __tablename__ = "scorer_models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    n_labels: Mapped[int] = mapped_column(Integer)
+    n_failures: Mapped[int] = mapped_column(Integer)
+    calibration: Mapped[str] = mapped_column(String(16))
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    blob: Mapped[bytes] = mapped_column(LargeBinary)

@@ -54,3 +54,18 @@ def test_reason_puts_flags_first() -> None:
         "score 0.90; the response was cut off at the token limit; "
         "cosine distance to the nearest recent outputs in the 60th percentile of recent traffic"
     )
+
+
+def test_reason_of_a_learned_score_names_contributions() -> None:
+    c = Candidate(
+        "a",
+        0.73,
+        drivers=[
+            {"signal": "majority_disagreement", "value": 1.0, "contribution": 1.2},
+            {"signal": "content", "value": 0.0, "contribution": 0.4},
+        ],
+    )
+    assert reason_for(c) == (
+        "p_fail 0.73; response differs from the samples' majority meaning (+1.20 log-odds); "
+        "what it is about (its embedding) (+0.40 log-odds)"
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 
 from service.api.deps import SessionDep
-from service.api.enqueue import after_commit_select
+from service.api.enqueue import after_commit_review
 from service.api.views import review_view
 from service.domain import ReviewIn, ReviewView
 from service.storage import repository as repo
@@ -20,5 +20,5 @@ def post_review(review_in: ReviewIn, session: SessionDep, request: Request) -> R
     with session.begin():
         review = repo.add_review(session, review_in=review_in, now=utcnow())
         view = review_view(review)
-    after_commit_select(request, view.queue)
+    after_commit_review(request, view.queue)
     return view

@@ -1,0 +1,82 @@
+"""Pure evaluation metrics: how well a score ranks failures above non-failures, with bootstrap intervals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+
+def auroc(failed: Sequence[bool] | np.ndarray, score: Sequence[float] | np.ndarray) -> float:
+    """Area under the ROC curve: the chance that a random failure outscores a random non-failure
+    (ties count half). Mann-Whitney U computed from mid-ranks."""
+    y = np.asarray(failed, dtype=bool)
+    s = np.asarray(score, dtype=float)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s))
+    sorted_s = s[order]
+    i = 0
+    while i < len(s):  # mid-ranks for ties
+        j = i
+        while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def auprc(failed: Sequence[bool] | np.ndarray, score: Sequence[float] | np.ndarray) -> float:
+    """Average precision of finding failures when reviewing in descending score order."""
+    y = np.asarray(failed, dtype=bool)
+    s = np.asarray(score, dtype=float)
+    if y.sum() == 0:
+        return float("nan")
+    order = np.argsort(-s, kind="mergesort")
+    hits = y[order]
+    precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    return float(precision[hits].sum() / hits.sum())
+
+
+def prr(failed: Sequence[bool] | np.ndarray, score: Sequence[float] | np.ndarray) -> float:
+    """Prediction-rejection ratio: how much of the oracle's gain over random rejection the score gets.
+
+    Rejecting outputs in descending score order, the error left (failures not yet rejected, over all
+    outputs) traces a curve; PRR = (area_random - area_score) / (area_random - area_oracle). 1 is
+    perfect, 0 is random, negative is worse than random.
+    """
+    y = np.asarray(failed, dtype=float)
+    s = np.asarray(score, dtype=float)
+    n, errors = len(y), y.sum()
+    if errors == 0 or errors == n:
+        return float("nan")
+    k = np.arange(n + 1)
+    left = errors - np.concatenate([[0.0], np.cumsum(y[np.argsort(-s, kind="mergesort")])])
+    random = errors * (1 - k / n)
+    oracle = np.maximum(errors - k, 0)
+    return float((random.mean() - left.mean()) / (random.mean() - oracle.mean()))
+
+
+def bootstrap_ci(
+    metric: Callable[[np.ndarray, np.ndarray], float],
+    failed: Sequence[bool] | np.ndarray,
+    score: Sequence[float] | np.ndarray,
+    *,
+    rounds: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """The metric and its percentile bootstrap interval (resampling outputs with replacement)."""
+    y = np.asarray(failed, dtype=bool)
+    s = np.asarray(score, dtype=float)
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(rounds):
+        idx = rng.integers(0, len(y), len(y))
+        v = metric(y[idx], s[idx])
+        if not np.isnan(v):
+            values.append(v)
+    lo, hi = np.percentile(values, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
+    return metric(y, s), float(lo), float(hi)
