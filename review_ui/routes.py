@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader
 from pydantic import ValidationError
 
 from service.api.deps import SessionDep, SettingsDep
-from service.api.enqueue import after_commit_select
+from service.api.enqueue import after_commit_review
 from service.api.routes.queues import queue_config, queue_view
 from service.api.views import output_view, queue_item
 from service.domain import ReviewIn
@@ -94,7 +94,7 @@ def review_form(
         if queue is not None:
             _, rows = repo.waiting_items(session, queue=queue, limit=1, offset=0)
             next_url = f"/ui/outputs/{rows[0][1].id}" if rows else f"/ui/queues/{queue}"
-    after_commit_select(request, queue)
+    after_commit_review(request, queue)
     response = RedirectResponse(next_url, status_code=303)
     response.set_cookie(REVIEWER_COOKIE, review_in.reviewer, httponly=True, samesite="strict")
     return response
