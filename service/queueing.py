@@ -27,6 +27,7 @@ SCORE_JOB = "workers.jobs.score_outputs"
 SELECT_JOB = "workers.jobs.select_queue"
 SWEEP_JOB = "workers.jobs.sweep"
 TRAIN_JOB = "workers.training.train_scorer"
+SAMPLE_JOB = "workers.sampling.sample_outputs"
 RETRY_INTERVALS = [5, 30, 120]
 
 
@@ -67,6 +68,21 @@ def enqueue_scoring(queue: Queue, settings: Settings, output_ids: Sequence[str])
         )
     except RedisError as exc:
         raise QueueUnavailable("could not enqueue scoring", details={"reason": str(exc)}) from exc
+
+
+def enqueue_sampling(queue: Queue, settings: Settings, output_ids: Sequence[str]) -> None:
+    """Ask a worker to draw self-consistency samples for these outputs and rescore them."""
+    try:
+        queue.enqueue_call(
+            SAMPLE_JOB,
+            args=(list(output_ids),),
+            timeout=settings.job_timeout_seconds,
+            retry=_retry(settings),
+            result_ttl=60,
+            failure_ttl=7 * 24 * 3600,
+        )
+    except RedisError as exc:
+        raise QueueUnavailable("could not enqueue sampling", details={"reason": str(exc)}) from exc
 
 
 def enqueue_selection(queue: Queue, settings: Settings, queue_name: str) -> None:

@@ -88,6 +88,23 @@ class Settings(BaseSettings):
     near_duplicate_cosine: float = Field(
         default=0.95, gt=0, le=1, description="Cosine at which an output repeats a reviewed failure."
     )
+    llm_base_url: str = Field(
+        default="", description="OpenAI-compatible endpoint the worker draws samples from; empty: none."
+    )
+    llm_model: str = Field(default="", description="Model name sent to that endpoint.")
+    llm_api_key: str = Field(default="not-needed", description="API key for that endpoint.")
+    llm_samples: int = Field(default=5, ge=2, le=20, description="Samples drawn per output (k requests).")
+    llm_temperature: float = Field(default=0.8, ge=0, le=2, description="Temperature of the samples.")
+    llm_max_tokens: int = Field(default=256, ge=1, description="Token limit of each sample.")
+    llm_timeout_seconds: float = Field(default=60.0, gt=0, description="Timeout of one sample request.")
+    llm_max_retries: int = Field(default=2, ge=0, description="SDK retries of one sample request.")
+    llm_concurrency: int = Field(default=4, ge=1, description="Sample requests in flight per worker.")
+    sample_band_low: float = Field(
+        default=0.7, ge=0, le=1, description="Sample outputs scoring above this share of recent traffic..."
+    )
+    sample_band_high: float = Field(
+        default=0.98, ge=0, le=1, description="...and below this share: near the routing boundary."
+    )
     min_reviews_for_model: int = Field(
         default=100, ge=10, description="Reviews needed before the learned scorer replaces cold start."
     )

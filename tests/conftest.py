@@ -135,3 +135,55 @@ def settings_for(redis_url: str, tmp_path: Path):  # type: ignore[no-untyped-def
         return Settings(**values)  # type: ignore[arg-type]
 
     return build
+
+
+@pytest.fixture(scope="session")
+def llm_url() -> Iterator[str]:
+    """A real local LLM (SmolLM2-135M through llama-cpp-python's OpenAI-compatible server)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.serve_llm",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--logits_all",
+            "true",
+            "--n_threads",
+            "1",
+            "--n_threads_batch",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert server.poll() is None, "the LLM server exited"
+        time.sleep(0.5)
+    else:
+        server.kill()
+        raise RuntimeError("the LLM server did not start")
+    yield url
+    server.terminate()
+    server.wait(20)

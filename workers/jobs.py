@@ -21,7 +21,7 @@ from service.settings import Settings, get_settings
 from service.storage import repository as repo
 from service.storage.db import engine_for, transaction
 from service.storage.tables import Output, new_id, utcnow
-from workers import scoring, selection, training
+from workers import learned, sampling, scoring, selection, training
 from workers.clients import Embedder, get_embedder
 from workers.signals import TokenLP
 
@@ -81,7 +81,7 @@ def _tokens(token_logprobs: list[dict[str, Any]] | None) -> tuple[TokenLP, ...] 
     )
 
 
-def _scoring_input(output: Output) -> scoring.ScoringInput:
+def scoring_input(output: Output) -> scoring.ScoringInput:
     return scoring.ScoringInput(
         output_id=output.id,
         prompt=output.prompt,
@@ -98,8 +98,9 @@ def _stack(embeddings: Iterable[bytes | None], dimension: int) -> np.ndarray:
     return np.vstack(rows) if rows else np.zeros((0, dimension), dtype=np.float32)
 
 
-def _context(session: Any, settings: Settings, dimension: int) -> scoring.Context:
-    history = repo.reference_window(session, limit=settings.reference_window)
+def _context(
+    session: Any, settings: Settings, dimension: int, history: list[tuple[dict[str, Any], bytes | None]]
+) -> scoring.Context:
     reviewed = [
         (e, failed)
         for e, failed in repo.reviewed_embeddings(session, limit=settings.reviewed_window)
@@ -141,6 +142,34 @@ def _params(settings: Settings) -> scoring.ScoringParams:
     )
 
 
+def score_items(
+    rt: Runtime,
+    items: Sequence[scoring.ScoringInput],
+    context: scoring.Context,
+    model: learned.LearnedModel | None,
+) -> tuple[np.ndarray, list[scoring.Scored], str]:
+    """Embed and score a batch (learned model if one is active, else cold start)."""
+    vectors, answer_vectors = embed_batch(rt.embedder, items, max_chars=rt.settings.embedding_max_chars)
+    results = scoring.score_batch(items, vectors, answer_vectors, context, _params(rt.settings))
+    if model is not None:
+        training.apply_model(model, results, vectors)
+    return vectors, results, model.version if model is not None else scoring.SCORER_VERSION
+
+
+def load_context(
+    rt: Runtime, session: Any
+) -> tuple[scoring.Context, learned.LearnedModel | None, list[float]]:
+    """Recent traffic, reviewed outputs, the active model and recent scores, for scoring a batch."""
+    window = repo.reference_window(session, limit=rt.settings.reference_window)
+    context = _context(session, rt.settings, rt.embedder.dimension, [(sig, e) for sig, e, _ in window])
+    recent_scores = [score for _, _, score in window if score is not None]
+    return context, training.current_model(rt, session), recent_scores
+
+
+def drivers_of(result: scoring.Scored) -> list[dict[str, Any]]:
+    return [*({"flag": f} for f in result.flags), *result.drivers]
+
+
 def _score_round(rt: Runtime, output_ids: Sequence[str]) -> tuple[int, set[str]]:
     settings, token = rt.settings, new_id()
     with transaction(rt.engine) as session:
@@ -152,31 +181,39 @@ def _score_round(rt: Runtime, output_ids: Sequence[str]) -> tuple[int, set[str]]
             now=utcnow(),
             lease=timedelta(seconds=settings.claim_seconds),
         )
-        items = [_scoring_input(o) for o in claimed]
+        items = [scoring_input(o) for o in claimed]
         apps = {o.app for o in claimed}
-        context = _context(session, settings, rt.embedder.dimension) if items else None
-        model = training.current_model(rt, session) if items else None
-    if not items or context is None:
-        return 0, set()
-    vectors, answer_vectors = embed_batch(rt.embedder, items, max_chars=settings.embedding_max_chars)
-    results = scoring.score_batch(items, vectors, answer_vectors, context, _params(settings))
-    if model is not None:
-        training.apply_model(model, results, vectors)
-    stored = 0
+        if not items:
+            return 0, set()
+        context, model, recent_scores = load_context(rt, session)
+    vectors, results, version = score_items(rt, items, context, model)
+    decisions = [
+        sampling.decide(
+            score=r.score, recent_scores=recent_scores, caller_samples=len(i.samples), settings=settings
+        )
+        for i, r in zip(items, results, strict=True)
+    ]
+    stored, to_sample = 0, []
     with transaction(rt.engine) as session:
         now = utcnow()
-        for item, result, vector in zip(items, results, vectors, strict=True):
-            stored += repo.store_score(
+        for item, result, vector, decision in zip(items, results, vectors, decisions, strict=True):
+            done = repo.store_score(
                 session,
                 output_id=item.output_id,
                 token=token,
                 signals=result.signals,
                 score=result.score,
-                scorer_version=model.version if model is not None else scoring.SCORER_VERSION,
-                drivers=[*({"flag": f} for f in result.flags), *result.drivers],
+                scorer_version=version,
+                drivers=drivers_of(result),
                 embedding=vector.astype(np.float32).tobytes(),
                 now=now,
+                sampling=decision,
             )
+            stored += done
+            if done and decision == sampling.PENDING:
+                to_sample.append(item.output_id)
+    if to_sample:
+        queueing.enqueue_sampling(_work_queue(rt), settings, to_sample)
     return stored, apps
 
 

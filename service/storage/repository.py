@@ -118,15 +118,17 @@ def claim_for_scoring(
     return list(session.scalars(select(Output).where(Output.claim_token == token, Output.id.in_(wanted))))
 
 
-def reference_window(session: Session, *, limit: int) -> list[tuple[dict[str, Any], bytes | None]]:
-    """Signals and embeddings of the most recently scored outputs: what 'recent traffic' means."""
+def reference_window(
+    session: Session, *, limit: int
+) -> list[tuple[dict[str, Any], bytes | None, float | None]]:
+    """Signals, embeddings and scores of the most recently scored outputs: what 'recent traffic' means."""
     rows = session.execute(
-        select(Output.signals, Output.embedding)
+        select(Output.signals, Output.embedding, Output.score)
         .where(Output.scored_at.is_not(None))
         .order_by(Output.scored_at.desc())
         .limit(limit)
     )
-    return [(signals or {}, embedding) for signals, embedding in rows]
+    return [(signals or {}, embedding, score) for signals, embedding, score in rows]
 
 
 def latest_verdicts() -> Any:
@@ -167,6 +169,7 @@ def store_score(
     drivers: list[dict[str, Any]],
     embedding: bytes | None,
     now: datetime,
+    sampling: str | None = None,
 ) -> bool:
     """Record an output's signals and score if this worker still holds its claim; False otherwise."""
     result = session.execute(
@@ -183,6 +186,7 @@ def store_score(
             drivers=drivers,
             embedding=embedding,
             scored_at=now,
+            sampling=sampling,
             status=OutputStatus.scored.value,
             claim_token=None,
             claimed_until=None,
@@ -190,6 +194,48 @@ def store_score(
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def store_samples(
+    session: Session,
+    *,
+    output_id: str,
+    samples: list[str],
+    signals: dict[str, float | None],
+    score: float | None,
+    scorer_version: str,
+    drivers: list[dict[str, Any]],
+    sampling: str,
+) -> None:
+    """Record samples drawn for an output and the score they led to (its waiting pick follows)."""
+    session.execute(
+        update(Output)
+        .where(Output.id == output_id)
+        .values(
+            samples=samples,
+            signals=signals,
+            score=score,
+            scorer_version=scorer_version,
+            drivers=drivers,
+            sampling=sampling,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Pick)
+        .where(Pick.output_id == output_id, Pick.reviewed_at.is_(None))
+        .values(score=score)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def set_sampling(session: Session, *, output_ids: Sequence[str], sampling: str) -> None:
+    session.execute(
+        update(Output)
+        .where(Output.id.in_(output_ids))
+        .values(sampling=sampling)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def stale_unscored_ids(
