@@ -39,6 +39,7 @@ GENERAL = "halueval_general"
 EMBED_CHUNK = 256
 METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {"auroc": auroc, "auprc": auprc, "prr": prr}
 AUROC_TARGET = 0.80
+WIDTH = 26
 Interval = dict[str, float | None]
 
 
@@ -92,11 +93,13 @@ def load_generated(paths: Sequence[Path]) -> dict[str, list[Labelled]]:
             if record["id"] in seen or record.get("correct") is None:
                 continue
             seen.add(record["id"])
-            output = OutputIn(
-                external_id=record["id"],
-                messages=record["messages"],
-                completion=record["completion"],
-                samples=record.get("samples") or [],
+            output = OutputIn.model_validate(
+                {
+                    "external_id": record["id"],
+                    "messages": record["messages"],
+                    "completion": record["completion"],
+                    "samples": record.get("samples") or [],
+                }
             )
             out.setdefault(record["dataset"], []).append(
                 Labelled(_scoring_input(record["id"], output), failed=not record["correct"])
@@ -106,15 +109,17 @@ def load_generated(paths: Sequence[Path]) -> dict[str, list[Labelled]]:
 
 def load_general(path: Path, count: int) -> list[Labelled]:
     """The first ``count`` HaluEval general rows (ChatGPT answers: no log-probs, no samples)."""
-    out = []
+    out: list[Labelled] = []
     for row in read_jsonl(path):
         if len(out) >= count:
             break
         output_id = f"halueval-general-{row['ID']}"
-        output = OutputIn(
-            external_id=output_id,
-            messages=[{"role": "user", "content": row["user_query"]}],  # type: ignore[list-item]
-            response=row["chatgpt_response"],
+        output = OutputIn.model_validate(
+            {
+                "external_id": output_id,
+                "messages": [{"role": "user", "content": row["user_query"]}],
+                "response": row["chatgpt_response"],
+            }
         )
         out.append(Labelled(_scoring_input(output_id, output), failed=row["hallucination"] == "yes"))
     return out
@@ -218,7 +223,9 @@ def comparison(scores: Mapping[str, np.ndarray], failed: np.ndarray, rounds: int
     """What the issue asks: learned - MSP in PRR, and whether a combined score clears 0.80 AUROC."""
     out: dict[str, Any] = {}
     if "learned" in scores and "msp" in scores:
-        out["learned_minus_msp_prr"] = paired_difference(prr, failed, scores["learned"], scores["msp"], rounds)
+        out["learned_minus_msp_prr"] = paired_difference(
+            prr, failed, scores["learned"], scores["msp"], rounds
+        )
     for name in ("learned", "coldstart"):
         if name in scores:
             ci = interval(auroc, failed, scores[name], rounds)
@@ -271,21 +278,28 @@ def _cell(ci: Interval) -> str:
 
 
 def table(name: str, result: Mapping[str, Any]) -> str:
-    """One dataset's results as a fixed-width table."""
+    """One dataset's results as a fixed-width table, then what was skipped and the comparisons."""
     rate = result["failure_rate"]
     lines = [f"{name}: n={result['n']}, failed={result['failed']} ({(rate or 0) * 100:.1f}%)"]
     if "scores" in result:
-        lines.append(f"  {'score':<26}{'AUROC [95% CI]':<26}{'AUPRC [95% CI]':<26}{'PRR [95% CI]':<26}")
+        header = "".join(f"{h:<{WIDTH}}" for h in ("AUROC [95% CI]", "AUPRC [95% CI]", "PRR [95% CI]"))
+        lines.append(f"  {'score':<{WIDTH}} {header}".rstrip())
         for row in result["scores"]:
-            cells = "".join(f"{_cell(row[m]):<26}" for m in METRICS)
-            lines.append(f"  {row['score']:<26}{cells}".rstrip())
+            cells = "".join(f"{_cell(row[m]):<{WIDTH}}" for m in METRICS)
+            lines.append(f"  {row['score']:<{WIDTH}}{cells}".rstrip())
+    reasons: dict[str, list[str]] = {}
     for score, why in result.get("skipped", {}).items():
-        lines.append(f"  skipped {score}: {why}")
-    for key, value in result.get("comparison", {}).items():
-        line = f"  {key.replace('_', ' ')}: {_cell(value)}"
-        if "point_above" in value:
-            line += f"  point above: {_yes(value['point_above'])}, interval above: {_yes(value['interval_above'])}"
-        lines.append(line)
+        reasons.setdefault(why, []).append(score)
+    lines += [f"  skipped ({why}): {', '.join(scores)}" for why, scores in reasons.items()]
+    comparison = result.get("comparison", {})
+    if "learned_minus_msp_prr" in comparison:
+        lines.append(f"  PRR learned - msp (paired bootstrap): {_cell(comparison['learned_minus_msp_prr'])}")
+    for score in ("learned", "coldstart"):
+        if (ci := comparison.get(f"{score}_auroc_above_{AUROC_TARGET:.2f}")) is not None:
+            lines.append(
+                f"  AUROC {score} {_cell(ci)}: above {AUROC_TARGET:.2f}: {_yes(ci['point_above'])}"
+                f" (whole interval above: {_yes(ci['interval_above'])})"
+            )
     return "\n".join(lines)
 
 
@@ -309,7 +323,8 @@ def run_scoring(
     embedder = embedder or get_embedder(settings.embedding_model_path, settings.embedding_batch_size)
     params = jobs._params(settings)
     datasets: dict[str, tuple[list[Labelled], bool]] = {
-        name: (rows, False) for name, rows in sorted(load_generated([p for p in benchmark if p.exists()]).items())
+        name: (rows, False)
+        for name, rows in sorted(load_generated([p for p in benchmark if p.exists()]).items())
     }
     if general_count > 0 and general.exists():
         datasets[GENERAL] = (load_general(general, general_count), True)

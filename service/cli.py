@@ -73,9 +73,28 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.suite == "scoring":
+        from service.bench_scoring import run_scoring
+
+        benchmark = [Path(b) for b in args.benchmark] if args.benchmark else _generated_benchmark()
+        return run_scoring(
+            get_settings(),
+            benchmark=benchmark,
+            general=Path(args.data),
+            general_count=args.general_count,
+            out=Path(args.out),
+            rounds=args.rounds,
+            folds=args.folds,
+        )
     from service.bench import run_throughput
 
     return run_throughput(get_settings(), data=Path(args.data), count=args.count, out=Path(args.out))
+
+
+def _generated_benchmark() -> list[Path]:
+    """The generated QA benchmark: the finished .gz and any part files still being written."""
+    names = ("qa_smollm2.jsonl.gz", "qa_smollm2.jsonl", "qa_smollm2.shard1.jsonl")
+    return [p for name in names if (p := REPO_ROOT / "benchmarks" / name).exists()]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -111,10 +130,16 @@ def parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     bench = sub.add_parser("bench", help="benchmarks that print figures")
-    bench.add_argument("suite", choices=["throughput"])
-    bench.add_argument("--count", type=int, default=2000)
-    bench.add_argument("--data", default=str(DEMO_DATA))
+    bench.add_argument("suite", choices=["throughput", "scoring"])
+    bench.add_argument("--count", type=int, default=2000, help="throughput: outputs to push through")
+    bench.add_argument("--data", default=str(DEMO_DATA), help="HaluEval general data")
     bench.add_argument("--out", default="bench-output")
+    bench.add_argument(
+        "--benchmark", action="append", default=[], help="scoring: a generated QA file (repeatable)"
+    )
+    bench.add_argument("--general-count", type=int, default=4507, help="scoring: HaluEval general rows")
+    bench.add_argument("--rounds", type=int, default=1000, help="scoring: bootstrap rounds")
+    bench.add_argument("--folds", type=int, default=5, help="scoring: folds for the learned scorer")
     bench.set_defaults(func=cmd_bench)
     return p
 

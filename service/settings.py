@@ -77,10 +77,8 @@ class Settings(BaseSettings):
         default=2000, ge=10, description="Recent scored outputs that percentile ranks and novelty use."
     )
     novelty_neighbours: int = Field(default=5, ge=1, description="Neighbours averaged for novelty.")
-    reviewed_window: int = Field(
-        default=20000,
-        ge=0,
-        description="Recent reviewed outputs compared for novelty and repeats.",
+    novelty_window: int = Field(
+        default=20000, ge=10, description="Recent outputs held in the nearest-neighbour index for novelty."
     )
     consistency_threshold: float = Field(
         default=0.85, gt=0, le=1, description="Cosine at which two samples count as the same meaning."

@@ -7,9 +7,10 @@ Jobs take ids only. The process-wide runtime (settings, engine, embedder) is bui
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from service.storage.db import engine_for, transaction
 from service.storage.tables import Output, new_id, utcnow
 from workers import learned, sampling, scoring, selection, training
 from workers.clients import Embedder, get_embedder
+from workers.neighbours import Neighbours
 from workers.signals import TokenLP
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,27 @@ class Runtime:
     settings: Settings
     engine: Engine
     _embedder: Embedder | None = field(default=None, repr=False)
+    _neighbours: Neighbours | None = field(default=None, repr=False)
+    _rounds_since_save: int = 0
+
+    @property
+    def index_dir(self) -> Path:
+        return self.settings.data_dir / "index"
+
+    def neighbours(self) -> Neighbours:
+        """The nearest-neighbour indexes, opened from disk (or rebuilt from the database) on first use."""
+        if self._neighbours is None:
+            self._neighbours = Neighbours.open(
+                self.index_dir, self.embedder.dimension, self.settings.novelty_window, self.engine
+            )
+        return self._neighbours
+
+    def save_neighbours(self, every: int = 20) -> None:
+        """Persist the indexes every few rounds, so a restarted worker only catches up."""
+        self._rounds_since_save += 1
+        if self._neighbours is not None and self._rounds_since_save >= every:
+            self._neighbours.save(self.index_dir)
+            self._rounds_since_save = 0
 
     @property
     def embedder(self) -> Embedder:
@@ -92,28 +115,6 @@ def scoring_input(output: Output) -> scoring.ScoringInput:
     )
 
 
-def _stack(embeddings: Iterable[bytes | None], dimension: int) -> np.ndarray:
-    rows = [np.frombuffer(e, dtype=np.float32) for e in embeddings if e is not None]
-    rows = [r for r in rows if r.shape[0] == dimension]  # skip vectors of an earlier encoder
-    return np.vstack(rows) if rows else np.zeros((0, dimension), dtype=np.float32)
-
-
-def _context(
-    session: Any, settings: Settings, dimension: int, history: list[tuple[dict[str, Any], bytes | None]]
-) -> scoring.Context:
-    reviewed = [
-        (e, failed)
-        for e, failed in repo.reviewed_embeddings(session, limit=settings.reviewed_window)
-        if len(e) == dimension * 4
-    ]
-    return scoring.Context(
-        history_signals=[signals for signals, _ in history],
-        history_vectors=_stack((e for _, e in history), dimension),
-        reviewed_vectors=_stack((e for e, _ in reviewed), dimension),
-        reviewed_failed=np.array([failed for _, failed in reviewed], dtype=bool),
-    )
-
-
 def embed_batch(
     embedder: Embedder, items: Sequence[scoring.ScoringInput], *, max_chars: int
 ) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -145,12 +146,14 @@ def _params(settings: Settings) -> scoring.ScoringParams:
 def score_items(
     rt: Runtime,
     items: Sequence[scoring.ScoringInput],
-    context: scoring.Context,
+    history: list[dict[str, Any]],
     model: learned.LearnedModel | None,
 ) -> tuple[np.ndarray, list[scoring.Scored], str]:
     """Embed and score a batch (learned model if one is active, else cold start)."""
     vectors, answer_vectors = embed_batch(rt.embedder, items, max_chars=rt.settings.embedding_max_chars)
+    context = neighbour_context(rt, items, vectors, history)
     results = scoring.score_batch(items, vectors, answer_vectors, context, _params(rt.settings))
+    rt.save_neighbours()
     if model is not None:
         training.apply_model(model, results, vectors)
     return vectors, results, model.version if model is not None else scoring.SCORER_VERSION
@@ -158,12 +161,38 @@ def score_items(
 
 def load_context(
     rt: Runtime, session: Any
-) -> tuple[scoring.Context, learned.LearnedModel | None, list[float]]:
-    """Recent traffic, reviewed outputs, the active model and recent scores, for scoring a batch."""
-    window = repo.reference_window(session, limit=rt.settings.reference_window)
-    context = _context(session, rt.settings, rt.embedder.dimension, [(sig, e) for sig, e, _ in window])
-    recent_scores = [score for _, _, score in window if score is not None]
-    return context, training.current_model(rt, session), recent_scores
+) -> tuple[list[dict[str, Any]], learned.LearnedModel | None, list[float]]:
+    """Recent traffic's signals and scores and the active model, for scoring a batch."""
+    window = repo.recent_signals(session, limit=rt.settings.reference_window)
+    recent_scores = [score for _, score in window if score is not None]
+    return [signals for signals, _ in window], training.current_model(rt, session), recent_scores
+
+
+def neighbour_context(
+    rt: Runtime, items: Sequence[scoring.ScoringInput], vectors: np.ndarray, history: list[dict[str, Any]]
+) -> scoring.Context:
+    """Look the batch up in the nearest-neighbour indexes (the batch joins recent traffic first)."""
+    index = rt.neighbours()
+    index.sync(rt.engine)
+    ids = [i.output_id for i in items]
+    index.recent.add(ids, vectors)
+    k = rt.settings.novelty_neighbours
+    found = zip(
+        index.recent_distance(vectors, k, exclude_ids=ids),
+        index.reviewed_distance(vectors, k),
+        index.failure_similarity(vectors),
+        strict=True,
+    )
+    empty = scoring.Context.empty(vectors.shape[1])
+    return scoring.Context(
+        history_signals=history,
+        history_vectors=empty.history_vectors,
+        reviewed_vectors=empty.reviewed_vectors,
+        reviewed_failed=empty.reviewed_failed,
+        neighbour_signals=[
+            {"novelty": n, "reviewed_novelty": r, "failure_similarity": f} for n, r, f in found
+        ],
+    )
 
 
 def drivers_of(result: scoring.Scored) -> list[dict[str, Any]]:
@@ -185,8 +214,8 @@ def _score_round(rt: Runtime, output_ids: Sequence[str]) -> tuple[int, set[str]]
         apps = {o.app for o in claimed}
         if not items:
             return 0, set()
-        context, model, recent_scores = load_context(rt, session)
-    vectors, results, version = score_items(rt, items, context, model)
+        history, model, recent_scores = load_context(rt, session)
+    vectors, results, version = score_items(rt, items, history, model)
     decisions = [
         sampling.decide(
             score=r.score, recent_scores=recent_scores, caller_samples=len(i.samples), settings=settings

@@ -93,8 +93,8 @@ def sample_outputs(output_ids: list[str]) -> int:
         if output.id in drawn
     ]
     with transaction(rt.engine) as session:
-        context, model, _ = load_context(rt, session)
-    _, results, version = score_items(rt, items, context, model)
+        history, model, _ = load_context(rt, session)
+    _, results, version = score_items(rt, items, history, model)
     note = f"drawn: {settings.llm_samples} samples at temperature {settings.llm_temperature:g}"
     with transaction(rt.engine) as session:
         for item, result in zip(items, results, strict=True):

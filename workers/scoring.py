@@ -78,6 +78,9 @@ class Context:
     history_vectors: np.ndarray
     reviewed_vectors: np.ndarray
     reviewed_failed: np.ndarray  # bool per reviewed vector
+    #: Neighbour signals already looked up in a nearest-neighbour index (one dict per batch item);
+    #: when given, the vectors above are not searched.
+    neighbour_signals: Sequence[Mapping[str, float | None]] | None = None
 
     @classmethod
     def empty(cls, dimension: int) -> Context:
@@ -159,6 +162,26 @@ def embedding_text(prompt: str, response: str, *, max_chars: int) -> str:
     return f"{head}\n---\n{response}"[: max(max_chars, 1)]
 
 
+def brute_force_neighbours(
+    vectors: np.ndarray, context: Context, params: ScoringParams
+) -> list[dict[str, float | None]]:
+    """Novelty, reviewed novelty and similarity to failures by exact search (small references, bench)."""
+    history = context.history_vectors
+    reference = np.vstack([history, vectors]) if len(history) else vectors
+    novelty = sig.knn_distance(vectors, reference, k=params.neighbours, exclude_self_offset=len(history))
+    reviewed = sig.knn_distance(vectors, context.reviewed_vectors, k=params.neighbours)
+    failures = (
+        context.reviewed_vectors[context.reviewed_failed]
+        if len(context.reviewed_failed)
+        else (context.reviewed_vectors[:0])
+    )
+    similarity = sig.max_similarity(vectors, failures)
+    return [
+        {"novelty": n, "reviewed_novelty": r, "failure_similarity": f}
+        for n, r, f in zip(novelty, reviewed, similarity, strict=True)
+    ]
+
+
 def compute_signals(
     items: Sequence[ScoringInput],
     vectors: np.ndarray,
@@ -171,16 +194,7 @@ def compute_signals(
     ``answer_vectors[i]`` holds item i's bare response (row 0) and its samples (rows 1..) as
     embedded on their own; no rows when the item has no samples.
     """
-    history = context.history_vectors
-    reference = np.vstack([history, vectors]) if len(history) else vectors
-    novelty = sig.knn_distance(vectors, reference, k=params.neighbours, exclude_self_offset=len(history))
-    reviewed_novelty = sig.knn_distance(vectors, context.reviewed_vectors, k=params.neighbours)
-    failures = (
-        context.reviewed_vectors[context.reviewed_failed]
-        if len(context.reviewed_failed)
-        else (context.reviewed_vectors[:0])
-    )
-    failure_similarity = sig.max_similarity(vectors, failures)
+    neighbours = context.neighbour_signals or brute_force_neighbours(vectors, context, params)
     out = []
     for i, item in enumerate(items):
         s = logprob_signals(item.tokens)
@@ -188,9 +202,7 @@ def compute_signals(
         response_vector = answers[0] if len(answers) else vectors[i]
         s.update(sig.consistency(response_vector, answers[1:], threshold=params.consistency_threshold))
         s.update(text_signals(item.response, item.finish_reason))
-        s["novelty"] = novelty[i]
-        s["reviewed_novelty"] = reviewed_novelty[i]
-        s["failure_similarity"] = failure_similarity[i]
+        s.update(neighbours[i])
         out.append(s)
     return out
 

@@ -118,17 +118,15 @@ def claim_for_scoring(
     return list(session.scalars(select(Output).where(Output.claim_token == token, Output.id.in_(wanted))))
 
 
-def reference_window(
-    session: Session, *, limit: int
-) -> list[tuple[dict[str, Any], bytes | None, float | None]]:
-    """Signals, embeddings and scores of the most recently scored outputs: what 'recent traffic' means."""
+def recent_signals(session: Session, *, limit: int) -> list[tuple[dict[str, Any], float | None]]:
+    """Signals and scores of the most recently scored outputs: what 'recent traffic' means."""
     rows = session.execute(
-        select(Output.signals, Output.embedding, Output.score)
+        select(Output.signals, Output.score)
         .where(Output.scored_at.is_not(None))
         .order_by(Output.scored_at.desc())
         .limit(limit)
     )
-    return [(signals or {}, embedding, score) for signals, embedding, score in rows]
+    return [(signals or {}, score) for signals, score in rows]
 
 
 def latest_verdicts() -> Any:
@@ -143,19 +141,6 @@ def latest_verdicts() -> Any:
         .join(Review, (Review.output_id == latest.c.output_id) & (Review.created_at == latest.c.at))
         .subquery()
     )
-
-
-def reviewed_embeddings(session: Session, *, limit: int) -> list[tuple[bytes, bool]]:
-    """Embeddings of the most recently reviewed outputs and whether their latest verdict was fail."""
-    latest = latest_verdicts()
-    rows = session.execute(
-        select(Output.embedding, latest.c.verdict)
-        .join(latest, latest.c.output_id == Output.id)
-        .where(Output.embedding.is_not(None))
-        .order_by(latest.c.at.desc())
-        .limit(limit)
-    )
-    return [(embedding, verdict == "fail") for embedding, verdict in rows if embedding is not None]
 
 
 def store_score(
