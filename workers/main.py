@@ -31,4 +31,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     connection = queueing.redis_connection(settings)
     worker = SimpleWorker([queueing.work_queue(connection, settings)], connection=connection, name=name)
     level = logging.getLevelName(logging.getLogger("rq.worker").getEffectiveLevel())
-    return worker.work(burst=burst, logging_level=level)
+    try:
+        return worker.work(burst=burst, logging_level=level)
+    finally:
+        rt.save_neighbours(every=1)  # a restarted worker then only catches up on what it missed

@@ -150,3 +150,16 @@ def test_caller_samples_and_a_repeated_failure_show_in_the_signals(fresh_db: Dat
     assert repeat.signals is not None and (repeat.signals["failure_similarity"] or 0) > 0.99
     assert repeat.drivers is not None and {"flag": "repeats_failure"} in repeat.drivers
     assert (repeat.score or 0) >= 0.9
+
+
+def test_a_restarted_worker_reopens_its_neighbour_index_from_disk(fresh_db: Database, settings_for) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_for(fresh_db)
+    enqueue(settings, ingest(fresh_db, 10))
+    run_worker(settings, burst=True)
+    saved = list((settings.data_dir / "index").iterdir())
+    assert saved, "the worker saves its index when it stops"
+    jobs.use_runtime(None)
+    enqueue(settings, ingest(fresh_db, 5, app="later"))
+    run_worker(settings, burst=True)  # a new process-level runtime: opens the saved index, catches up
+    rt = jobs.runtime()
+    assert len(rt.neighbours().recent) == 15
