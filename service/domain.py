@@ -24,6 +24,7 @@ class OutputStatus(StrEnum):
     scored = "scored"
     queued = "queued"
     reviewed = "reviewed"
+    junk = "junk"
 
 
 class Verdict(StrEnum):
@@ -229,6 +230,9 @@ class PickView(BaseModel):
     reason: str
     stratum: str
     score: float | None
+    inclusion_probability: float | None
+    cluster: int | None
+    duplicates: list[str]
     picked_at: datetime
     reviewed: bool
 
@@ -293,9 +297,11 @@ class QueueView(BaseModel):
     apps: list[str]
     budget_per_day: int
     backlog_limit: int
+    audit_share: float
     waiting: int
     picked_today: int
     reviewed_today: int
+    junk: dict[str, int] = Field(description="Outputs kept out of reviewers' way, by reason.")
 
 
 class QueueItem(BaseModel):
@@ -308,6 +314,9 @@ class QueueItem(BaseModel):
     score: float | None
     reason: str
     stratum: str
+    inclusion_probability: float | None
+    cluster: int | None
+    duplicates: int = Field(description="Near-duplicate outputs this item stands for.")
     picked_at: datetime
 
 

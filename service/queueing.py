@@ -24,7 +24,7 @@ from service.settings import Settings
 log = logging.getLogger(__name__)
 
 SCORE_JOB = "workers.jobs.score_outputs"
-SELECT_JOB = "workers.jobs.select_queue"
+SELECT_JOB = "workers.picking.select_queue"
 SWEEP_JOB = "workers.jobs.sweep"
 TRAIN_JOB = "workers.training.train_scorer"
 SAMPLE_JOB = "workers.sampling.sample_outputs"

@@ -8,18 +8,41 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Any
 
 from pydantic import AliasChoices, BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class QueueConfig(BaseModel):
-    """A review queue: which outputs it takes and how many items a day humans can review."""
+    """A review queue: which outputs it takes (routing rules) and how many items a day humans review.
+
+    Every rule that is set must match: ``apps`` and ``models`` list accepted values, ``metadata``
+    gives values that the output's metadata must equal, ``tags`` accepts an output whose
+    ``metadata.tags`` holds any of them. An output goes to the first queue that matches.
+    """
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     budget_per_day: int = Field(default=50, ge=1, description="Items picked for review per UTC day.")
     backlog_limit: int = Field(default=200, ge=1, description="Most items waiting unreviewed at once.")
+    audit_share: float = Field(default=0.10, ge=0, le=1, description="Share of picks drawn at random.")
     apps: list[str] = Field(default_factory=list, description="Apps routed here; empty means every app.")
+    models: list[str] = Field(default_factory=list, description="Models routed here; empty means all.")
+    metadata: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Metadata values an output must have."
+    )
+    tags: list[str] = Field(default_factory=list, description="Any of these in metadata.tags routes here.")
+
+    def matches(self, *, app: str, model: str | None, metadata: dict[str, Any]) -> bool:
+        """Whether an output with this app, model and metadata belongs in this queue."""
+        if self.apps and app not in self.apps:
+            return False
+        if self.models and model not in self.models:
+            return False
+        if any(metadata.get(k) != v for k, v in self.metadata.items()):
+            return False
+        tags = metadata.get("tags")
+        return not self.tags or (isinstance(tags, list) and any(t in tags for t in self.tags))
 
 
 def _default_queues() -> list[QueueConfig]:
@@ -103,6 +126,23 @@ class Settings(BaseSettings):
     sample_band_high: float = Field(
         default=0.98, ge=0, le=1, description="...and below this share: near the routing boundary."
     )
+    selection_window: int = Field(
+        default=20000, ge=10, description="Most recent unreviewed outputs a queue's selection considers."
+    )
+    candidate_multiple: int = Field(
+        default=4, ge=1, description="Top outputs by p_fail (times the open slots) that are clustered."
+    )
+    selection_pca_components: int = Field(default=16, ge=2, description="Dimensions kept before HDBSCAN.")
+    min_cluster_size: int = Field(default=5, ge=2, description="HDBSCAN's smallest cluster.")
+    duplicate_cosine: float = Field(
+        default=0.97, gt=0, le=1, description="Cosine above which outputs are shown once, as duplicates."
+    )
+    junk_repeat_prompts: int = Field(
+        default=5, ge=2, description="The same response to this many distinct prompts is junk."
+    )
+    stale_pick_hours: float = Field(
+        default=24.0, gt=0, description="Unreviewed picks older than this compete again with new outputs."
+    )
     min_reviews_for_model: int = Field(
         default=100, ge=10, description="Reviews needed before the learned scorer replaces cold start."
     )
@@ -141,9 +181,9 @@ class Settings(BaseSettings):
         """Unix socket of the embedded Redis that `serve` starts when REDIS_URL is empty."""
         return (self.data_dir / "redis.sock").resolve()
 
-    def queues_for(self, app: str) -> list[QueueConfig]:
-        """The queues that take outputs of this app."""
-        return [q for q in self.queues if not q.apps or app in q.apps]
+    def route(self, *, app: str, model: str | None, metadata: dict[str, Any]) -> QueueConfig | None:
+        """The first queue whose rules match this output, if any."""
+        return next((q for q in self.queues if q.matches(app=app, model=model, metadata=metadata)), None)
 
     def queue(self, name: str) -> QueueConfig | None:
         """The queue configured under this name, if any."""

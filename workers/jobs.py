@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from service.settings import Settings, get_settings
 from service.storage import repository as repo
 from service.storage.db import engine_for, transaction
 from service.storage.tables import Output, new_id, utcnow
-from workers import learned, sampling, scoring, selection, training
+from workers import learned, sampling, scoring, training
 from workers.clients import Embedder, get_embedder
 from workers.neighbours import Neighbours
 from workers.signals import TokenLP
@@ -199,7 +199,13 @@ def drivers_of(result: scoring.Scored) -> list[dict[str, Any]]:
     return [*({"flag": f} for f in result.flags), *result.drivers]
 
 
+def _route(settings: Settings, output: Output) -> str | None:
+    queue = settings.route(app=output.app, model=output.model, metadata=output.meta or {})
+    return queue.name if queue is not None else None
+
+
 def _score_round(rt: Runtime, output_ids: Sequence[str]) -> tuple[int, set[str]]:
+    """Claim, score and store one batch; returns how many were stored and the queues they went to."""
     settings, token = rt.settings, new_id()
     with transaction(rt.engine) as session:
         claimed = repo.claim_for_scoring(
@@ -211,7 +217,7 @@ def _score_round(rt: Runtime, output_ids: Sequence[str]) -> tuple[int, set[str]]
             lease=timedelta(seconds=settings.claim_seconds),
         )
         items = [scoring_input(o) for o in claimed]
-        apps = {o.app for o in claimed}
+        routes = {o.id: _route(settings, o) for o in claimed}
         if not items:
             return 0, set()
         history, model, recent_scores = load_context(rt, session)
@@ -237,71 +243,33 @@ def _score_round(rt: Runtime, output_ids: Sequence[str]) -> tuple[int, set[str]]
                 embedding=vector.astype(np.float32).tobytes(),
                 now=now,
                 sampling=decision,
+                queue=routes[item.output_id],
             )
             stored += done
             if done and decision == sampling.PENDING:
                 to_sample.append(item.output_id)
     if to_sample:
         queueing.enqueue_sampling(_work_queue(rt), settings, to_sample)
-    return stored, apps
+    return stored, {q for q in routes.values() if q is not None}
 
 
 def score_outputs(output_ids: list[str]) -> int:
     """Score these outputs, and whatever else is waiting, in encoder-sized batches; refill queues."""
     rt = runtime()
-    total, apps = 0, set[str]()
+    total, queues = 0, set[str]()
     ids: Sequence[str] = output_ids
     for _ in range(MAX_ROUNDS_PER_JOB):
-        stored, round_apps = _score_round(rt, ids)
-        total, apps = total + stored, apps | round_apps
+        stored, round_queues = _score_round(rt, ids)
+        total, queues = total + stored, queues | round_queues
         if stored < rt.settings.score_batch_size:
             break
         ids = ()
     if total:
         queue = _work_queue(rt)
-        names = {q.name for app in apps for q in rt.settings.queues_for(app)}
-        for name in sorted(names):
+        for name in sorted(queues):
             queueing.enqueue_selection(queue, rt.settings, name)
     log.info("scored %d outputs", total)
     return total
-
-
-def _start_of_day(now: datetime) -> datetime:
-    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def select_queue(queue_name: str) -> int:
-    """Fill one review queue up to today's budget and its backlog limit; returns how many were added."""
-    rt = runtime()
-    config = rt.settings.queue(queue_name)
-    if config is None:
-        log.warning("selection for unknown queue %r ignored", queue_name)
-        return 0
-    with transaction(rt.engine) as session:
-        slots = selection.open_slots(
-            budget_per_day=config.budget_per_day,
-            picked_today=repo.count_picked_since(session, queue=config.name, since=_start_of_day(utcnow())),
-            backlog_limit=config.backlog_limit,
-            waiting=repo.count_waiting(session, queue=config.name),
-        )
-        if slots == 0:
-            return 0
-        candidates = [
-            selection.Candidate(output_id=o.id, score=o.score, drivers=o.drivers or ())
-            for o in repo.queue_candidates(session, apps=config.apps, limit=slots * 4)
-        ]
-        added = 0
-        for pick in selection.select(candidates, slots=slots):
-            added += repo.add_pick(
-                session,
-                queue=config.name,
-                output_id=pick.output_id,
-                stratum=pick.stratum,
-                reason=pick.reason,
-                score=pick.score,
-            )
-    log.info("queue %s: %d picked", queue_name, added)
-    return added
 
 
 def sweep() -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from service.domain import OutputStatus, OutputView, PickView, QueueItem, ReviewView, Verdict
+from service.storage import queues as queues_repo
 from service.storage import repository as repo
 from service.storage.tables import Output, Pick, Review
 
@@ -15,6 +16,9 @@ def pick_view(pick: Pick) -> PickView:
         reason=pick.reason,
         stratum=pick.stratum,
         score=pick.score,
+        inclusion_probability=pick.inclusion_probability,
+        cluster=pick.cluster,
+        duplicates=pick.duplicates or [],
         picked_at=pick.picked_at,
         reviewed=pick.reviewed_at is not None,
     )
@@ -35,7 +39,7 @@ def review_view(review: Review) -> ReviewView:
 
 
 def output_view(session: Session, output: Output) -> OutputView:
-    pick = repo.pick_for(session, output_id=output.id)
+    pick = queues_repo.pick_for(session, output_id=output.id)
     return OutputView(
         id=output.id,
         external_id=output.external_id,
@@ -70,5 +74,8 @@ def queue_item(pick: Pick, output: Output) -> QueueItem:
         score=pick.score,
         reason=pick.reason,
         stratum=pick.stratum,
+        inclusion_probability=pick.inclusion_probability,
+        cluster=pick.cluster,
+        duplicates=len(pick.duplicates or []),
         picked_at=pick.picked_at,
     )

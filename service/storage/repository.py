@@ -155,6 +155,7 @@ def store_score(
     embedding: bytes | None,
     now: datetime,
     sampling: str | None = None,
+    queue: str | None = None,
 ) -> bool:
     """Record an output's signals and score if this worker still holds its claim; False otherwise."""
     result = session.execute(
@@ -172,6 +173,7 @@ def store_score(
             embedding=embedding,
             scored_at=now,
             sampling=sampling,
+            queue=queue,
             status=OutputStatus.scored.value,
             claim_token=None,
             claimed_until=None,
@@ -241,84 +243,10 @@ def stale_unscored_ids(
     )
 
 
-def queue_candidates(session: Session, *, apps: Sequence[str], limit: int) -> list[Output]:
-    """Scored outputs not yet picked or reviewed, most likely failures first."""
-    query = select(Output).where(Output.status == OutputStatus.scored.value)
-    if apps:
-        query = query.where(Output.app.in_(apps))
-    query = query.order_by(Output.score.desc().nulls_last(), Output.received_at).limit(limit)
-    return list(session.scalars(query))
-
-
-def count_waiting(session: Session, *, queue: str) -> int:
-    """Items picked into a queue and not reviewed yet."""
-    return (
-        session.scalar(
-            select(func.count()).select_from(Pick).where(Pick.queue == queue, Pick.reviewed_at.is_(None))
-        )
-        or 0
-    )
-
-
-def count_picked_since(session: Session, *, queue: str, since: datetime) -> int:
-    return (
-        session.scalar(
-            select(func.count()).select_from(Pick).where(Pick.queue == queue, Pick.picked_at >= since)
-        )
-        or 0
-    )
-
-
-def count_reviewed_since(session: Session, *, queue: str, since: datetime) -> int:
-    return (
-        session.scalar(
-            select(func.count()).select_from(Review).where(Review.queue == queue, Review.created_at >= since)
-        )
-        or 0
-    )
-
-
-def add_pick(
-    session: Session, *, queue: str, output_id: str, stratum: str, reason: str, score: float | None
-) -> bool:
-    """Put an output into a queue unless it was picked or reviewed meanwhile; True if it was added."""
-    moved = session.execute(
-        update(Output)
-        .where(Output.id == output_id, Output.status == OutputStatus.scored.value)
-        .values(status=OutputStatus.queued.value)
-        .execution_options(synchronize_session=False)
-    )
-    if not moved.rowcount:  # type: ignore[attr-defined]
-        return False
-    session.add(Pick(output_id=output_id, queue=queue, stratum=stratum, reason=reason, score=score))
-    return True
-
-
-def pick_for(session: Session, *, output_id: str) -> Pick | None:
-    return session.scalars(select(Pick).where(Pick.output_id == output_id)).one_or_none()
-
-
 def reviews_for(session: Session, *, output_id: str) -> list[Review]:
     return list(
         session.scalars(select(Review).where(Review.output_id == output_id).order_by(Review.created_at))
     )
-
-
-def waiting_items(
-    session: Session, *, queue: str, limit: int, offset: int
-) -> tuple[int, list[tuple[Pick, Output]]]:
-    """The unreviewed items of a queue, highest score first, and how many there are in all."""
-    waiting = (Pick.queue == queue) & Pick.reviewed_at.is_(None)
-    total = session.scalar(select(func.count()).select_from(Pick).where(waiting)) or 0
-    rows = session.execute(
-        select(Pick, Output)
-        .join(Output, Output.id == Pick.output_id)
-        .where(waiting)
-        .order_by(Pick.score.desc().nulls_last(), Pick.picked_at)
-        .limit(limit)
-        .offset(offset)
-    )
-    return total, [(p, o) for p, o in rows]
 
 
 def add_review(session: Session, *, review_in: ReviewIn, now: datetime) -> Review:
@@ -329,7 +257,7 @@ def add_review(session: Session, *, review_in: ReviewIn, now: datetime) -> Revie
             "this output is not scored yet; review it once it has been scored",
             details={"id": output.id, "status": output.status},
         )
-    pick = pick_for(session, output_id=output.id)
+    pick = session.scalars(select(Pick).where(Pick.output_id == output.id)).one_or_none()
     if pick is not None and pick.reviewed_at is None:
         pick.reviewed_at = now
     output.status = OutputStatus.reviewed.value

@@ -65,6 +65,7 @@ class Output(Base):
         UniqueConstraint("app", "external_id", name="uq_outputs_app_external_id"),
         Index("ix_outputs_status_received_at", "status", "received_at"),
         Index("ix_outputs_scored_at", "scored_at"),
+        Index("ix_outputs_queue_status", "queue", "status"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -91,6 +92,8 @@ class Output(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     sampling: Mapped[str | None] = mapped_column(String(200))
+    junk_reason: Mapped[str | None] = mapped_column(String(64))
+    queue: Mapped[str | None] = mapped_column(String(64))
 
 
 class Pick(Base):
@@ -108,6 +111,24 @@ class Pick(Base):
     picked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     inclusion_probability: Mapped[float | None] = mapped_column(Float)
+    selection_id: Mapped[str | None] = mapped_column(ForeignKey("selections.id", ondelete="SET NULL"))
+    cluster: Mapped[int | None] = mapped_column(Integer)
+    duplicates: Mapped[list[str] | None] = mapped_column(JSONType, default=list)
+
+
+class Selection(Base):
+    """One run of the selector over a queue's window: what the picks' inclusion probabilities refer to."""
+
+    __tablename__ = "selections"
+    __table_args__ = (Index("ix_selections_queue_created_at", "queue", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    queue: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    window_size: Mapped[int] = mapped_column(Integer)
+    junk: Mapped[int] = mapped_column(Integer, default=0)
+    clusters: Mapped[int] = mapped_column(Integer, default=0)
+    noise: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Review(Base):

@@ -14,11 +14,12 @@ from service import queueing
 from service.demo import halueval_outputs
 from service.domain import OutputIn, ReviewIn
 from service.settings import QueueConfig, Settings
+from service.storage import queues as queues_repo
 from service.storage import repository as repo
 from service.storage.db import transaction
 from service.storage.tables import Output, utcnow
 from tests.conftest import Database
-from workers import jobs
+from workers import jobs, picking
 from workers.main import run_worker
 from workers.scoring import SCORER_VERSION
 
@@ -68,7 +69,7 @@ def test_worker_scores_real_responses_and_fills_the_queue(fresh_db: Database, se
     lowest_queued = min(r.score or 0 for r in queued)
     assert all((r.score or 0) <= lowest_queued for r in rows if r.status == "scored")
     with transaction(fresh_db.engine) as session:
-        _, items = repo.waiting_items(session, queue="support", limit=50, offset=0)
+        _, items = queues_repo.waiting_items(session, queue="support", limit=50, offset=0)
         assert all(p.reason.startswith("score ") and "percentile" in p.reason for p, _ in items)
 
 
@@ -104,10 +105,10 @@ def test_a_queue_is_refilled_within_its_backlog_after_reviews(fresh_db: Database
     assert len(waiting) == 3
     with transaction(fresh_db.engine) as session:
         repo.add_review(session, review_in=ReviewIn(output_id=waiting[0], verdict="fail"), now=utcnow())  # type: ignore[arg-type]
-    assert jobs.select_queue("eval") == 1
+    assert picking.select_queue("eval") == 1
     with transaction(fresh_db.engine) as session:
-        assert repo.count_waiting(session, queue="eval") == 3
-        assert repo.count_picked_since(session, queue="eval", since=utcnow() - timedelta(hours=1)) == 4
+        assert queues_repo.count_waiting(session, queue="eval") == 3
+        assert queues_repo.count_picked_since(session, queue="eval", since=utcnow() - timedelta(hours=1)) == 4
 
 
 def test_outputs_of_apps_without_a_queue_are_scored_but_not_queued(fresh_db: Database, settings_for) -> None:  # type: ignore[no-untyped-def]

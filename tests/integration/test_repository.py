@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from service.domain import OutputIn, ReviewIn
 from service.errors import Conflict, NotFound
+from service.storage import queues as queues_repo
 from service.storage import repository as repo
 from service.storage.tables import utcnow
 
@@ -92,27 +93,49 @@ def _scored(session: Session, score: float) -> str:
         drivers=[],
         embedding=None,
         now=now,
+        queue="q",
     )
     return row.id
 
 
 def test_pick_review_lifecycle(session: Session) -> None:
     low, high = _scored(session, 0.1), _scored(session, 0.9)
-    candidates = repo.queue_candidates(session, apps=["app"], limit=10)
-    assert [c.id for c in candidates][:2] == [high, low]
-    assert repo.queue_candidates(session, apps=["nope"], limit=10) == []
-    assert repo.add_pick(session, queue="q", output_id=high, stratum="uncertain", reason="r", score=0.9)
-    assert not repo.add_pick(session, queue="q", output_id=high, stratum="uncertain", reason="r", score=0.9)
+    window = queues_repo.queue_window(session, queue="q", limit=10)
+    assert {c.id for c in window} >= {high, low}
+    assert queues_repo.queue_window(session, queue="nope", limit=10) == []
+    assert queues_repo.add_pick(
+        session, queue="q", output_id=high, stratum="uncertain", reason="r", score=0.9
+    )
+    assert not queues_repo.add_pick(
+        session, queue="q", output_id=high, stratum="uncertain", reason="r", score=0.9
+    )
     session.flush()
-    assert repo.count_waiting(session, queue="q") == 1
-    total, items = repo.waiting_items(session, queue="q", limit=10, offset=0)
+    assert queues_repo.count_waiting(session, queue="q") == 1
+    total, items = queues_repo.waiting_items(session, queue="q", limit=10, offset=0)
     assert total == 1 and items[0][1].id == high
     review = repo.add_review(
         session, review_in=ReviewIn(output_id=high, verdict="fail", tags=["x"]), now=utcnow()
     )  # type: ignore[arg-type]
     assert review.queue == "q"
-    assert repo.count_waiting(session, queue="q") == 0
+    assert queues_repo.count_waiting(session, queue="q") == 0
     assert repo.count_by_status(session)["reviewed"] >= 1
+
+
+def test_stale_picks_return_to_the_pool_and_junk_is_counted(session: Session) -> None:
+    a, b = _scored(session, 0.5), _scored(session, 0.4)
+    queues_repo.add_pick(session, queue="q", output_id=a, stratum="uncertain", reason="r", score=0.5)
+    session.flush()
+    assert (
+        queues_repo.release_stale_picks(session, queue="q", picked_before=utcnow() - timedelta(hours=1)) == 0
+    )
+    assert (
+        queues_repo.release_stale_picks(session, queue="q", picked_before=utcnow() + timedelta(seconds=1))
+        == 1
+    )
+    assert a in {o.id for o in queues_repo.queue_window(session, queue="q", limit=10)}
+    queues_repo.mark_junk(session, output_ids=[b], reason="empty")
+    assert queues_repo.junk_counts(session, queue="q") == {"empty": 1}
+    assert b not in {o.id for o in queues_repo.queue_window(session, queue="q", limit=10)}
 
 
 def test_reviewing_unknown_or_unscored_outputs_fails_clearly(session: Session) -> None:

@@ -27,8 +27,29 @@ def test_conventional_env_names_are_read(monkeypatch: pytest.MonkeyPatch) -> Non
     s = Settings()
     assert s.redis_url == "redis://r:6379/2"
     assert s.resolved_database_url.startswith("postgresql+psycopg://")
-    assert [q.name for q in s.queues_for("helpdesk")] == ["support"]
-    assert s.queues_for("other") == []
+    assert s.route(app="helpdesk", model=None, metadata={}).name == "support"  # type: ignore[union-attr]
+    assert s.route(app="other", model=None, metadata={}) is None
+
+
+def test_routing_rules_send_an_output_to_the_first_matching_queue() -> None:
+    s = Settings(
+        queues=[  # type: ignore[list-item]
+            {"name": "vip", "metadata": {"tier": "gold"}},
+            {"name": "safety", "tags": ["medical", "legal"]},
+            {"name": "gpt4", "apps": ["helpdesk"], "models": ["gpt-4o"]},
+            {"name": "rest"},
+        ]
+    )
+
+    def route(app: str = "helpdesk", model: str | None = "gpt-4o-mini", **metadata: object) -> str | None:
+        queue = s.route(app=app, model=model, metadata=metadata)
+        return queue.name if queue else None
+
+    assert route(tier="gold", tags=["medical"]) == "vip"
+    assert route(tags=["legal"]) == "safety"
+    assert route(tags="legal") == "rest"  # tags must be a list
+    assert route(model="gpt-4o") == "gpt4"
+    assert route(app="shop", model="gpt-4o") == "rest"
 
 
 def test_queue_names_must_be_unique_and_valid() -> None:

@@ -12,7 +12,7 @@ from service.api.views import queue_item
 from service.domain import QueueItems, QueueView
 from service.errors import NotFound
 from service.settings import QueueConfig, Settings
-from service.storage import repository as repo
+from service.storage import queues as queues_repo
 
 router = APIRouter(prefix="/queues", tags=["queues"])
 
@@ -35,9 +35,11 @@ def queue_view(session: Session, config: QueueConfig) -> QueueView:
         apps=config.apps,
         budget_per_day=config.budget_per_day,
         backlog_limit=config.backlog_limit,
-        waiting=repo.count_waiting(session, queue=config.name),
-        picked_today=repo.count_picked_since(session, queue=config.name, since=today),
-        reviewed_today=repo.count_reviewed_since(session, queue=config.name, since=today),
+        audit_share=config.audit_share,
+        junk=queues_repo.junk_counts(session, queue=config.name),
+        waiting=queues_repo.count_waiting(session, queue=config.name),
+        picked_today=queues_repo.count_picked_since(session, queue=config.name, since=today),
+        reviewed_today=queues_repo.count_reviewed_since(session, queue=config.name, since=today),
     )
 
 
@@ -57,5 +59,5 @@ def list_items(
 ) -> QueueItems:
     """The unreviewed items of a queue, most likely failures first, each with its reason."""
     config = queue_config(settings, name)
-    total, rows = repo.waiting_items(session, queue=config.name, limit=limit, offset=offset)
+    total, rows = queues_repo.waiting_items(session, queue=config.name, limit=limit, offset=offset)
     return QueueItems(queue=config.name, total=total, items=[queue_item(p, o) for p, o in rows])

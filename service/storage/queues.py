@@ -1,0 +1,180 @@
+"""Repository functions for review queues: windows, selection runs, picks and the junk bucket.
+
+The session comes first, keyword-only arguments after, and nothing commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from service.domain import OutputStatus
+from service.storage.repository import latest_verdicts
+from service.storage.tables import Output, Pick, Review, Selection
+
+
+def queue_window(session: Session, *, queue: str, limit: int) -> list[Output]:
+    """The queue's selection window: its most recent scored outputs not yet picked or reviewed."""
+    return list(
+        session.scalars(
+            select(Output)
+            .where(Output.queue == queue, Output.status == OutputStatus.scored.value)
+            .order_by(Output.scored_at.desc())
+            .limit(limit)
+        )
+    )
+
+
+def release_stale_picks(session: Session, *, queue: str, picked_before: datetime) -> int:
+    """Return unreviewed picks older than this to the pool, so better new candidates can replace them."""
+    stale = list(
+        session.scalars(
+            select(Pick.output_id).where(
+                Pick.queue == queue, Pick.reviewed_at.is_(None), Pick.picked_at < picked_before
+            )
+        )
+    )
+    if not stale:
+        return 0
+    session.execute(
+        delete(Pick).where(Pick.output_id.in_(stale)).execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Output)
+        .where(Output.id.in_(stale), Output.status == OutputStatus.queued.value)
+        .values(status=OutputStatus.scored.value)
+        .execution_options(synchronize_session=False)
+    )
+    return len(stale)
+
+
+def mark_junk(session: Session, *, output_ids: Sequence[str], reason: str) -> None:
+    """Put outputs in the junk bucket: counted, never shown to reviewers."""
+    session.execute(
+        update(Output)
+        .where(Output.id.in_(output_ids), Output.status == OutputStatus.scored.value)
+        .values(status=OutputStatus.junk.value, junk_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def junk_counts(session: Session, *, queue: str) -> dict[str, int]:
+    """How many of a queue's outputs went to the junk bucket, by reason."""
+    rows = session.execute(
+        select(Output.junk_reason, func.count())
+        .where(Output.queue == queue, Output.status == OutputStatus.junk.value)
+        .group_by(Output.junk_reason)
+    )
+    return {str(reason): n for reason, n in rows}
+
+
+def add_selection(
+    session: Session, *, queue: str, window_size: int, junk: int, clusters: int, noise: int
+) -> Selection:
+    """Record one selection run; its picks' inclusion probabilities refer to its window."""
+    row = Selection(queue=queue, window_size=window_size, junk=junk, clusters=clusters, noise=noise)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def reviewed_picks(session: Session, *, queue: str) -> list[tuple[Pick, str, Selection]]:
+    """Every reviewed pick of a queue with its latest verdict and its selection run, for estimates."""
+    latest = latest_verdicts()
+    rows = session.execute(
+        select(Pick, latest.c.verdict, Selection)
+        .join(latest, latest.c.output_id == Pick.output_id)
+        .join(Selection, Selection.id == Pick.selection_id)
+        .where(Pick.queue == queue)
+    )
+    return [(p, v, s) for p, v, s in rows]
+
+
+def count_waiting(session: Session, *, queue: str) -> int:
+    """Items picked into a queue and not reviewed yet."""
+    return (
+        session.scalar(
+            select(func.count()).select_from(Pick).where(Pick.queue == queue, Pick.reviewed_at.is_(None))
+        )
+        or 0
+    )
+
+
+def count_picked_since(session: Session, *, queue: str, since: datetime) -> int:
+    return (
+        session.scalar(
+            select(func.count()).select_from(Pick).where(Pick.queue == queue, Pick.picked_at >= since)
+        )
+        or 0
+    )
+
+
+def count_reviewed_since(session: Session, *, queue: str, since: datetime) -> int:
+    return (
+        session.scalar(
+            select(func.count()).select_from(Review).where(Review.queue == queue, Review.created_at >= since)
+        )
+        or 0
+    )
+
+
+def add_pick(
+    session: Session,
+    *,
+    queue: str,
+    output_id: str,
+    stratum: str,
+    reason: str,
+    score: float | None,
+    inclusion_probability: float = 1.0,
+    selection_id: str | None = None,
+    cluster: int | None = None,
+    duplicates: Sequence[str] = (),
+) -> bool:
+    """Put an output into a queue unless it was picked or reviewed meanwhile; True if it was added."""
+    moved = session.execute(
+        update(Output)
+        .where(Output.id == output_id, Output.status == OutputStatus.scored.value)
+        .values(status=OutputStatus.queued.value)
+        .execution_options(synchronize_session=False)
+    )
+    if not moved.rowcount:  # type: ignore[attr-defined]
+        return False
+    session.add(
+        Pick(
+            output_id=output_id,
+            queue=queue,
+            stratum=stratum,
+            reason=reason,
+            score=score,
+            inclusion_probability=inclusion_probability,
+            selection_id=selection_id,
+            cluster=cluster,
+            duplicates=list(duplicates),
+        )
+    )
+    return True
+
+
+def pick_for(session: Session, *, output_id: str) -> Pick | None:
+    return session.scalars(select(Pick).where(Pick.output_id == output_id)).one_or_none()
+
+
+def waiting_items(
+    session: Session, *, queue: str, limit: int, offset: int
+) -> tuple[int, list[tuple[Pick, Output]]]:
+    """The unreviewed items of a queue, highest score first, and how many there are in all."""
+    waiting = (Pick.queue == queue) & Pick.reviewed_at.is_(None)
+    total = session.scalar(select(func.count()).select_from(Pick).where(waiting)) or 0
+    rows = session.execute(
+        select(Pick, Output)
+        .join(Output, Output.id == Pick.output_id)
+        .where(waiting)
+        .order_by(Pick.score.desc().nulls_last(), Pick.picked_at)
+        .limit(limit)
+        .offset(offset)
+    )
+    return total, [(p, o) for p, o in rows]

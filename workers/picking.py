@@ -1,0 +1,107 @@
+"""The selection job: fill one review queue from its window of scored outputs (thin: load, call the
+pure selector in ``workers.selection``, store the selection run, its picks and the junk bucket)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from service.settings import QueueConfig, Settings
+from service.storage import queues as queues_repo
+from service.storage.db import transaction
+from service.storage.tables import Output, utcnow
+from workers import selection
+
+log = logging.getLogger(__name__)
+
+
+def start_of_day(now: datetime) -> datetime:
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def params_for(settings: Settings, config: QueueConfig) -> selection.SelectionParams:
+    return selection.SelectionParams(
+        audit_share=config.audit_share,
+        candidate_multiple=settings.candidate_multiple,
+        pca_components=settings.selection_pca_components,
+        min_cluster_size=settings.min_cluster_size,
+        near_duplicate=settings.duplicate_cosine,
+        junk_repeat_prompts=settings.junk_repeat_prompts,
+    )
+
+
+def candidate(output: Output) -> selection.Candidate:
+    vector = np.frombuffer(output.embedding, dtype=np.float32) if output.embedding else None
+    return selection.Candidate(
+        output_id=output.id,
+        score=output.score,
+        drivers=output.drivers or (),
+        vector=vector,
+        prompt=output.prompt,
+        response=output.response,
+        finish_reason=output.finish_reason,
+    )
+
+
+def select_queue(queue_name: str) -> int:
+    """Fill one review queue up to today's budget and its backlog limit; returns how many were added."""
+    from workers.jobs import runtime
+
+    rt = runtime()
+    settings = rt.settings
+    config = settings.queue(queue_name)
+    if config is None:
+        log.warning("selection for unknown queue %r ignored", queue_name)
+        return 0
+    now = utcnow()
+    with transaction(rt.engine) as session:
+        queues_repo.release_stale_picks(
+            session, queue=config.name, picked_before=now - timedelta(hours=settings.stale_pick_hours)
+        )
+        slots = selection.open_slots(
+            budget_per_day=config.budget_per_day,
+            picked_today=queues_repo.count_picked_since(session, queue=config.name, since=start_of_day(now)),
+            backlog_limit=config.backlog_limit,
+            waiting=queues_repo.count_waiting(session, queue=config.name),
+        )
+        window = (
+            queues_repo.queue_window(session, queue=config.name, limit=settings.selection_window)
+            if slots
+            else []
+        )
+        candidates = [candidate(o) for o in window]
+    if not candidates:
+        return 0
+    result = selection.select_window(
+        candidates, slots=slots, params=params_for(settings, config), rng=np.random.default_rng()
+    )
+    junk = sum(len(ids) for ids in result.junk.values())
+    added = 0
+    with transaction(rt.engine) as session:
+        for reason, ids in result.junk.items():
+            queues_repo.mark_junk(session, output_ids=ids, reason=reason)
+        run = queues_repo.add_selection(
+            session,
+            queue=config.name,
+            window_size=len(candidates) - junk,
+            junk=junk,
+            clusters=result.clusters,
+            noise=result.noise,
+        )
+        for pick in result.picks:
+            added += queues_repo.add_pick(
+                session,
+                queue=config.name,
+                output_id=pick.output_id,
+                stratum=pick.stratum,
+                reason=pick.reason,
+                score=pick.score,
+                inclusion_probability=pick.inclusion_probability,
+                selection_id=run.id,
+                cluster=pick.cluster,
+                duplicates=pick.duplicates,
+            )
+    log.info("queue %s: %d picked, %d junk, %d clusters", queue_name, added, junk, result.clusters)
+    return added
