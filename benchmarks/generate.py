@@ -202,6 +202,9 @@ def run(args: argparse.Namespace) -> int:
         finished |= done_ids(Path(other))
     shard, shards = (int(x) for x in args.shard.split("/"))
     todo = [q for i, q in enumerate(questions) if q["id"] not in finished and i % shards == shard]
+    if args.only_ids:
+        wanted = set(Path(args.only_ids).read_text().split())
+        todo = [q for q in todo if q["id"] in wanted]
     print(
         f"{len(questions)} questions, {len(questions) - len(todo)} already in {out}, {len(todo)} to do",
         flush=True,
@@ -288,6 +291,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--patience", type=int, default=10, help="tries per question while unavailable")
     p.add_argument("--limit", type=int, default=0, help="only the first N questions (0: all)")
     p.add_argument("--shard", default="0/1", help="K/N: answer only questions whose index %% N == K")
+    p.add_argument("--only-ids", default="", help="a file of question ids (whitespace separated) to answer")
     p.add_argument(
         "--skip-done-in", action="append", default=[], help="another part file: skip its questions, merge it"
     )

@@ -21,6 +21,7 @@ from service.api.routes.queues import queue_config, queue_view
 from service.api.views import output_view, queue_item
 from service.domain import ReviewIn
 from service.errors import ValidationFailed
+from service.storage import queues as queues_repo
 from service.storage import repository as repo
 from service.storage.tables import utcnow
 
@@ -49,7 +50,7 @@ def queues_page(request: Request, session: SessionDep, settings: SettingsDep) ->
 @router.get("/queues/{name}", response_class=HTMLResponse)
 def queue_page(request: Request, name: str, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
     config = queue_config(settings, name)
-    total, rows = repo.waiting_items(session, queue=config.name, limit=100, offset=0)
+    total, rows = queues_repo.waiting_items(session, queue=config.name, limit=100, offset=0)
     items = [queue_item(p, o) for p, o in rows]
     return render(
         request, "queue.html", {"queue": queue_view(session, config), "total": total, "items": items}
@@ -92,7 +93,7 @@ def review_form(
         queue = review.queue
         next_url = "/ui/"
         if queue is not None:
-            _, rows = repo.waiting_items(session, queue=queue, limit=1, offset=0)
+            _, rows = queues_repo.waiting_items(session, queue=queue, limit=1, offset=0)
             next_url = f"/ui/outputs/{rows[0][1].id}" if rows else f"/ui/queues/{queue}"
     after_commit_review(request, queue)
     response = RedirectResponse(next_url, status_code=303)

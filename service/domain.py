@@ -283,6 +283,7 @@ class OutputView(BaseModel):
     response: str
     finish_reason: str | None
     samples: list[str]
+    sampling: str | None = Field(description="How samples were obtained: caller, drawn, skipped, off.")
     metadata: dict[str, Any]
     signals: dict[str, float | None]
     score: float | None

@@ -53,6 +53,7 @@ def output_view(session: Session, output: Output) -> OutputView:
         response=output.response,
         finish_reason=output.finish_reason,
         samples=output.samples or [],
+        sampling=output.sampling,
         metadata=output.meta or {},
         signals=output.signals or {},
         score=output.score,
