@@ -72,7 +72,34 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    from service.estimates import queue_stats
+    from service.storage.db import engine_for, transaction
+
+    settings = get_settings()
+    names = [args.queue] if args.queue else [q.name for q in settings.queues]
+    with transaction(engine_for(settings)) as session:
+        for name in names:
+            stats = queue_stats(session, queue=name)
+            print(f"{name}: {stats.reviews} reviews, {stats.failures} failures; junk {stats.junk or 'none'}")
+            for label, rate in (("estimate", stats.estimate), ("audit only", stats.audit_only)):
+                if rate is None:
+                    print(f"  {label:<10} not available yet")
+                else:
+                    print(
+                        f"  {label:<10} {rate.rate:6.1%}  95% CI [{rate.low:.1%}, {rate.high:.1%}]  "
+                        f"({rate.n_audit} audited, {rate.method})"
+                    )
+            print(f"  selection runs used {stats.runs_used}, pending {stats.runs_pending}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.suite == "selection-scale":
+        from service.bench_selection import run_selection_scale
+
+        run_selection_scale(out=Path(args.out))
+        return 0
     if args.suite == "scoring":
         from service.bench_scoring import run_scoring
 
@@ -129,8 +156,12 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--force", action="store_true", help="even if few reviews are new")
     train.set_defaults(func=cmd_train)
 
+    stats = sub.add_parser("stats", help="each queue's failure rate with a 95% interval")
+    stats.add_argument("queue", nargs="?", default=None)
+    stats.set_defaults(func=cmd_stats)
+
     bench = sub.add_parser("bench", help="benchmarks that print figures")
-    bench.add_argument("suite", choices=["throughput", "scoring"])
+    bench.add_argument("suite", choices=["throughput", "scoring", "selection-scale"])
     bench.add_argument("--count", type=int, default=2000, help="throughput: outputs to push through")
     bench.add_argument("--data", default=str(DEMO_DATA), help="HaluEval general data")
     bench.add_argument("--out", default="bench-output")

@@ -178,3 +178,13 @@ def waiting_items(
         .offset(offset)
     )
     return total, [(p, o) for p, o in rows]
+
+
+def selection_progress(session: Session, *, queue: str) -> dict[str, tuple[int, int]]:
+    """Per selection run of a queue: how many picks it still has and how many were reviewed."""
+    rows = session.execute(
+        select(Pick.selection_id, func.count(), func.count(Pick.reviewed_at))
+        .where(Pick.queue == queue, Pick.selection_id.is_not(None))
+        .group_by(Pick.selection_id)
+    )
+    return {str(sid): (int(total), int(reviewed)) for sid, total, reviewed in rows}

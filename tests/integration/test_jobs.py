@@ -17,7 +17,7 @@ from service.settings import QueueConfig, Settings
 from service.storage import queues as queues_repo
 from service.storage import repository as repo
 from service.storage.db import transaction
-from service.storage.tables import Output, utcnow
+from service.storage.tables import Output, Selection, utcnow
 from tests.conftest import Database
 from workers import jobs, picking
 from workers.main import run_worker
@@ -64,13 +64,21 @@ def test_worker_scores_real_responses_and_fills_the_queue(fresh_db: Database, se
     vectors = [np.frombuffer(r.embedding or b"", dtype=np.float32) for r in rows]
     assert all(v.shape == (384,) and abs(float(np.linalg.norm(v)) - 1) < 1e-3 for v in vectors)
     assert all(r.signals and r.signals["novelty"] is not None and r.signals["mean_nll"] is None for r in rows)
-    queued = sorted((r for r in rows if r.status == "queued"), key=lambda r: -(r.score or 0))
+    queued = [r for r in rows if r.status == "queued"]
     assert len(queued) == 8
-    lowest_queued = min(r.score or 0 for r in queued)
-    assert all((r.score or 0) <= lowest_queued for r in rows if r.status == "scored")
+    best = max(rows, key=lambda r: r.score or 0)
+    assert best.status == "queued"  # the most likely failure is always shown
     with transaction(fresh_db.engine) as session:
         _, items = queues_repo.waiting_items(session, queue="support", limit=50, offset=0)
-        assert all(p.reason.startswith("score ") and "percentile" in p.reason for p, _ in items)
+        picks = [p for p, _ in items]
+        assert {p.stratum for p in picks} <= {"uncertain", "diverse", "novel", "audit"}
+        assert [p.stratum for p in picks].count("audit") == 1  # 10% of 8, rounded
+        audit = next(p for p in picks if p.stratum == "audit")
+        assert audit.inclusion_probability is not None and 0 < audit.inclusion_probability < 1
+        assert "random audit" in audit.reason
+        assert all(p.reason and p.selection_id for p in picks)
+        run = session.get(Selection, picks[0].selection_id)
+        assert run is not None and run.window_size == 40 - run.junk
 
 
 def test_scoring_is_idempotent(fresh_db: Database, settings_for) -> None:  # type: ignore[no-untyped-def]
@@ -164,3 +172,27 @@ def test_a_restarted_worker_reopens_its_neighbour_index_from_disk(fresh_db: Data
     run_worker(settings, burst=True)  # a new process-level runtime: opens the saved index, catches up
     rt = jobs.runtime()
     assert len(rt.neighbours().recent) == 15
+
+
+def test_queue_stats_estimate_the_failure_rate_from_the_audit(fresh_db: Database, settings_for) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+
+    settings = settings_for(fresh_db, queues=[QueueConfig(name="support", budget_per_day=10, audit_share=0.3)])
+    enqueue(settings, ingest(fresh_db, 40))
+    run_worker(settings, burst=True)
+    client = TestClient(create_app(settings))
+    empty = client.get("/v1/queues/support/stats").json()
+    assert empty["estimate"] is None and empty["runs_pending"] == 1
+    items = client.get("/v1/queues/support/items").json()["items"]
+    assert [i["stratum"] for i in items].count("audit") == 3
+    for n, item in enumerate(items):  # every other one fails
+        verdict = "fail" if n % 2 else "pass"
+        assert client.post("/v1/reviews", json={"output_id": item["output_id"], "verdict": verdict}).status_code == 201
+    stats = client.get("/v1/queues/support/stats").json()
+    assert stats["reviews"] == 10 and stats["failures"] == 5 and stats["runs_used"] == 1
+    est = stats["estimate"]
+    assert 0.0 <= est["low"] <= est["rate"] <= est["high"] <= 1.0 and est["n_audit"] == 3
+    assert stats["audit_only"]["n_audit"] == 3
+    assert client.get("/v1/queues/nope/stats").status_code == 404

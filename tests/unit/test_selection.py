@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.selection import Candidate, open_slots, reason_for, select
+from workers.selection import Candidate, audit_size, open_slots, reason_for, select
 
 
 @pytest.mark.parametrize(
@@ -69,3 +69,21 @@ def test_reason_of_a_learned_score_names_contributions() -> None:
         "p_fail 0.73; response differs from the samples' majority meaning (+1.20 log-odds); "
         "what it is about (its embedding) (+0.40 log-odds)"
     )
+
+
+def test_reason_says_why_it_was_picked_before_the_evidence() -> None:
+    c = Candidate(
+        "a", 0.62, drivers=[{"signal": "novelty", "value": 0.3, "percentile": 0.9}], finish_reason="length"
+    )
+    assert reason_for(c, context=["cluster 2 of 5, 7 similar outputs"]) == (
+        "score 0.62; cluster 2 of 5, 7 similar outputs; the response was cut off at the token limit; "
+        "cosine distance to the nearest recent outputs in the 90th percentile of recent traffic"
+    )
+
+
+@pytest.mark.parametrize(
+    "slots, share, expected",
+    [(0, 0.1, 0), (1, 0.1, 0), (2, 0.1, 1), (10, 0.1, 1), (200, 0.1, 20), (50, 0.0, 0)],
+)
+def test_audit_takes_its_share_of_the_slots_and_at_least_one(slots: int, share: float, expected: int) -> None:
+    assert audit_size(slots, share) == expected

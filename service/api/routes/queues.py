@@ -11,6 +11,7 @@ from service.api.deps import SessionDep, SettingsDep
 from service.api.views import queue_item
 from service.domain import QueueItems, QueueView
 from service.errors import NotFound
+from service.estimates import QueueStats, queue_stats
 from service.settings import QueueConfig, Settings
 from service.storage import queues as queues_repo
 
@@ -61,3 +62,10 @@ def list_items(
     config = queue_config(settings, name)
     total, rows = queues_repo.waiting_items(session, queue=config.name, limit=limit, offset=offset)
     return QueueItems(queue=config.name, total=total, items=[queue_item(p, o) for p, o in rows])
+
+
+@router.get("/{name}/stats", response_model=QueueStats)
+def queue_statistics(name: str, session: SessionDep, settings: SettingsDep) -> QueueStats:
+    """The failure rate of the queue's traffic with a 95% interval, from the random audit and the
+    inclusion probability of every reviewed pick; junk counts by reason."""
+    return queue_stats(session, queue=queue_config(settings, name).name)
