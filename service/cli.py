@@ -100,6 +100,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         run_selection_scale(out=Path(args.out))
         return 0
+    if args.suite == "loop":
+        from service.bench_loop import run_loop
+
+        return run_loop(
+            get_settings(),
+            datasets=args.dataset or ["halueval_general", "generated"],
+            rounds_budget_share=args.round_share,
+            rounds=args.loop_rounds,
+            seeds=args.seeds,
+            out=Path(args.out),
+            general=Path(args.data),
+            benchmark=[Path(b) for b in args.benchmark] if args.benchmark else None,
+        )
     if args.suite == "scoring":
         from service.bench_scoring import run_scoring
 
@@ -161,7 +174,7 @@ def parser() -> argparse.ArgumentParser:
     stats.set_defaults(func=cmd_stats)
 
     bench = sub.add_parser("bench", help="benchmarks that print figures")
-    bench.add_argument("suite", choices=["throughput", "scoring", "selection-scale"])
+    bench.add_argument("suite", choices=["throughput", "scoring", "loop", "selection-scale"])
     bench.add_argument("--count", type=int, default=2000, help="throughput: outputs to push through")
     bench.add_argument("--data", default=str(DEMO_DATA), help="HaluEval general data")
     bench.add_argument("--out", default="bench-output")
@@ -171,6 +184,14 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--general-count", type=int, default=4507, help="scoring: HaluEval general rows")
     bench.add_argument("--rounds", type=int, default=1000, help="scoring: bootstrap rounds")
     bench.add_argument("--folds", type=int, default=5, help="scoring: folds for the learned scorer")
+    bench.add_argument(
+        "--dataset", action="append", choices=["halueval_general", "generated"], help="loop: (repeatable)"
+    )
+    bench.add_argument(
+        "--round-share", type=float, default=0.05, help="loop: budget per round, share of pool"
+    )
+    bench.add_argument("--loop-rounds", type=int, default=8, help="loop: review rounds")
+    bench.add_argument("--seeds", type=int, default=200, help="loop: audit redraws for interval coverage")
     bench.set_defaults(func=cmd_bench)
     return p
 

@@ -25,8 +25,22 @@ from sklearn.preprocessing import StandardScaler
 from workers.scoring import SIGNALS
 
 ISOTONIC_FROM = 1000
+#: Inverse-probability weights are capped (truncated) at this many times a certainty pick's weight:
+#: a 1-in-200 audit pick weighted 200 would let a handful of audit reviews drown every other label.
+MAX_REVIEW_WEIGHT = 10.0
 EMBEDDING_COMPONENTS = 32
 CONTENT = "content"  # the name under which the embedding's contribution is reported
+
+
+def review_weights(inclusion_probabilities: Sequence[float | None]) -> list[float]:
+    """Training weights 1/pi, truncated at ``MAX_REVIEW_WEIGHT`` and normalised to mean 1.
+
+    Weighting by 1/pi keeps routed picks from biasing the model toward what routing already
+    believes; truncation trades a little of that bias back for far less variance.
+    """
+    raw = [min(1.0 / max(p or 1.0, 1e-9), MAX_REVIEW_WEIGHT) for p in inclusion_probabilities]
+    mean = sum(raw) / len(raw) if raw else 1.0
+    return [w / mean for w in raw]
 
 
 class NotEnoughLabels(ValueError):
@@ -55,7 +69,10 @@ class Featurizer:
                 sometimes_missing.append(name)
         pca = None
         if embeddings is not None and len(embeddings) > 2:
-            pca = PCA(n_components=min(EMBEDDING_COMPONENTS, len(embeddings) - 1, embeddings.shape[1]))
+            pca = PCA(
+                n_components=min(EMBEDDING_COMPONENTS, len(embeddings) - 1, embeddings.shape[1]),
+                svd_solver="full",  # deterministic: the same reviews always give the same model
+            )
             pca.fit(embeddings)
         return cls(names, medians, sometimes_missing, pca)
 

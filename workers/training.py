@@ -17,7 +17,6 @@ from workers.scoring import Scored
 
 log = logging.getLogger(__name__)
 RESCORE_PAGE = 1000
-MIN_WEIGHT_PROBABILITY = 0.01  # caps an inverse-probability weight at 100
 
 
 def current_model(rt: Any, session: Session) -> learned.LearnedModel | None:
@@ -71,7 +70,7 @@ def train_scorer(force: bool = False) -> str | None:
         return None
     signals = [r[0] for r in rows]
     failed = np.array([r[2] for r in rows], dtype=bool)
-    weights = [1.0 / max(r[3] or 1.0, MIN_WEIGHT_PROBABILITY) for r in rows]
+    weights = learned.review_weights([r[3] for r in rows])
     vectors = _vectors([r[1] for r in rows])
     version = f"learned-{datetime.now(UTC):%Y%m%d%H%M%S}-{len(rows)}"
     try:

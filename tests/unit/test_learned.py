@@ -63,3 +63,12 @@ def test_cross_validated_scores_are_out_of_fold() -> None:
     rows, emb, failed = synthetic(300)
     p = cross_validated(rows, emb, failed, folds=5)
     assert p.shape == (300,) and auroc(failed, p) > 0.8
+
+
+def test_review_weights_are_inverse_probabilities_truncated_and_normalised() -> None:
+    from workers.learned import MAX_REVIEW_WEIGHT, review_weights
+
+    w = review_weights([1.0, 1.0, 0.5, 0.001, None])
+    raw = [1.0, 1.0, 2.0, MAX_REVIEW_WEIGHT, 1.0]
+    assert w == pytest.approx([r / (sum(raw) / 5) for r in raw])
+    assert sum(w) / len(w) == pytest.approx(1.0)
