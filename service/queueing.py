@@ -85,56 +85,39 @@ def enqueue_sampling(queue: Queue, settings: Settings, output_ids: Sequence[str]
         raise QueueUnavailable("could not enqueue sampling", details={"reason": str(exc)}) from exc
 
 
-def enqueue_selection(queue: Queue, settings: Settings, queue_name: str) -> None:
-    """Ask a worker to refill one review queue; at most one such job waits per review queue."""
+def _enqueue_once(
+    queue: Queue, settings: Settings, func: str, job_id: str, args: tuple[str, ...] = ()
+) -> None:
+    """Enqueue a job unless one with this id is already waiting or running (rq's ``unique``)."""
     try:
         queue.enqueue_call(
-            SELECT_JOB,
-            args=(queue_name,),
-            job_id=f"select-{queue_name}",
-            unique=True,
-            timeout=settings.job_timeout_seconds,
-            result_ttl=0,
-            failure_ttl=300,
-        )
-    except DuplicateJobError:
-        log.debug("selection of %s already pending", queue_name)
-    except RedisError as exc:
-        raise QueueUnavailable("could not enqueue selection", details={"reason": str(exc)}) from exc
-
-
-def enqueue_training(queue: Queue, settings: Settings) -> None:
-    """Ask a worker to retrain the learned scorer if enough new reviews arrived; one pending at a time."""
-    try:
-        queue.enqueue_call(
-            TRAIN_JOB,
-            job_id="train-scorer",
+            func,
+            args=args,
+            job_id=job_id,
             unique=True,
             timeout=settings.job_timeout_seconds,
             result_ttl=0,
             failure_ttl=3600,
         )
     except DuplicateJobError:
-        log.debug("training already pending")
+        log.debug("%s already pending", job_id)
     except RedisError as exc:
-        raise QueueUnavailable("could not enqueue training", details={"reason": str(exc)}) from exc
+        raise QueueUnavailable(f"could not enqueue {job_id}", details={"reason": str(exc)}) from exc
+
+
+def enqueue_selection(queue: Queue, settings: Settings, queue_name: str) -> None:
+    """Ask a worker to refill one review queue; at most one such job waits per review queue."""
+    _enqueue_once(queue, settings, SELECT_JOB, f"select-{queue_name}", (queue_name,))
+
+
+def enqueue_training(queue: Queue, settings: Settings) -> None:
+    """Ask a worker to retrain the learned scorer if enough new reviews arrived; one pending at a time."""
+    _enqueue_once(queue, settings, TRAIN_JOB, "train-scorer")
 
 
 def enqueue_sweep(queue: Queue, settings: Settings) -> None:
     """Ask a worker to re-enqueue lost scoring work and refill every queue; one pending at a time."""
-    try:
-        queue.enqueue_call(
-            SWEEP_JOB,
-            job_id="sweep",
-            unique=True,
-            timeout=settings.job_timeout_seconds,
-            result_ttl=0,
-            failure_ttl=300,
-        )
-    except DuplicateJobError:
-        log.debug("sweep already pending")
-    except RedisError as exc:
-        raise QueueUnavailable("could not enqueue the sweep", details={"reason": str(exc)}) from exc
+    _enqueue_once(queue, settings, SWEEP_JOB, "sweep")
 
 
 class EmbeddedRedis:

@@ -208,6 +208,11 @@ def store_samples(
         )
         .execution_options(synchronize_session=False)
     )
+    follow_pick_score(session, output_id=output_id, score=score)
+
+
+def follow_pick_score(session: Session, *, output_id: str, score: float | None) -> None:
+    """A waiting pick shows its output's latest score (after resampling or a new scorer version)."""
     session.execute(
         update(Pick)
         .where(Pick.output_id == output_id, Pick.reviewed_at.is_(None))

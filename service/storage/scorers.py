@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from service.domain import OutputStatus
-from service.storage.repository import latest_verdicts
+from service.storage.repository import follow_pick_score, latest_verdicts
 from service.storage.tables import Output, Pick, ScorerModel
 
 
@@ -90,9 +90,4 @@ def rescore(
         .values(score=score, scorer_version=scorer_version, drivers=drivers)
         .execution_options(synchronize_session=False)
     )
-    session.execute(
-        update(Pick)
-        .where(Pick.output_id == output_id, Pick.reviewed_at.is_(None))
-        .values(score=score)
-        .execution_options(synchronize_session=False)
-    )
+    follow_pick_score(session, output_id=output_id, score=score)

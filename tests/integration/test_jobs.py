@@ -179,7 +179,9 @@ def test_queue_stats_estimate_the_failure_rate_from_the_audit(fresh_db: Database
 
     from service.app import create_app
 
-    settings = settings_for(fresh_db, queues=[QueueConfig(name="support", budget_per_day=10, audit_share=0.3)])
+    settings = settings_for(
+        fresh_db, queues=[QueueConfig(name="support", budget_per_day=10, audit_share=0.3)]
+    )
     enqueue(settings, ingest(fresh_db, 40))
     run_worker(settings, burst=True)
     client = TestClient(create_app(settings))
@@ -189,7 +191,10 @@ def test_queue_stats_estimate_the_failure_rate_from_the_audit(fresh_db: Database
     assert [i["stratum"] for i in items].count("audit") == 3
     for n, item in enumerate(items):  # every other one fails
         verdict = "fail" if n % 2 else "pass"
-        assert client.post("/v1/reviews", json={"output_id": item["output_id"], "verdict": verdict}).status_code == 201
+        assert (
+            client.post("/v1/reviews", json={"output_id": item["output_id"], "verdict": verdict}).status_code
+            == 201
+        )
     stats = client.get("/v1/queues/support/stats").json()
     assert stats["reviews"] == 10 and stats["failures"] == 5 and stats["runs_used"] == 1
     est = stats["estimate"]
