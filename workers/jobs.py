@@ -196,7 +196,10 @@ def neighbour_context(
 
 
 def drivers_of(result: scoring.Scored) -> list[dict[str, Any]]:
-    return [*({"flag": f} for f in result.flags), *result.drivers]
+    """What a reviewer is told: flags first (a refusal too, though it does not raise the score), then
+    the signals that drove the score."""
+    notes = ["refusal"] if result.signals.get("refusal") == 1.0 else []
+    return [*({"flag": f} for f in [*result.flags, *notes]), *result.drivers]
 
 
 def _route(settings: Settings, output: Output) -> str | None:

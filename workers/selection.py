@@ -129,6 +129,7 @@ FLAG_REASONS = {
     "empty": "the response is empty",
     "truncated": "the response was cut off at the token limit",
     "repeats_failure": "it nearly repeats an output reviewers failed",
+    "refusal": "the response refuses or disclaims",
 }
 
 

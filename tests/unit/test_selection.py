@@ -87,3 +87,10 @@ def test_reason_says_why_it_was_picked_before_the_evidence() -> None:
 )
 def test_audit_takes_its_share_of_the_slots_and_at_least_one(slots: int, share: float, expected: int) -> None:
     assert audit_size(slots, share) == expected
+
+
+def test_a_refusal_is_named_in_the_reason() -> None:
+    c = Candidate(
+        "a", 0.5, drivers=[{"flag": "refusal"}, {"signal": "novelty", "value": 0.3, "percentile": 0.7}]
+    )
+    assert "the response refuses or disclaims" in reason_for(c)
