@@ -13,10 +13,11 @@ Re-reading is cheap because re-adding an unchanged vector is a no-op.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine
@@ -141,39 +142,18 @@ class Neighbours:
             if window_start is not None and (cursor is None or window_start > cursor):
                 cursor = window_start
         read = 0
-        while True:
-            with transaction(engine) as session:
-                rows = repo.scored_since(
-                    session,
-                    after=cursor[0] if cursor else None,
-                    after_id=cursor[1] if cursor else None,
-                    limit=self.page_size,
-                )
-            if not rows:
-                break
+        for rows in self._pages(engine, repo.scored_since, cursor):
             ids, matrix, _ = self._decode([(i, e) for i, _, e in rows])
             index.add(ids, matrix)
             read += len(rows)
             cursor = (rows[-1][1], rows[-1][0])
-            if len(rows) < self.page_size:
-                break
-        if cursor is not None and (index.watermark is None or cursor > index.watermark):
-            index.watermark = cursor
+        _advance([index], cursor)
         return read
 
     def _sync_reviewed(self, engine: Engine) -> int:
         cursor = self._start(self.reviewed.watermark, self.failed.watermark)
         read = 0
-        while True:
-            with transaction(engine) as session:
-                rows = repo.reviewed_since(
-                    session,
-                    after=cursor[0] if cursor else None,
-                    after_id=cursor[1] if cursor else None,
-                    limit=self.page_size,
-                )
-            if not rows:
-                break
+        for rows in self._pages(engine, repo.reviewed_since, cursor):
             ids, matrix, kept = self._decode([(i, e) for i, _, e, _ in rows])
             failed = np.array([rows[r][3] for r in kept], dtype=bool)
             self.reviewed.add(ids, matrix)
@@ -181,12 +161,27 @@ class Neighbours:
             self.failed.remove(i for i, f in zip(ids, failed, strict=True) if not f)
             read += len(rows)
             cursor = (rows[-1][1], rows[-1][0])
-            if len(rows) < self.page_size:
-                break
-        for index in (self.reviewed, self.failed):
-            if cursor is not None and (index.watermark is None or cursor > index.watermark):
-                index.watermark = cursor
+        _advance([self.reviewed, self.failed], cursor)
         return read
+
+    def _pages(
+        self, engine: Engine, fetch: Callable[..., Sequence[Any]], cursor: Watermark | None
+    ) -> Iterator[Sequence[Any]]:
+        """Rows after the cursor, a page per transaction; each row starts with (id, timestamp)."""
+        while True:
+            with transaction(engine) as session:
+                rows = fetch(
+                    session,
+                    after=cursor[0] if cursor else None,
+                    after_id=cursor[1] if cursor else None,
+                    limit=self.page_size,
+                )
+            if not rows:
+                return
+            yield rows
+            cursor = (rows[-1][1], rows[-1][0])
+            if len(rows) < self.page_size:
+                return
 
     def _decode(self, rows: Sequence[tuple[str, bytes]]) -> tuple[list[str], np.ndarray, list[int]]:
         """Ids, vectors and row numbers of the embeddings of this dimension (an earlier encoder's are
@@ -211,3 +206,10 @@ def _load(path: Path, dim: int) -> NeighbourIndex | None:
 
 def _mean_distance(results: list[list[tuple[str, float]]]) -> list[float | None]:
     return [max(0.0, 1.0 - sum(s for _, s in hits) / len(hits)) if hits else None for hits in results]
+
+
+def _advance(indexes: Sequence[NeighbourIndex], cursor: Watermark | None) -> None:
+    """Move each index's watermark forward to the cursor (never back)."""
+    for index in indexes:
+        if cursor is not None and (index.watermark is None or cursor > index.watermark):
+            index.watermark = cursor
