@@ -39,6 +39,10 @@ _HEX15 = re.compile(r"[0-9a-f]{15}")
 _KEY_SPACE = 1 << 63
 
 
+#: Indexes this small are searched exactly (HNSW answers are approximate and vary run to run).
+EXACT_BELOW = 5000
+
+
 class IndexFormatError(ValueError):
     """A saved index that cannot be used: not ours, another format or dimension, or damaged."""
 
@@ -138,7 +142,9 @@ class NeighbourIndex:
         if k <= 0 or not self._keys or len(matrix) == 0:
             return [[] for _ in range(len(matrix))]
         count = min(k + (1 if exclude is not None else 0), len(self._keys))
-        keys, distances, counts = _batch(self._index.search(matrix, count))
+        # Below EXACT_BELOW vectors a brute-force scan is cheap, exact and reproducible; HNSW above.
+        exact = len(self._keys) <= EXACT_BELOW
+        keys, distances, counts = _batch(self._index.search(matrix, count, exact=exact))
         found: list[list[tuple[str, float]]] = []
         for q in range(len(matrix)):
             skip = exclude[q] if exclude is not None else None
