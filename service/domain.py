@@ -238,34 +238,40 @@ class PickView(BaseModel):
 
 
 class ReviewIn(BaseModel):
-    """A reviewer's verdict on one output."""
+    """A reviewer's verdict on one output; the reviewer is whoever is signed in."""
 
     model_config = ConfigDict(extra="forbid")
 
     output_id: str = Field(min_length=1, max_length=64)
     verdict: Verdict
-    tags: list[str] = Field(default_factory=list, max_length=20)
+    categories: list[str] = Field(
+        default_factory=list, max_length=20, description="Failure categories from the configured taxonomy."
+    )
     correction: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     note: str | None = Field(default=None, max_length=10_000)
-    reviewer: str = Field(default="anonymous", min_length=1, max_length=100)
 
-    @field_validator("tags")
+    @field_validator("categories")
     @classmethod
-    def _clean_tags(cls, tags: list[str]) -> list[str]:
-        cleaned = sorted({t.strip().lower() for t in tags if t.strip()})
-        if any(len(t) > 64 for t in cleaned):
-            raise ValueError("a tag is at most 64 characters")
-        return cleaned
+    def _clean_categories(cls, categories: list[str]) -> list[str]:
+        return sorted({c.strip().lower() for c in categories if c.strip()})
+
+    @field_validator("correction", "note")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value if value is not None and value.strip() else None
 
 
 class ReviewView(BaseModel):
     id: str
     output_id: str
     verdict: Verdict
-    tags: list[str]
+    categories: list[str]
     correction: str | None
     note: str | None
     reviewer: str
+    kind: Literal["primary", "qc", "adjudication"] = Field(
+        description="primary: the verdict; qc: a blind second verdict; adjudication: an admin's ruling."
+    )
     queue: str | None
     created_at: datetime
 

@@ -2,6 +2,9 @@
 
     ServiceError                 500 internal
     ├── BadRequest               400 bad_request
+    ├── Unauthenticated          401 unauthenticated
+    ├── Forbidden                403 forbidden
+    │   └── CsrfFailed           403 csrf_failed
     ├── NotFound                 404 not_found
     ├── Conflict                 409 conflict
     ├── PayloadTooLarge          413 payload_too_large
@@ -38,6 +41,24 @@ class ServiceError(Exception):
 class BadRequest(ServiceError):
     status_code = 400
     code = "bad_request"
+
+
+class Unauthenticated(ServiceError):
+    """No valid credentials: sign in, or send ``Authorization: Bearer <token or API key>``."""
+
+    status_code = 401
+    code = "unauthenticated"
+
+
+class Forbidden(ServiceError):
+    """Signed in, but this role or key may not do this."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class CsrfFailed(Forbidden):
+    code = "csrf_failed"
 
 
 class NotFound(ServiceError):

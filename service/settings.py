@@ -45,6 +45,18 @@ class QueueConfig(BaseModel):
         return not self.tags or (isinstance(tags, list) and any(t in tags for t in self.tags))
 
 
+DEFAULT_FAILURE_CATEGORIES = (
+    "factual_error",
+    "hallucination",
+    "instruction_not_followed",
+    "incomplete",
+    "unsafe",
+    "refusal",
+    "formatting",
+    "other",
+)
+
+
 def _default_queues() -> list[QueueConfig]:
     return [QueueConfig(name="default")]
 
@@ -155,6 +167,21 @@ class Settings(BaseSettings):
         default=1, ge=0, description="Workers that `serve` starts itself when no REDIS_URL is given."
     )
     public_url: str = Field(default="", description="Base URL printed in links; empty means host:port.")
+    session_hours: float = Field(default=12.0, gt=0, description="How long a sign-in lasts.")
+    secure_cookies: bool = Field(
+        default=False, description="Mark the session cookie Secure (set it when served over HTTPS)."
+    )
+    claim_lease_seconds: int = Field(
+        default=600, ge=10, description="How long an opened item stays a reviewer's before it returns."
+    )
+    undo_minutes: float = Field(default=30.0, gt=0, description="How long a reviewer can undo a verdict.")
+    qc_share: float = Field(
+        default=0.10, ge=0, le=1, description="Share of reviewed items sent to a second reviewer, blind."
+    )
+    failure_categories: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_FAILURE_CATEGORIES),
+        description="The failure taxonomy reviewers choose from, as JSON.",
+    )
 
     @field_validator("queues")
     @classmethod
@@ -165,6 +192,16 @@ class Settings(BaseSettings):
         if not queues:
             raise ValueError("at least one queue is required")
         return queues
+
+    @field_validator("failure_categories")
+    @classmethod
+    def _clean_categories(cls, categories: list[str]) -> list[str]:
+        cleaned = [c.strip().lower() for c in categories if c.strip()]
+        if not cleaned or len(set(cleaned)) != len(cleaned):
+            raise ValueError("failure categories must be a non-empty list of distinct names")
+        if any(len(c) > 64 for c in cleaned):
+            raise ValueError("a failure category is at most 64 characters")
+        return cleaned
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,8 +1,14 @@
-"""Dependency aliases for the routes: a session, the settings and the work queue."""
+"""Dependency aliases for the routes: a session, the settings, the work queue and who is asking.
+
+``ReaderDep``, ``ReviewerDep``, ``AdjudicatorDep``, ``AdminDep`` and ``IngestDep`` each resolve the
+caller (bearer token, API key or session cookie) and refuse with 401/403 in the error envelope
+unless the caller holds that permission. Unsafe requests authenticated by the session cookie must
+carry the session's CSRF token (form field ``csrf_token`` or header ``X-CSRF-Token``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -10,7 +16,15 @@ from rq import Queue
 from sqlalchemy.orm import Session
 
 from service import queueing
+from service.auth import API_KEY_PREFIX, Permission, Principal, same_secret
+from service.errors import CsrfFailed, Forbidden, Unauthenticated
 from service.settings import Settings
+from service.storage import accounts
+from service.storage.tables import utcnow
+
+SESSION_COOKIE = "rr_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _session(request: Request) -> Iterator[Session]:
@@ -35,3 +49,70 @@ def work_queue(request: Request) -> Queue:
 
 SessionDep = Annotated[Session, Depends(_session)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+
+
+def _credentials(request: Request) -> tuple[str, bool] | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip(), False
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return (cookie, True) if cookie else None
+
+
+def _principal(request: Request, session: SessionDep) -> Principal:
+    found = _credentials(request)
+    if found is None:
+        raise Unauthenticated(
+            "sign in, or send 'Authorization: Bearer <session token or API key>'",
+            details={"login": "/v1/sessions"},
+        )
+    token, via_cookie = found
+    now = utcnow()
+    if token.startswith(API_KEY_PREFIX):
+        principal = accounts.key_principal(session, key=token, now=now)
+    else:
+        principal = accounts.session_principal(session, token=token, now=now, via_cookie=via_cookie)
+    # End the lookup's transaction (it may have noted a key's last use) so the route starts its own.
+    session.commit()
+    if principal is None:
+        raise Unauthenticated("the session or API key is unknown, expired or revoked")
+    request.state.principal = principal
+    return principal
+
+
+async def _checked_principal(request: Request, principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+    if principal.via_cookie and request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER)
+        if sent is None and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")
+        ):
+            value = (await request.form()).get("csrf_token")
+            sent = value if isinstance(value, str) else None
+        if not sent or principal.csrf_token is None or not same_secret(sent, principal.csrf_token):
+            raise CsrfFailed("the form's CSRF token is missing or stale: reload the page and try again")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(_checked_principal)]
+
+
+def requires(permission: Permission) -> Callable[[Principal], Principal]:
+    """A dependency that lets the request through only if the caller holds this permission."""
+
+    def check(principal: PrincipalDep) -> Principal:
+        if not principal.can(permission):
+            who = "an API key" if principal.kind == "api_key" else f"role {principal.role!r}"
+            raise Forbidden(
+                f"{who} may not {permission.value}", details={"needs": permission.value, "role": principal.role}
+            )
+        return principal
+
+    return check
+
+
+IngestDep = Annotated[Principal, Depends(requires(Permission.ingest))]
+ReaderDep = Annotated[Principal, Depends(requires(Permission.read))]
+ReviewerDep = Annotated[Principal, Depends(requires(Permission.review))]
+AdjudicatorDep = Annotated[Principal, Depends(requires(Permission.adjudicate))]
+AdminDep = Annotated[Principal, Depends(requires(Permission.administer))]

@@ -29,10 +29,11 @@ def review_view(review: Review) -> ReviewView:
         id=review.id,
         output_id=review.output_id,
         verdict=Verdict(review.verdict),
-        tags=review.tags or [],
+        categories=review.categories or [],
         correction=review.correction,
         note=review.note,
         reviewer=review.reviewer,
+        kind=review.kind,  # type: ignore[arg-type]
         queue=review.queue,
         created_at=review.created_at,
     )

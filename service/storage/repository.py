@@ -13,7 +13,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from service.domain import NormalizedOutput, OutputIn, OutputStatus, ReviewIn, normalize
+from service.domain import NormalizedOutput, OutputIn, OutputStatus, normalize
 from service.errors import Conflict, NotFound
 from service.storage.tables import Output, Pick, Review, new_id, utcnow
 
@@ -130,15 +130,19 @@ def recent_signals(session: Session, *, limit: int) -> list[tuple[dict[str, Any]
 
 
 def latest_verdicts() -> Any:
-    """A subquery: each reviewed output with its latest review (``output_id``, ``at``, ``verdict``)."""
+    """A subquery: each reviewed output with its verdict (``output_id``, ``at``, ``verdict``): the
+    latest first review or adjudication."""
+    counted = Review.kind != "qc"  # a blind second verdict measures agreement; it is not the verdict
     latest = (
         select(Review.output_id, func.max(Review.created_at).label("at"))
+        .where(counted)
         .group_by(Review.output_id)
         .subquery()
     )
     return (
         select(latest.c.output_id, latest.c.at, Review.verdict)
         .join(Review, (Review.output_id == latest.c.output_id) & (Review.created_at == latest.c.at))
+        .where(counted)
         .subquery()
     )
 
@@ -252,33 +256,6 @@ def reviews_for(session: Session, *, output_id: str) -> list[Review]:
     return list(
         session.scalars(select(Review).where(Review.output_id == output_id).order_by(Review.created_at))
     )
-
-
-def add_review(session: Session, *, review_in: ReviewIn, now: datetime) -> Review:
-    """Record a verdict; the output leaves its queue and counts as reviewed."""
-    output = get_output(session, output_id=review_in.output_id)
-    if output.status == OutputStatus.received.value:
-        raise Conflict(
-            "this output is not scored yet; review it once it has been scored",
-            details={"id": output.id, "status": output.status},
-        )
-    pick = session.scalars(select(Pick).where(Pick.output_id == output.id)).one_or_none()
-    if pick is not None and pick.reviewed_at is None:
-        pick.reviewed_at = now
-    output.status = OutputStatus.reviewed.value
-    review = Review(
-        output_id=output.id,
-        queue=pick.queue if pick is not None else None,
-        verdict=review_in.verdict.value,
-        tags=review_in.tags,
-        correction=review_in.correction,
-        note=review_in.note,
-        reviewer=review_in.reviewer,
-        created_at=now,
-    )
-    session.add(review)
-    session.flush()
-    return review
 
 
 def count_by_status(session: Session) -> dict[str, int]:

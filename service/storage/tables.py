@@ -1,4 +1,5 @@
-"""SQLAlchemy 2 tables: outputs, their picks into review queues, and reviews."""
+"""SQLAlchemy 2 tables: outputs, their picks into review queues, reviews, and the people and keys
+allowed to touch them."""
 
 from __future__ import annotations
 
@@ -94,13 +95,18 @@ class Output(Base):
     sampling: Mapped[str | None] = mapped_column(String(200))
     junk_reason: Mapped[str | None] = mapped_column(String(64))
     queue: Mapped[str | None] = mapped_column(String(64))
+    # Nearest reviewed outputs when it was scored: [{"id": ..., "similarity": ...}], best first.
+    similar: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
 
 
 class Pick(Base):
     """An output chosen for a review queue, with why it was chosen."""
 
     __tablename__ = "picks"
-    __table_args__ = (Index("ix_picks_queue_reviewed_at", "queue", "reviewed_at"),)
+    __table_args__ = (
+        Index("ix_picks_queue_reviewed_at", "queue", "reviewed_at"),
+        Index("ix_picks_qc_state", "qc_state"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     output_id: Mapped[str] = mapped_column(ForeignKey("outputs.id", ondelete="CASCADE"), unique=True)
@@ -114,6 +120,14 @@ class Pick(Base):
     selection_id: Mapped[str | None] = mapped_column(ForeignKey("selections.id", ondelete="SET NULL"))
     cluster: Mapped[int | None] = mapped_column(Integer)
     duplicates: Mapped[list[str] | None] = mapped_column(JSONType, default=list)
+    # A reviewer's lease on the item: nobody else is shown it until it runs out.
+    claimed_by: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL", name="fk_picks_claimed_by")
+    )
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Double review: None (single), "waiting" for a blind second verdict, then "agreed",
+    # "disputed" (in the adjudication queue) or "resolved" by an admin.
+    qc_state: Mapped[str | None] = mapped_column(String(16))
 
 
 class Selection(Base):
@@ -138,17 +152,23 @@ class Review(Base):
     __table_args__ = (
         Index("ix_reviews_output_id", "output_id"),
         Index("ix_reviews_created_at", "created_at"),
+        Index("ix_reviews_reviewer_id_created_at", "reviewer_id", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     output_id: Mapped[str] = mapped_column(ForeignKey("outputs.id", ondelete="CASCADE"))
     queue: Mapped[str | None] = mapped_column(String(64))
     verdict: Mapped[str] = mapped_column(String(8))
-    tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    categories: Mapped[list[str]] = mapped_column(JSONType, default=list)
     correction: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
     reviewer: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # primary: the verdict that counts; qc: a blind second verdict; adjudication: an admin's ruling.
+    kind: Mapped[str] = mapped_column(String(16), default="primary", server_default="primary")
+    reviewer_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL", name="fk_reviews_reviewer_id")
+    )
 
 
 class ScorerModel(Base):
@@ -165,3 +185,56 @@ class ScorerModel(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     active: Mapped[bool] = mapped_column(Boolean, default=False)
     blob: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class User(Base):
+    """A person who reviews, adjudicates or looks: role is admin, reviewer or viewer."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("username", name="uq_users_username"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    username: Mapped[str] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebSession(Base):
+    """A signed-in session; the id is the SHA-256 of the token the client holds."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index("ix_web_sessions_user_id", "user_id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ApiKey(Base):
+    """An application's ingest key, stored as its SHA-256; the key itself is shown once."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (UniqueConstraint("key_hash", name="uq_api_keys_key_hash"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Skip(Base):
+    """A reviewer passed on an item without a verdict: they are not shown it again."""
+
+    __tablename__ = "skips"
+
+    output_id: Mapped[str] = mapped_column(ForeignKey("outputs.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,161 @@
+"""Repository functions for people, their sessions and applications' API keys.
+
+The session comes first, keyword-only arguments after, and nothing commits.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from service import auth
+from service.errors import Conflict, NotFound, ValidationFailed
+from service.storage.tables import ApiKey, User, WebSession, new_id
+
+
+def add_user(session: Session, *, username: str, password_hash: str, role: str, now: datetime) -> User:
+    """Create an account; the username must be new."""
+    if find_user(session, username=username) is not None:
+        raise Conflict(f"a user named {username!r} already exists", details={"username": username})
+    user = User(
+        id=new_id(), username=username, password_hash=password_hash, role=role, active=True, created_at=now
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def find_user(session: Session, *, username: str) -> User | None:
+    return session.scalars(select(User).where(User.username == username)).one_or_none()
+
+
+def get_user(session: Session, *, user_id: str) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user with id {user_id!r}", details={"id": user_id})
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.username)))
+
+
+def count_admins(session: Session) -> int:
+    return session.scalar(
+        select(func.count()).select_from(User).where(User.role == auth.Role.admin.value, User.active)
+    ) or 0
+
+
+def update_user(
+    session: Session,
+    *,
+    user: User,
+    role: str | None = None,
+    active: bool | None = None,
+    password_hash: str | None = None,
+) -> User:
+    """Change a role, (de)activate, or set a new password; the last active admin stays an admin."""
+    demotes = (role is not None and role != auth.Role.admin) or active is False
+    if user.role == auth.Role.admin and user.active and demotes and count_admins(session) <= 1:
+        raise Conflict("this is the last active admin; make another admin first")
+    if role is not None:
+        user.role = role
+    if active is not None:
+        user.active = active
+    if password_hash is not None:
+        user.password_hash = password_hash
+    if active is False or password_hash is not None:
+        session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+    session.flush()
+    return user
+
+
+def open_session(session: Session, *, user: User, now: datetime, lifetime: timedelta) -> tuple[str, WebSession]:
+    """Start a signed-in session; returns the token (held by the client only) and the row."""
+    token = auth.new_token(auth.SESSION_PREFIX)
+    row = WebSession(
+        id=auth.token_digest(token),
+        user_id=user.id,
+        csrf_token=auth.new_token(""),
+        created_at=now,
+        expires_at=now + lifetime,
+    )
+    session.add(row)
+    session.flush()
+    return token, row
+
+
+def session_principal(session: Session, *, token: str, now: datetime, via_cookie: bool) -> auth.Principal | None:
+    """The person behind a live session token, or None if it is unknown, expired or deactivated."""
+    row = session.execute(
+        select(WebSession, User)
+        .join(User, User.id == WebSession.user_id)
+        .where(WebSession.id == auth.token_digest(token))
+    ).one_or_none()
+    if row is None:
+        return None
+    web_session, user = row
+    if web_session.expires_at <= now or not user.active:
+        return None
+    return auth.Principal(
+        kind="user",
+        id=user.id,
+        name=user.username,
+        role=user.role,
+        session_id=web_session.id,
+        csrf_token=web_session.csrf_token,
+        via_cookie=via_cookie,
+    )
+
+
+def close_session(session: Session, *, session_id: str) -> None:
+    session.execute(delete(WebSession).where(WebSession.id == session_id))
+
+
+def purge_expired_sessions(session: Session, *, now: datetime) -> int:
+    result = session.execute(delete(WebSession).where(WebSession.expires_at <= now))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def create_api_key(session: Session, *, name: str, created_by: str | None, now: datetime) -> tuple[str, ApiKey]:
+    """A new ingest key; the key itself is returned once and only its digest is stored."""
+    if not name.strip():
+        raise ValidationFailed("an API key needs a name (which application uses it)")
+    key = auth.new_token(auth.API_KEY_PREFIX)
+    row = ApiKey(
+        id=new_id(),
+        name=name.strip(),
+        prefix=key[:10],
+        key_hash=auth.token_digest(key),
+        created_by=created_by,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return key, row
+
+
+def list_api_keys(session: Session) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at.desc())))
+
+
+def revoke_api_key(session: Session, *, key_id: str, now: datetime) -> ApiKey:
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        raise NotFound(f"no API key with id {key_id!r}", details={"id": key_id})
+    if row.revoked_at is None:
+        row.revoked_at = now
+        session.flush()
+    return row
+
+
+def key_principal(session: Session, *, key: str, now: datetime) -> auth.Principal | None:
+    """The application behind a live API key, or None; records when the key was last used."""
+    row = session.scalars(select(ApiKey).where(ApiKey.key_hash == auth.token_digest(key))).one_or_none()
+    if row is None or row.revoked_at is not None:
+        return None
+    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
+        session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
+    return auth.Principal(kind="api_key", id=row.id, name=row.name, role="app")

@@ -1,0 +1,367 @@
+"""Repository functions for the review workbench: claims with leases, verdicts, skips, undo,
+double review and adjudication.
+
+A pick is *open* while it needs a verdict: a first one (``reviewed_at`` is null) or a blind second
+one (``qc_state == "waiting"``). Opening an item claims it for ``lease``; a claim is a conditional
+UPDATE, so two reviewers never hold the same item, and an expired lease frees it again. The session
+comes first, keyword-only arguments after, and nothing commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from service.domain import OutputStatus
+from service.errors import Conflict, NotFound
+from service.storage.repository import get_output
+from service.storage.tables import Output, Pick, Review, Skip, User, new_id
+
+QC_WAITING, QC_AGREED, QC_DISPUTED, QC_RESOLVED = "waiting", "agreed", "disputed", "resolved"
+Mode = Literal["review", "second_review", "reviewed", "not_queued", "unscored"]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What opening an item gave this reviewer."""
+
+    mode: Mode  # what the item needs from this reviewer
+    pick: Pick | None
+    held: bool  # this reviewer now holds the lease
+    holder: str | None = None  # another reviewer's name when they hold it
+    until: datetime | None = None
+
+
+def qc_selected(output_id: str, share: float) -> bool:
+    """Whether an item goes to a second reviewer: a stable draw from its id, so a retry agrees."""
+    draw = int(hashlib.sha256(f"qc:{output_id}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return draw < share
+
+
+def _free_for(user_id: str, now: datetime) -> ColumnElement[bool]:
+    return or_(Pick.claimed_by.is_(None), Pick.claimed_until < now, Pick.claimed_by == user_id)
+
+
+def _not_skipped_by(user_id: str) -> ColumnElement[bool]:
+    return ~exists().where(Skip.output_id == Pick.output_id, Skip.user_id == user_id)
+
+
+def _not_reviewed_by(user_id: str) -> ColumnElement[bool]:
+    return ~exists().where(Review.output_id == Pick.output_id, Review.reviewer_id == user_id)
+
+
+def _take(session: Session, *, pick_id: str, user_id: str, now: datetime, lease: timedelta) -> bool:
+    result = session.execute(
+        update(Pick)
+        .where(Pick.id == pick_id, _free_for(user_id, now))
+        .values(claimed_by=user_id, claimed_until=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def primary_review(session: Session, *, output_id: str) -> Review | None:
+    """The first reviewer's verdict on an output (the latest one, if it was reviewed again)."""
+    return session.scalars(
+        select(Review)
+        .where(Review.output_id == output_id, Review.kind == "primary")
+        .order_by(Review.created_at.desc())
+        .limit(1)
+    ).first()
+
+
+def _mode(session: Session, output: Output, pick: Pick | None, user_id: str) -> Mode:
+    if output.status == OutputStatus.received.value:
+        return "unscored"
+    if pick is None:
+        return "not_queued"
+    if pick.reviewed_at is None:
+        return "review"
+    if pick.qc_state == QC_WAITING:
+        first = primary_review(session, output_id=output.id)
+        if first is None or first.reviewer_id != user_id:
+            return "second_review"
+    return "reviewed"
+
+
+def open_item(session: Session, *, output_id: str, user_id: str | None, now: datetime, lease: timedelta) -> Claim:
+    """What an item needs; a reviewer (``user_id``) opening an open item claims it if it is free."""
+    output = get_output(session, output_id=output_id)
+    pick = session.scalars(select(Pick).where(Pick.output_id == output_id)).one_or_none()
+    if user_id is None:
+        return Claim(mode=_mode(session, output, pick, ""), pick=pick, held=False)
+    mode = _mode(session, output, pick, user_id)
+    if pick is None or mode not in ("review", "second_review"):
+        return Claim(mode=mode, pick=pick, held=False)
+    if _take(session, pick_id=pick.id, user_id=user_id, now=now, lease=lease):
+        session.refresh(pick)
+        return Claim(mode=mode, pick=pick, held=True, until=pick.claimed_until)
+    session.refresh(pick)
+    holder = session.get(User, pick.claimed_by) if pick.claimed_by else None
+    return Claim(
+        mode=mode, pick=pick, held=False, holder=holder.username if holder else "someone", until=pick.claimed_until
+    )
+
+
+def claim_next(
+    session: Session,
+    *,
+    queue: str,
+    user_id: str,
+    now: datetime,
+    lease: timedelta,
+    exclude: tuple[str, ...] = (),
+) -> Pick | None:
+    """Claim the next item this reviewer should see: a lease they already hold, then items waiting
+    for a blind second verdict (oldest first), then unreviewed items, most likely failures first."""
+    base = [Pick.queue == queue, _not_skipped_by(user_id)]
+    if exclude:
+        base.append(Pick.output_id.not_in(exclude))
+    held = session.scalars(
+        select(Pick)
+        .where(*base, Pick.claimed_by == user_id, Pick.claimed_until >= now)
+        .where(or_(Pick.reviewed_at.is_(None), Pick.qc_state == QC_WAITING))
+        .order_by(Pick.claimed_until)
+        .limit(1)
+    ).first()
+    if held is not None:
+        return held
+    second = (
+        select(Pick.id)
+        .where(*base, Pick.qc_state == QC_WAITING, _free_for(user_id, now), _not_reviewed_by(user_id))
+        .order_by(Pick.reviewed_at)
+    )
+    first = (
+        select(Pick.id)
+        .where(*base, Pick.reviewed_at.is_(None), _free_for(user_id, now))
+        .order_by(Pick.score.desc().nulls_last(), Pick.picked_at, Pick.id)
+    )
+    for candidates in (second, first):
+        # A few candidates per round: a concurrent reviewer may take the first ones meanwhile.
+        for _ in range(3):
+            ids = list(session.scalars(candidates.limit(8)))
+            if not ids:
+                break
+            for pick_id in ids:
+                if _take(session, pick_id=pick_id, user_id=user_id, now=now, lease=lease):
+                    return session.get(Pick, pick_id, populate_existing=True)
+    return None
+
+
+def release(session: Session, *, output_id: str, user_id: str) -> None:
+    """Give up this reviewer's lease on an item, if they hold it."""
+    session.execute(
+        update(Pick)
+        .where(Pick.output_id == output_id, Pick.claimed_by == user_id)
+        .values(claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def skip(session: Session, *, output_id: str, user_id: str, now: datetime) -> None:
+    """This reviewer passes on an item: the lease is released and they are not shown it again."""
+    get_output(session, output_id=output_id)
+    release(session, output_id=output_id, user_id=user_id)
+    if session.get(Skip, (output_id, user_id)) is None:
+        session.add(Skip(output_id=output_id, user_id=user_id, created_at=now))
+        session.flush()
+
+
+def _check_lease(session: Session, pick: Pick, user_id: str, now: datetime) -> None:
+    if pick.claimed_by not in (None, user_id) and pick.claimed_until is not None and pick.claimed_until > now:
+        holder = session.get(User, pick.claimed_by)
+        name = holder.username if holder else "someone"
+        raise Conflict(
+            f"{name} is reviewing this item (their claim runs until {pick.claimed_until:%H:%M:%S} UTC)",
+            details={"holder": name, "claimed_until": pick.claimed_until.isoformat()},
+        )
+
+
+@dataclass(frozen=True)
+class VerdictIn:
+    """A verdict as the workbench records it (already validated against the taxonomy)."""
+
+    verdict: str
+    categories: list[str]
+    correction: str | None
+    note: str | None
+
+
+def record_verdict(
+    session: Session,
+    *,
+    output_id: str,
+    user_id: str | None,
+    reviewer: str,
+    verdict: VerdictIn,
+    now: datetime,
+    qc_share: float,
+) -> Review:
+    """Record a first or a blind second verdict; refuses an item another reviewer holds."""
+    output = get_output(session, output_id=output_id)
+    pick = session.scalars(select(Pick).where(Pick.output_id == output_id)).one_or_none()
+    mode = _mode(session, output, pick, user_id or "")
+    if mode == "unscored":
+        raise Conflict(
+            "this output is not scored yet; review it once it has been scored",
+            details={"id": output.id, "status": output.status},
+        )
+    if mode == "reviewed":
+        raise Conflict(
+            "this item already has its verdict; undo it, or an admin can adjudicate",
+            details={"id": output.id},
+        )
+    kind = "second_review" if mode == "second_review" else "primary"
+    if pick is not None:
+        _check_lease(session, pick, user_id or "", now)
+        pick.claimed_by, pick.claimed_until = None, None
+        if kind == "primary":
+            pick.reviewed_at = now
+            pick.qc_state = QC_WAITING if qc_selected(output.id, qc_share) else None
+        else:
+            first = primary_review(session, output_id=output.id)
+            agree = first is not None and first.verdict == verdict.verdict
+            pick.qc_state = QC_AGREED if agree else QC_DISPUTED
+    elif primary_review(session, output_id=output.id) is not None:
+        raise Conflict("this output already has its verdict", details={"id": output.id})
+    output.status = OutputStatus.reviewed.value
+    review = Review(
+        id=new_id(),
+        output_id=output.id,
+        queue=pick.queue if pick is not None else None,
+        verdict=verdict.verdict,
+        categories=verdict.categories,
+        correction=verdict.correction,
+        note=verdict.note,
+        reviewer=reviewer,
+        reviewer_id=user_id,
+        kind="qc" if kind == "second_review" else "primary",
+        created_at=now,
+    )
+    session.add(review)
+    session.flush()
+    return review
+
+
+def undo_last(
+    session: Session, *, user_id: str, now: datetime, window: timedelta, lease: timedelta
+) -> Review:
+    """Take back this reviewer's latest verdict within the window; the item is theirs again.
+
+    Returns the removed review (detached). A verdict someone else has built on (a second review or
+    an adjudication) cannot be undone.
+    """
+    review = session.scalars(
+        select(Review)
+        .where(Review.reviewer_id == user_id, Review.kind.in_(("primary", "qc")), Review.created_at >= now - window)
+        .order_by(Review.created_at.desc())
+        .limit(1)
+    ).first()
+    if review is None:
+        raise NotFound("you have no verdict from the last few minutes to undo")
+    later = session.scalar(
+        select(func.count())
+        .select_from(Review)
+        .where(Review.output_id == review.output_id, Review.created_at > review.created_at)
+    )
+    if later:
+        raise Conflict("another reviewer has judged this item since; ask an admin to adjudicate")
+    pick = session.scalars(select(Pick).where(Pick.output_id == review.output_id)).one_or_none()
+    output = get_output(session, output_id=review.output_id)
+    if pick is not None:
+        if review.kind == "primary":
+            pick.reviewed_at, pick.qc_state = None, None
+            output.status = OutputStatus.queued.value
+        else:
+            pick.qc_state = QC_WAITING
+        pick.claimed_by, pick.claimed_until = user_id, now + lease
+    elif review.kind == "primary":
+        output.status = OutputStatus.scored.value
+    session.delete(review)
+    session.flush()
+    session.expunge(review)
+    return review
+
+
+def adjudicate(
+    session: Session, *, output_id: str, user_id: str, reviewer: str, verdict: VerdictIn, now: datetime
+) -> Review:
+    """An admin's ruling on a disputed double review; it becomes the item's verdict."""
+    pick = session.scalars(select(Pick).where(Pick.output_id == output_id)).one_or_none()
+    if pick is None or pick.qc_state != QC_DISPUTED:
+        raise Conflict("only disputed double reviews are adjudicated", details={"id": output_id})
+    pick.qc_state = QC_RESOLVED
+    review = Review(
+        id=new_id(),
+        output_id=output_id,
+        queue=pick.queue,
+        verdict=verdict.verdict,
+        categories=verdict.categories,
+        correction=verdict.correction,
+        note=verdict.note,
+        reviewer=reviewer,
+        reviewer_id=user_id,
+        kind="adjudication",
+        created_at=now,
+    )
+    session.add(review)
+    session.flush()
+    return review
+
+
+def disputed(session: Session, *, limit: int = 200) -> list[tuple[Pick, Output]]:
+    """The adjudication queue: double reviews whose verdicts disagree, oldest first."""
+    rows = session.execute(
+        select(Pick, Output)
+        .join(Output, Output.id == Pick.output_id)
+        .where(Pick.qc_state == QC_DISPUTED)
+        .order_by(Pick.reviewed_at)
+        .limit(limit)
+    )
+    return [(p, o) for p, o in rows]
+
+
+def double_reviews(session: Session, *, queue: str | None = None) -> list[tuple[Review, Review]]:
+    """Every (first, second) verdict pair from blind double review, for agreement statistics."""
+    first = select(Review).where(Review.kind == "primary").subquery()
+    conditions = [Review.kind == "qc"]
+    if queue is not None:
+        conditions.append(Review.queue == queue)
+    rows = session.execute(
+        select(Review, first.c.id).join(first, first.c.output_id == Review.output_id).where(and_(*conditions))
+    )
+    pairs = []
+    for second, first_id in rows:
+        primary = session.get(Review, first_id)
+        if primary is not None:
+            pairs.append((primary, second))
+    return pairs
+
+
+def count_qc_waiting(session: Session, *, queue: str | None = None) -> int:
+    where = [Pick.qc_state == QC_WAITING]
+    if queue is not None:
+        where.append(Pick.queue == queue)
+    return session.scalar(select(func.count()).select_from(Pick).where(*where)) or 0
+
+
+def reviewer_progress(session: Session, *, queue: str, since: datetime) -> list[tuple[str, int]]:
+    """Verdicts per reviewer in a queue since a moment (today, for the queue list)."""
+    rows = session.execute(
+        select(Review.reviewer, func.count())
+        .where(Review.queue == queue, Review.created_at >= since)
+        .group_by(Review.reviewer)
+        .order_by(func.count().desc())
+    )
+    return [(str(name), int(n)) for name, n in rows]
+
+
+def forget_skips(session: Session, *, user_id: str) -> int:
+    """Show a reviewer the items they skipped again."""
+    result = session.execute(delete(Skip).where(Skip.user_id == user_id))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
