@@ -1,107 +1,209 @@
-"""Server-rendered review pages: queues, a queue's items, and one item with its verdict form.
+"""The reviewer's workbench: queues, a queue's items, one item with its verdict form, and the
+keyboard-driven walk through a queue (claim next, verdict, skip, undo).
 
-Model output is untrusted text: templates autoescape everything and never mark it safe.
+Every page needs a signed-in person (a browser without a session is sent to the sign-in page);
+forms carry the session's CSRF token. Model output is untrusted text and is only ever escaped.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader
-from pydantic import ValidationError
+from sqlalchemy import select
 
-from service.api.deps import SessionDep, SettingsDep
+from review_ui import item_data
+from review_ui.pages import HERE, render, render_error, see_other
+from service import workbench
+from service.api.deps import ReaderDep, ReviewerDep, SessionDep, SettingsDep
 from service.api.enqueue import after_commit_review
-from service.api.routes.queues import queue_config, queue_view
+from service.api.routes.queues import queue_config, queue_view, start_of_day
 from service.api.views import output_view, queue_item
-from service.domain import ReviewIn
-from service.errors import ValidationFailed
+from service.auth import Permission
 from service.storage import queues as queues_repo
 from service.storage import repository as repo
-from service.storage.tables import utcnow
+from service.storage import reviewing
+from service.storage.tables import User, utcnow
+from workers.scoring import SIGNALS
 
-HERE = Path(__file__).parent
-# Autoescape everywhere: LLM output is untrusted and must never become live HTML.
-templates = Jinja2Templates(env=Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True))
+__all__ = ["mount_ui", "render_error"]
+
 router = APIRouter(prefix="/ui", include_in_schema=False)
-REVIEWER_COOKIE = "rr_reviewer"
-
-
-def render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, context, status_code=status_code)
-
-
-def render_error(request: Request, status_code: int, error: dict[str, Any]) -> HTMLResponse:
-    """The HTML face of the error envelope, for people browsing the review pages."""
-    return render(request, "error.html", {"status_code": status_code, "error": error}, status_code)
 
 
 @router.get("/", response_class=HTMLResponse)
-def queues_page(request: Request, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
-    views = [queue_view(session, q) for q in settings.queues]
-    return render(request, "queues.html", {"queues": views})
+def queues_page(request: Request, _: ReaderDep, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+    today = start_of_day()
+    queues = [
+        {
+            "view": queue_view(session, q),
+            "progress": reviewing.reviewer_progress(session, queue=q.name, since=today),
+            "second_reviews": reviewing.count_qc_waiting(session, queue=q.name),
+        }
+        for q in settings.queues
+    ]
+    return render(request, "queues.html", {"queues": queues, "disputed": len(reviewing.disputed(session))})
+
+
+def _names(session: Any, user_ids: set[str]) -> dict[str, str]:
+    if not user_ids:
+        return {}
+    return dict(session.execute(select(User.id, User.username).where(User.id.in_(user_ids))).tuples().all())
 
 
 @router.get("/queues/{name}", response_class=HTMLResponse)
-def queue_page(request: Request, name: str, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+def queue_page(
+    request: Request, name: str, _: ReaderDep, session: SessionDep, settings: SettingsDep, done: int = 0
+) -> HTMLResponse:
     config = queue_config(settings, name)
     total, rows = queues_repo.waiting_items(session, queue=config.name, limit=100, offset=0)
-    items = [queue_item(p, o) for p, o in rows]
+    now = utcnow()
+    holders = _names(
+        session, {p.claimed_by for p, _ in rows if p.claimed_by and p.claimed_until and p.claimed_until > now}
+    )
+    items = [
+        {
+            "item": queue_item(p, o),
+            "holder": holders.get(p.claimed_by or "") if p.claimed_until and p.claimed_until > now else None,
+        }
+        for p, o in rows
+    ]
     return render(
-        request, "queue.html", {"queue": queue_view(session, config), "total": total, "items": items}
+        request,
+        "queue.html",
+        {"queue": queue_view(session, config), "total": total, "items": items, "done": bool(done)},
     )
 
 
+@router.get("/queues/{name}/next")
+def next_item(
+    name: str,
+    principal: ReviewerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    after: str = "",
+    recorded: str = "",
+) -> Response:
+    """Claim the next item for this reviewer and open it (leaving ``after`` without a verdict)."""
+    config = queue_config(settings, name)
+    with session.begin():
+        pick = reviewing.claim_next(
+            session,
+            queue=config.name,
+            user_id=principal.id,
+            now=utcnow(),
+            lease=workbench.lease(settings),
+            after=after or None,
+        )
+    if pick is None:
+        return see_other(f"/ui/queues/{config.name}?done=1")
+    query = urlencode({k: v for k, v in {"recorded": recorded}.items() if v})
+    return see_other(f"/ui/outputs/{pick.output_id}" + (f"?{query}" if query else ""))
+
+
 @router.get("/outputs/{output_id}", response_class=HTMLResponse)
-def item_page(request: Request, output_id: str, session: SessionDep) -> HTMLResponse:
-    output = output_view(session, repo.get_output(session, output_id=output_id))
-    reviewer = request.cookies.get(REVIEWER_COOKIE, "")
-    return render(request, "item.html", {"output": output, "reviewer": reviewer})
+def item_page(
+    request: Request,
+    output_id: str,
+    principal: ReaderDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    recorded: str = "",
+    undone: int = 0,
+) -> HTMLResponse:
+    """One item. A reviewer opening an item that needs a verdict claims it for the lease."""
+    reviewer = principal.id if principal.can(Permission.review) else None
+    with session.begin():
+        claim = reviewing.open_item(
+            session, output_id=output_id, user_id=reviewer, now=utcnow(), lease=workbench.lease(settings)
+        )
+    output = repo.get_output(session, output_id=output_id)
+    view = output_view(session, output)
+    blind = claim.mode == "second_review"
+    return render(
+        request,
+        "item.html",
+        {
+            "output": view,
+            "claim": claim,
+            "blind": blind,
+            # A blind second reviewer must not see the first verdict.
+            "reviews": [] if blind else view.reviews,
+            "can_judge": reviewer is not None and claim.held,
+            "taxonomy": settings.failure_categories,
+            "samples": item_data.compare_samples(view.response, view.samples),
+            "cluster": item_data.cluster_members(session, claim.pick),
+            "similar": item_data.similar_reviewed(session, output.similar),
+            "signal_names": SIGNALS,
+            "recorded": recorded,
+            "undone": bool(undone),
+            "promote_partial": None,
+        },
+    )
 
 
 @router.post("/outputs/{output_id}/review")
 def review_form(
     request: Request,
     output_id: str,
+    principal: ReviewerDep,
     session: SessionDep,
+    settings: SettingsDep,
     verdict: str = Form(...),
-    reviewer: str = Form(...),
-    tags: str = Form(""),
+    categories: list[str] = Form([]),
     correction: str = Form(""),
     note: str = Form(""),
 ) -> Response:
-    """Record the verdict, then go to the next waiting item of the same queue (or back to the list)."""
-    try:
-        review_in = ReviewIn(
-            output_id=output_id,
-            verdict=verdict,  # type: ignore[arg-type]
-            reviewer=reviewer.strip() or "anonymous",
-            tags=[t for t in tags.split(",") if t.strip()],
-            correction=correction if correction.strip() else None,
-            note=note.strip() or None,
-        )
-    except ValidationError as exc:
-        details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
-        raise ValidationFailed("the verdict form is incomplete", details=details) from exc
+    """Record the verdict, then open the next item of the same queue for this reviewer."""
     with session.begin():
-        review = repo.add_review(session, review_in=review_in, now=utcnow())
+        output = repo.get_output(session, output_id=output_id)
+        # The editor starts with the original response: unchanged text is no correction.
+        changed = correction.strip() and correction.strip() != output.response.strip()
+        review = workbench.record(
+            session,
+            settings,
+            principal,
+            output_id=output_id,
+            verdict=verdict,
+            categories=categories,
+            correction=correction if changed else None,
+            note=note,
+        )
         queue = review.queue
-        next_url = "/ui/"
-        if queue is not None:
-            _, rows = queues_repo.waiting_items(session, queue=queue, limit=1, offset=0)
-            next_url = f"/ui/outputs/{rows[0][1].id}" if rows else f"/ui/queues/{queue}"
     after_commit_review(request, queue)
-    response = RedirectResponse(next_url, status_code=303)
-    response.set_cookie(REVIEWER_COOKIE, review_in.reviewer, httponly=True, samesite="strict")
-    return response
+    if queue is None:
+        return see_other(f"/ui/outputs/{output_id}?recorded={review.verdict}")
+    return see_other(f"/ui/queues/{queue}/next?recorded={review.verdict}")
+
+
+@router.post("/outputs/{output_id}/skip")
+def skip_form(output_id: str, principal: ReviewerDep, session: SessionDep) -> Response:
+    """Pass on this item (it goes back to the queue for others) and open the next one."""
+    with session.begin():
+        reviewing.skip(session, output_id=output_id, user_id=principal.id, now=utcnow())
+        pick = queues_repo.pick_for(session, output_id=output_id)
+    return see_other(f"/ui/queues/{pick.queue}/next" if pick is not None else f"/ui/outputs/{output_id}")
+
+
+@router.post("/undo")
+def undo_form(
+    request: Request, principal: ReviewerDep, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """Take back my last verdict and reopen that item."""
+    with session.begin():
+        review = workbench.undo(session, settings, principal)
+    after_commit_review(request, review.queue)
+    return see_other(f"/ui/outputs/{review.output_id}?undone=1")
 
 
 def mount_ui(app: FastAPI) -> None:
     """Attach the review pages and their static files to the app."""
+    from review_ui import accounts, quality
+
     app.include_router(router)
+    app.include_router(accounts.router)
+    app.include_router(quality.router)
     app.mount("/ui/static", StaticFiles(directory=str(HERE / "static")), name="ui-static")

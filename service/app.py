@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import queueing
-from service.api.routes import outputs, queues, reviews, stats
+from service.api.routes import accounts, claims, collections, outputs, qc, queues, reviews, stats
 from service.errors import ServiceError, error_envelope
 from service.settings import Settings
 from service.storage.db import engine_for, session_factory
@@ -88,12 +90,43 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
+class ServerTiming:
+    """Adds ``Server-Timing: app;dur=<ms>``: the server's own time to the response head, which
+    browsers' dev tools show and ``review-router bench ui`` reads."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def timed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                ms = (time.perf_counter() - started) * 1000
+                message = {
+                    **message,
+                    "headers": [
+                        *message.get("headers", []),
+                        (b"server-timing", f"app;dur={ms:.2f}".encode()),
+                    ],
+                }
+            await send(message)
+
+        await self.app(scope, receive, timed)
+
+
 def _wants_html(request: Request) -> bool:
     return request.url.path.startswith("/ui") and "text/html" in request.headers.get("accept", "")
 
 
 def _error_response(request: Request, status_code: int, envelope: dict[str, Any]) -> Response:
     if _wants_html(request):
+        if status_code == 401:
+            # A person browsing the pages signs in, then comes back here.
+            return RedirectResponse(f"/ui/login?next={quote(request.url.path)}", status_code=303)
         from review_ui.routes import render_error
 
         return render_error(request, status_code, envelope["error"])
@@ -103,7 +136,10 @@ def _error_response(request: Request, status_code: int, envelope: dict[str, Any]
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> Response:
-        return _error_response(request, exc.status_code, exc.envelope())
+        response = _error_response(request, exc.status_code, exc.envelope())
+        if exc.status_code == 401 and isinstance(response, JSONResponse):
+            response.headers["WWW-Authenticate"] = 'Bearer realm="review-router"'
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -176,7 +212,7 @@ def create_app(settings: Settings, *, sweeper: bool = False) -> FastAPI:
     app.state.sessions = session_factory(engine_for(settings))
     app.state.work_queue = None
     _install_error_handlers(app)
-    for module in (outputs, queues, reviews, stats):
+    for module in (accounts, outputs, queues, claims, reviews, qc, stats, collections):
         app.include_router(module.router, prefix="/v1")
 
     from review_ui.routes import mount_ui
@@ -192,4 +228,5 @@ def create_app(settings: Settings, *, sweeper: bool = False) -> FastAPI:
         return RedirectResponse("/ui/")
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ServerTiming)
     return app

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from service.cli_collections import add_commands as add_collection_commands
 from service.settings import get_settings
 from service.stack import embedded_stack
 
@@ -95,6 +96,18 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.suite == "ui":
+        from service.bench_ui import run_ui
+
+        return run_ui(
+            database_url=args.database_url,
+            redis_url=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/14",
+            data=Path(args.data),
+            rows=args.rows,
+            requests=args.requests,
+            out=Path(args.out),
+            keep=args.keep,
+        )
     if args.suite == "selection-scale":
         from service.bench_selection import run_selection_scale
 
@@ -174,7 +187,7 @@ def parser() -> argparse.ArgumentParser:
     stats.set_defaults(func=cmd_stats)
 
     bench = sub.add_parser("bench", help="benchmarks that print figures")
-    bench.add_argument("suite", choices=["throughput", "scoring", "loop", "selection-scale"])
+    bench.add_argument("suite", choices=["throughput", "scoring", "loop", "selection-scale", "ui"])
     bench.add_argument("--count", type=int, default=2000, help="throughput: outputs to push through")
     bench.add_argument("--data", default=str(DEMO_DATA), help="HaluEval general data")
     bench.add_argument("--out", default="bench-output")
@@ -192,7 +205,16 @@ def parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--loop-rounds", type=int, default=8, help="loop: review rounds")
     bench.add_argument("--seeds", type=int, default=200, help="loop: audit redraws for interval coverage")
+    bench.add_argument("--rows", type=int, default=100_000, help="ui: outputs stored before timing")
+    bench.add_argument("--requests", type=int, default=200, help="ui: timed requests per page")
+    bench.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test",
+        help="ui: PostgreSQL to fill (in a schema of its own, dropped afterwards)",
+    )
+    bench.add_argument("--keep", action="store_true", help="ui: keep the filled schema")
     bench.set_defaults(func=cmd_bench)
+    add_collection_commands(sub)
     return p
 
 

@@ -182,6 +182,21 @@ class Settings(BaseSettings):
         default_factory=lambda: list(DEFAULT_FAILURE_CATEGORIES),
         description="The failure taxonomy reviewers choose from, as JSON.",
     )
+    leakage_cosine: float = Field(
+        default=0.9,
+        gt=0,
+        le=1,
+        description="Cosine at which an eval case and a fine-tuning example are one failure.",
+    )
+    leakage_same_cluster: bool = Field(
+        default=True, description="Items one selection run clustered together also count as near-duplicates."
+    )
+    leakage_eval_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Share of failures promoted to both sides at once that evals keep.",
+    )
 
     @field_validator("queues")
     @classmethod

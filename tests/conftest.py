@@ -7,18 +7,25 @@ RR_TEST_REDIS_URL (default redis://127.0.0.1:6379/15).
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from redis import Redis
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from service import auth
 from service.settings import Settings
+from service.storage import accounts, reviewing
 from service.storage.db import make_engine, upgrade
+from service.storage.reviewing import VerdictIn
+from service.storage.tables import Review, User, utcnow
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -187,3 +194,55 @@ def llm_url() -> Iterator[str]:
     yield url
     server.terminate()
     server.wait(20)
+
+
+PASSWORD = "correct horse battery staple"
+
+
+@functools.cache
+def password_hash() -> str:
+    """One Argon2 hash of PASSWORD for every test account (hashing is slow on purpose)."""
+    return auth.hash_password(PASSWORD)
+
+
+def add_account(session: Session, username: str, role: str) -> User:
+    """An account whose password is PASSWORD (the caller commits)."""
+    return accounts.add_user(
+        session, username=username, password_hash=password_hash(), role=role, now=utcnow()
+    )
+
+
+def credentials(app: FastAPI, role: str, username: str | None = None) -> dict[str, str]:
+    """Headers that act as a new account with this role ("app" gives an ingest API key)."""
+    return credentials_in(app.state.sessions, role, username)
+
+
+def credentials_in(sessions: Callable[[], Session], role: str, username: str | None = None) -> dict[str, str]:
+    """Like ``credentials``, for a session factory (e.g. a running server's database)."""
+    with sessions() as session, session.begin():
+        if role == "app":
+            key, _ = accounts.create_api_key(
+                session, name=username or "test-app", created_by=None, now=utcnow()
+            )
+            return {"Authorization": f"Bearer {key}"}
+        user = add_account(session, username or f"{role}-{uuid.uuid4().hex[:6]}", role)
+        token, _ = accounts.open_session(session, user=user, now=utcnow(), lifetime=timedelta(hours=1))
+    return {"Authorization": f"Bearer {token}"}
+
+
+def review(session: Session, output_id: str, verdict: str, **fields: object) -> Review:
+    """Record a first verdict the way the workbench does, as a reviewer without an account."""
+    return reviewing.record_verdict(
+        session,
+        output_id=output_id,
+        user_id=None,
+        reviewer=str(fields.pop("reviewer", "ann")),
+        verdict=VerdictIn(
+            verdict=verdict,
+            categories=list(fields.pop("categories", [])),  # type: ignore[call-overload]
+            correction=fields.pop("correction", None),  # type: ignore[arg-type]
+            note=fields.pop("note", None),  # type: ignore[arg-type]
+        ),
+        now=fields.pop("now", None) or utcnow(),  # type: ignore[arg-type]
+        qc_share=float(fields.pop("qc_share", 0.0)),  # type: ignore[arg-type]
+    )

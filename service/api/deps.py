@@ -81,7 +81,9 @@ def _principal(request: Request, session: SessionDep) -> Principal:
     return principal
 
 
-async def _checked_principal(request: Request, principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+async def _checked_principal(
+    request: Request, principal: Annotated[Principal, Depends(_principal)]
+) -> Principal:
     if principal.via_cookie and request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER)
         if sent is None and request.headers.get("content-type", "").startswith(
@@ -104,7 +106,8 @@ def requires(permission: Permission) -> Callable[[Principal], Principal]:
         if not principal.can(permission):
             who = "an API key" if principal.kind == "api_key" else f"role {principal.role!r}"
             raise Forbidden(
-                f"{who} may not {permission.value}", details={"needs": permission.value, "role": principal.role}
+                f"{who} may not {permission.value}",
+                details={"needs": permission.value, "role": principal.role},
             )
         return principal
 

@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from service import auth
-from service.errors import Conflict, NotFound, ValidationFailed
+from service.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
 from service.storage.tables import ApiKey, User, WebSession, new_id
 
 
@@ -43,9 +43,12 @@ def list_users(session: Session) -> list[User]:
 
 
 def count_admins(session: Session) -> int:
-    return session.scalar(
-        select(func.count()).select_from(User).where(User.role == auth.Role.admin.value, User.active)
-    ) or 0
+    return (
+        session.scalar(
+            select(func.count()).select_from(User).where(User.role == auth.Role.admin.value, User.active)
+        )
+        or 0
+    )
 
 
 def update_user(
@@ -72,7 +75,9 @@ def update_user(
     return user
 
 
-def open_session(session: Session, *, user: User, now: datetime, lifetime: timedelta) -> tuple[str, WebSession]:
+def open_session(
+    session: Session, *, user: User, now: datetime, lifetime: timedelta
+) -> tuple[str, WebSession]:
     """Start a signed-in session; returns the token (held by the client only) and the row."""
     token = auth.new_token(auth.SESSION_PREFIX)
     row = WebSession(
@@ -87,7 +92,9 @@ def open_session(session: Session, *, user: User, now: datetime, lifetime: timed
     return token, row
 
 
-def session_principal(session: Session, *, token: str, now: datetime, via_cookie: bool) -> auth.Principal | None:
+def session_principal(
+    session: Session, *, token: str, now: datetime, via_cookie: bool
+) -> auth.Principal | None:
     """The person behind a live session token, or None if it is unknown, expired or deactivated."""
     row = session.execute(
         select(WebSession, User)
@@ -110,6 +117,28 @@ def session_principal(session: Session, *, token: str, now: datetime, via_cookie
     )
 
 
+# Verified against when the username is unknown, so a wrong name costs as long as a wrong password.
+_DUMMY_HASH: list[str] = []
+
+
+def sign_in(
+    session: Session, *, username: str, password: str, now: datetime, lifetime: timedelta
+) -> tuple[str, WebSession, User]:
+    """Check a password and open a session; the same 401 for an unknown name or a wrong password."""
+    user = find_user(session, username=username)
+    if user is None or not user.active:
+        if not _DUMMY_HASH:
+            _DUMMY_HASH.append(auth.hash_password("not a real password"))
+        auth.verify_password(_DUMMY_HASH[0], password)
+        raise Unauthenticated("wrong username or password")
+    if not auth.verify_password(user.password_hash, password):
+        raise Unauthenticated("wrong username or password")
+    if auth.needs_rehash(user.password_hash):
+        user.password_hash = auth.hash_password(password)
+    token, row = open_session(session, user=user, now=now, lifetime=lifetime)
+    return token, row, user
+
+
 def close_session(session: Session, *, session_id: str) -> None:
     session.execute(delete(WebSession).where(WebSession.id == session_id))
 
@@ -119,7 +148,9 @@ def purge_expired_sessions(session: Session, *, now: datetime) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def create_api_key(session: Session, *, name: str, created_by: str | None, now: datetime) -> tuple[str, ApiKey]:
+def create_api_key(
+    session: Session, *, name: str, created_by: str | None, now: datetime
+) -> tuple[str, ApiKey]:
     """A new ingest key; the key itself is returned once and only its digest is stored."""
     if not name.strip():
         raise ValidationFailed("an API key needs a name (which application uses it)")

@@ -89,7 +89,9 @@ def _mode(session: Session, output: Output, pick: Pick | None, user_id: str) -> 
     return "reviewed"
 
 
-def open_item(session: Session, *, output_id: str, user_id: str | None, now: datetime, lease: timedelta) -> Claim:
+def open_item(
+    session: Session, *, output_id: str, user_id: str | None, now: datetime, lease: timedelta
+) -> Claim:
     """What an item needs; a reviewer (``user_id``) opening an open item claims it if it is free."""
     output = get_output(session, output_id=output_id)
     pick = session.scalars(select(Pick).where(Pick.output_id == output_id)).one_or_none()
@@ -104,7 +106,11 @@ def open_item(session: Session, *, output_id: str, user_id: str | None, now: dat
     session.refresh(pick)
     holder = session.get(User, pick.claimed_by) if pick.claimed_by else None
     return Claim(
-        mode=mode, pick=pick, held=False, holder=holder.username if holder else "someone", until=pick.claimed_until
+        mode=mode,
+        pick=pick,
+        held=False,
+        holder=holder.username if holder else "someone",
+        until=pick.claimed_until,
     )
 
 
@@ -115,13 +121,20 @@ def claim_next(
     user_id: str,
     now: datetime,
     lease: timedelta,
-    exclude: tuple[str, ...] = (),
+    after: str | None = None,
 ) -> Pick | None:
     """Claim the next item this reviewer should see: a lease they already hold, then items waiting
-    for a blind second verdict (oldest first), then unreviewed items, most likely failures first."""
+    for a blind second verdict (oldest first), then unreviewed items, most likely failures first.
+
+    With ``after`` (the item the reviewer is leaving without a verdict) its lease is released and
+    the walk continues below it in queue order, wrapping round to the top.
+    """
     base = [Pick.queue == queue, _not_skipped_by(user_id)]
-    if exclude:
-        base.append(Pick.output_id.not_in(exclude))
+    current = None
+    if after is not None:
+        release(session, output_id=after, user_id=user_id)
+        base.append(Pick.output_id != after)
+        current = session.scalars(select(Pick).where(Pick.output_id == after)).one_or_none()
     held = session.scalars(
         select(Pick)
         .where(*base, Pick.claimed_by == user_id, Pick.claimed_until >= now)
@@ -139,9 +152,12 @@ def claim_next(
     first = (
         select(Pick.id)
         .where(*base, Pick.reviewed_at.is_(None), _free_for(user_id, now))
-        .order_by(Pick.score.desc().nulls_last(), Pick.picked_at, Pick.id)
+        .order_by(_rank().desc(), Pick.picked_at, Pick.id)
     )
-    for candidates in (second, first):
+    rounds = [second, first]
+    if current is not None and current.reviewed_at is None:
+        rounds = [second, first.where(_below(current)), first]
+    for candidates in rounds:
         # A few candidates per round: a concurrent reviewer may take the first ones meanwhile.
         for _ in range(3):
             ids = list(session.scalars(candidates.limit(8)))
@@ -151,6 +167,22 @@ def claim_next(
                 if _take(session, pick_id=pick_id, user_id=user_id, now=now, lease=lease):
                     return session.get(Pick, pick_id, populate_existing=True)
     return None
+
+
+def _rank() -> ColumnElement[float]:
+    """A pick's place in queue order: its score, with unscored picks last."""
+    return func.coalesce(Pick.score, -1.0)
+
+
+def _below(pick: Pick) -> ColumnElement[bool]:
+    """Picks after this one in queue order (score descending, then oldest pick, then id)."""
+    current = pick.score if pick.score is not None else -1.0
+    rank = _rank()
+    return or_(
+        rank < current,
+        and_(rank == current, Pick.picked_at > pick.picked_at),
+        and_(rank == current, Pick.picked_at == pick.picked_at, Pick.id > pick.id),
+    )
 
 
 def release(session: Session, *, output_id: str, user_id: str) -> None:
@@ -258,7 +290,11 @@ def undo_last(
     """
     review = session.scalars(
         select(Review)
-        .where(Review.reviewer_id == user_id, Review.kind.in_(("primary", "qc")), Review.created_at >= now - window)
+        .where(
+            Review.reviewer_id == user_id,
+            Review.kind.in_(("primary", "qc")),
+            Review.created_at >= now - window,
+        )
         .order_by(Review.created_at.desc())
         .limit(1)
     ).first()

@@ -238,3 +238,101 @@ class Skip(Base):
     output_id: Mapped[str] = mapped_column(ForeignKey("outputs.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Collection(Base):
+    """An eval suite or a fine-tuning set: versioned, each version immutable once made."""
+
+    __tablename__ = "collections"
+    __table_args__ = (UniqueConstraint("name", name="uq_collections_name"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # "eval_suite" or "finetune_set"
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class CollectionEntry(Base):
+    """The frozen content of one promoted review in one collection; versions refer to it.
+
+    Output and review ids are plain strings, not foreign keys: a published version must keep its
+    content even after its source review is undone or its output deleted.
+    """
+
+    __tablename__ = "collection_entries"
+    __table_args__ = (
+        UniqueConstraint("collection_id", "review_id", name="uq_collection_entries_collection_review"),
+        Index("ix_collection_entries_review_id", "review_id"),
+        Index("ix_collection_entries_output_id", "output_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    collection_id: Mapped[str] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    output_id: Mapped[str] = mapped_column(String(32))
+    review_id: Mapped[str] = mapped_column(String(32))
+    input: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    bad_output: Mapped[str | None] = mapped_column(Text)
+    ideal: Mapped[str | None] = mapped_column(Text)
+    categories: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    provenance: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    input_hash: Mapped[str] = mapped_column(String(64))
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
+    cluster: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CollectionVersion(Base):
+    """One immutable version of a collection, with what its exports hold back and why."""
+
+    __tablename__ = "collection_versions"
+    __table_args__ = (
+        UniqueConstraint("collection_id", "number", name="uq_collection_versions_collection_number"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    collection_id: Mapped[str] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text)
+    items: Mapped[int] = mapped_column(Integer, default=0)
+    # [{"entry_id", "output_id", "kept_in", "reason", "matches": [...]}]: leakage, decided when made.
+    held_back: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    # The versions of the other side's collections this one was checked against: {name: number}.
+    checked_against: Mapped[dict[str, int]] = mapped_column(JSONType, default=dict)
+
+
+class CollectionItem(Base):
+    """A version's membership: an entry, its place in the exports and the duplicates merged into it."""
+
+    __tablename__ = "collection_items"
+    __table_args__ = (Index("ix_collection_items_entry_id", "entry_id"),)
+
+    version_id: Mapped[str] = mapped_column(
+        ForeignKey("collection_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    entry_id: Mapped[str] = mapped_column(
+        ForeignKey("collection_entries.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    merged: Mapped[list[str]] = mapped_column(JSONType, default=list)
+
+
+class PromotionRule(Base):
+    """Promote every verdict that meets a condition into a collection, as it is recorded."""
+
+    __tablename__ = "promotion_rules"
+    __table_args__ = (
+        UniqueConstraint("name", name="uq_promotion_rules_name"),
+        Index("ix_promotion_rules_collection_id", "collection_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64))
+    collection_id: Mapped[str] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    condition: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(100))

@@ -12,7 +12,7 @@ from sqlalchemy.orm import sessionmaker
 
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import Database
+from tests.conftest import Database, credentials
 
 COMPLETION = {
     "id": "chatcmpl-1",
@@ -51,7 +51,7 @@ def api(db: Database, settings_for) -> Iterator[tuple[TestClient, Settings]]:  #
         app.state.sessions = sessionmaker(
             bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False
         )
-        with TestClient(app) as client:
+        with TestClient(app, headers=credentials(app, "admin", "ana")) as client:
             yield client, settings
         outer.rollback()
 
@@ -177,7 +177,7 @@ def test_ingest_still_answers_when_redis_is_down(db: Database, settings_for) -> 
     with db.engine.connect() as conn:
         outer = conn.begin()
         app.state.sessions = sessionmaker(bind=conn, join_transaction_mode="create_savepoint")
-        with TestClient(app) as client:
+        with TestClient(app, headers=credentials(app, "admin")) as client:
             r = client.post("/v1/outputs", json={"prompt": "q", "response": "a"})
             assert r.status_code == 202
             assert client.get(f"/v1/outputs/{r.json()['id']}").json()["status"] == "received"

@@ -12,13 +12,13 @@ from sqlalchemy import update
 
 from service import queueing
 from service.demo import halueval_outputs
-from service.domain import OutputIn, ReviewIn
+from service.domain import OutputIn
 from service.settings import QueueConfig, Settings
 from service.storage import queues as queues_repo
 from service.storage import repository as repo
 from service.storage.db import transaction
 from service.storage.tables import Output, Selection, utcnow
-from tests.conftest import Database
+from tests.conftest import Database, credentials, review
 from workers import jobs, picking
 from workers.main import run_worker
 from workers.scoring import SCORER_VERSION
@@ -112,7 +112,7 @@ def test_a_queue_is_refilled_within_its_backlog_after_reviews(fresh_db: Database
     waiting = [r.id for r in outputs(fresh_db) if r.status == "queued"]
     assert len(waiting) == 3
     with transaction(fresh_db.engine) as session:
-        repo.add_review(session, review_in=ReviewIn(output_id=waiting[0], verdict="fail"), now=utcnow())  # type: ignore[arg-type]
+        review(session, waiting[0], "fail")
     assert picking.select_queue("eval") == 1
     with transaction(fresh_db.engine) as session:
         assert queues_repo.count_waiting(session, queue="eval") == 3
@@ -144,7 +144,7 @@ def test_caller_samples_and_a_repeated_failure_show_in_the_signals(fresh_db: Dat
     assert scored.signals["majority_disagreement"] == 1.0
     assert (scored.signals["sample_dispersion"] or 0) > 0.2
     with transaction(fresh_db.engine) as session:
-        repo.add_review(session, review_in=ReviewIn(output_id=first.id, verdict="fail"), now=utcnow())  # type: ignore[arg-type]
+        review(session, first.id, "fail")
         again, _ = repo.ingest_output(
             session,
             output_in=OutputIn(
@@ -184,7 +184,8 @@ def test_queue_stats_estimate_the_failure_rate_from_the_audit(fresh_db: Database
     )
     enqueue(settings, ingest(fresh_db, 40))
     run_worker(settings, burst=True)
-    client = TestClient(create_app(settings))
+    app = create_app(settings)
+    client = TestClient(app, headers=credentials(app, "admin"))
     empty = client.get("/v1/queues/support/stats").json()
     assert empty["estimate"] is None and empty["runs_pending"] == 1
     items = client.get("/v1/queues/support/items").json()["items"]

@@ -11,12 +11,12 @@ from redis import Redis
 from sqlalchemy import select
 
 from service import queueing
-from service.domain import OutputIn, ReviewIn
+from service.domain import OutputIn
 from service.storage import repository as repo
 from service.storage import scorers
 from service.storage.db import transaction
-from service.storage.tables import Output, utcnow
-from tests.conftest import Database
+from service.storage.tables import Output
+from tests.conftest import Database, review
 from workers import jobs, training
 from workers.main import run_worker
 
@@ -65,7 +65,7 @@ def test_reviews_train_a_scorer_that_rescores_waiting_and_scores_new_outputs(
     with transaction(fresh_db.engine) as session:
         for output_id, (_, failed) in list(zip(ids, first, strict=True))[:130]:
             verdict = "fail" if failed else "pass"
-            repo.add_review(session, review_in=ReviewIn(output_id=output_id, verdict=verdict), now=utcnow())  # type: ignore[arg-type]
+            review(session, output_id, verdict)
     version = training.train_scorer()
     assert version is not None and version.startswith("learned-")
     with transaction(fresh_db.engine) as session:

@@ -7,11 +7,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from service.domain import OutputIn, ReviewIn
+from service.domain import OutputIn
 from service.errors import Conflict, NotFound
 from service.storage import queues as queues_repo
 from service.storage import repository as repo
 from service.storage.tables import utcnow
+from tests.conftest import review
 
 
 def post(session: Session, external_id: str | None = None, response: str = "an answer", app: str = "app"):
@@ -113,10 +114,8 @@ def test_pick_review_lifecycle(session: Session) -> None:
     assert queues_repo.count_waiting(session, queue="q") == 1
     total, items = queues_repo.waiting_items(session, queue="q", limit=10, offset=0)
     assert total == 1 and items[0][1].id == high
-    review = repo.add_review(
-        session, review_in=ReviewIn(output_id=high, verdict="fail", tags=["x"]), now=utcnow()
-    )  # type: ignore[arg-type]
-    assert review.queue == "q"
+    verdict = review(session, high, "fail", categories=["unsafe"])
+    assert verdict.queue == "q" and verdict.categories == ["unsafe"] and verdict.kind == "primary"
     assert queues_repo.count_waiting(session, queue="q") == 0
     assert repo.count_by_status(session)["reviewed"] >= 1
 
@@ -140,7 +139,7 @@ def test_stale_picks_return_to_the_pool_and_junk_is_counted(session: Session) ->
 
 def test_reviewing_unknown_or_unscored_outputs_fails_clearly(session: Session) -> None:
     with pytest.raises(NotFound):
-        repo.add_review(session, review_in=ReviewIn(output_id="missing", verdict="pass"), now=utcnow())  # type: ignore[arg-type]
+        review(session, "missing", "pass")
     row, _ = post(session)
     with pytest.raises(Conflict, match="not scored yet"):
-        repo.add_review(session, review_in=ReviewIn(output_id=row.id, verdict="pass"), now=utcnow())  # type: ignore[arg-type]
+        review(session, row.id, "pass")

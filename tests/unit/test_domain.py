@@ -142,8 +142,8 @@ def test_payload_hash_is_stable_and_content_sensitive() -> None:
     assert a.payload_hash() == b.payload_hash() != c.payload_hash()
 
 
-def test_review_tags_are_normalised_and_verdict_checked() -> None:
-    review = ReviewIn(output_id="o1", verdict="fail", tags=[" Wrong Fact", "wrong fact", ""])  # type: ignore[arg-type]
-    assert review.tags == ["wrong fact"]
+def test_review_categories_are_normalised_and_verdict_checked() -> None:
+    review = ReviewIn(output_id="o1", verdict="fail", categories=[" Unsafe", "unsafe", ""], note="  ")  # type: ignore[arg-type]
+    assert review.categories == ["unsafe"] and review.note is None
     with pytest.raises(ValidationError):
         ReviewIn(output_id="o1", verdict="maybe")  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 from pydantic import ValidationError
 
-from service.api.deps import SessionDep, SettingsDep
+from service.api.deps import IngestDep, ReaderDep, SessionDep, SettingsDep
 from service.api.enqueue import after_commit_score
 from service.api.views import output_view
 from service.domain import (
@@ -37,7 +37,7 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
     responses={200: {"description": "A repeat of a stored external_id: the stored record, nothing added."}},
 )
 def post_output(
-    output_in: OutputIn, session: SessionDep, request: Request, response: Response
+    output_in: OutputIn, _: IngestDep, session: SessionDep, request: Request, response: Response
 ) -> OutputAccepted:
     """Store one output and enqueue its scoring; answers before scoring runs."""
     with session.begin():
@@ -58,7 +58,12 @@ def post_output(
     responses={200: {"description": "Nothing new was accepted (all duplicates or errors)."}},
 )
 def post_batch(
-    batch: BatchIn, session: SessionDep, settings: SettingsDep, request: Request, response: Response
+    batch: BatchIn,
+    _: IngestDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
+    response: Response,
 ) -> BatchResult:
     """Store many outputs; each item gets its own status and one bad item never loses the good ones."""
     if len(batch.outputs) > settings.max_batch_outputs:
@@ -96,6 +101,6 @@ def _ingest_one(session: Any, index: int, raw: dict[str, Any], new_ids: list[str
 
 
 @router.get("/{output_id}", response_model=OutputView)
-def get_output(output_id: str, session: SessionDep) -> OutputView:
+def get_output(output_id: str, _: ReaderDep, session: SessionDep) -> OutputView:
     """An output's status, its signals so far, its score, its pick and its reviews."""
     return output_view(session, repo.get_output(session, output_id=output_id))

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
-from service.api.deps import SessionDep, SettingsDep
+from service.api.deps import ReaderDep, SessionDep, SettingsDep
 from service.api.views import queue_item
 from service.domain import QueueItems, QueueView
 from service.errors import NotFound
@@ -45,7 +45,7 @@ def queue_view(session: Session, config: QueueConfig) -> QueueView:
 
 
 @router.get("", response_model=list[QueueView])
-def list_queues(session: SessionDep, settings: SettingsDep) -> list[QueueView]:
+def list_queues(_: ReaderDep, session: SessionDep, settings: SettingsDep) -> list[QueueView]:
     """Every configured queue with its waiting count and today's budget use."""
     return [queue_view(session, q) for q in settings.queues]
 
@@ -53,6 +53,7 @@ def list_queues(session: SessionDep, settings: SettingsDep) -> list[QueueView]:
 @router.get("/{name}/items", response_model=QueueItems)
 def list_items(
     name: str,
+    _: ReaderDep,
     session: SessionDep,
     settings: SettingsDep,
     limit: int = Query(50, ge=1, le=500),
@@ -65,7 +66,7 @@ def list_items(
 
 
 @router.get("/{name}/stats", response_model=QueueStats)
-def queue_statistics(name: str, session: SessionDep, settings: SettingsDep) -> QueueStats:
+def queue_statistics(name: str, _: ReaderDep, session: SessionDep, settings: SettingsDep) -> QueueStats:
     """The failure rate of the queue's traffic with a 95% interval, from the random audit and the
     inclusion probability of every reviewed pick; junk counts by reason."""
     return queue_stats(session, queue=queue_config(settings, name).name)

@@ -78,7 +78,9 @@ def upgrade() -> None:
         batch_op.create_foreign_key(
             "fk_reviews_reviewer_id", "users", ["reviewer_id"], ["id"], ondelete="SET NULL"
         )
-        batch_op.create_index("ix_reviews_reviewer_id_created_at", ["reviewer_id", "created_at"], unique=False)
+        batch_op.create_index(
+            "ix_reviews_reviewer_id_created_at", ["reviewer_id", "created_at"], unique=False
+        )
     with op.batch_alter_table("outputs") as batch_op:
         batch_op.add_column(sa.Column("similar", JSONType, nullable=True))
 

@@ -1,0 +1,174 @@
+"""Signing in and out, and the admin page for accounts and API keys."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+
+from review_ui.pages import local_path, render, see_other
+from service import auth
+from service.api.deps import SESSION_COOKIE, AdminDep, PrincipalDep, SessionDep, SettingsDep
+from service.api.routes.accounts import checked_password, key_view, user_view
+from service.api.routes.outputs import validation_details
+from service.domain_accounts import UserIn
+from service.errors import CsrfFailed, ServiceError, ValidationFailed
+from service.storage import accounts
+from service.storage.tables import utcnow
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+LOGIN_CSRF_COOKIE = "rr_login_csrf"
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str = "/ui/", error: str = "") -> HTMLResponse:
+    # No session yet: the login form is protected by a double-submit token (cookie == form field).
+    token = secrets.token_urlsafe(24)
+    response = render(request, "login.html", {"next": local_path(next), "login_csrf": token, "error": error})
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", path="/ui/login")
+    return response
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    username: str = Form(""),
+    password: str = Form(""),
+    login_csrf: str = Form(""),
+    next: str = Form("/ui/"),
+) -> Response:
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not cookie or not login_csrf or not auth.same_secret(cookie, login_csrf):
+        raise CsrfFailed("the sign-in form expired: reload the page and try again")
+    try:
+        with session.begin():
+            token, _row, _ = accounts.sign_in(
+                session,
+                username=username.strip(),
+                password=password,
+                now=utcnow(),
+                lifetime=timedelta(hours=settings.session_hours),
+            )
+    except ServiceError as exc:
+        return render(
+            request,
+            "login.html",
+            {"next": local_path(next), "login_csrf": login_csrf, "error": exc.message, "username": username},
+            status_code=exc.status_code,
+        )
+    response = see_other(local_path(next))
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(settings.session_hours * 3600),
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+        path="/",
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/ui/login")
+    return response
+
+
+@router.post("/logout")
+def logout(principal: PrincipalDep, session: SessionDep) -> Response:
+    if principal.session_id is not None:
+        with session.begin():
+            accounts.close_session(session, session_id=principal.session_id)
+    response = see_other("/ui/login")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/admin", response_class=HTMLResponse)
+def admin_page(request: Request, _: AdminDep, session: SessionDep) -> HTMLResponse:
+    users = [user_view(u) for u in accounts.list_users(session)]
+    keys = [key_view(k) for k in accounts.list_api_keys(session)]
+    return render(
+        request, "admin.html", {"users": users, "keys": keys, "roles": [r.value for r in auth.Role]}
+    )
+
+
+@router.post("/admin/users")
+def add_user(
+    request: Request,
+    _: AdminDep,
+    session: SessionDep,
+    username: str = Form(...),
+    password: str = Form(...),
+    role: str = Form("reviewer"),
+) -> Response:
+    try:
+        user_in = UserIn(username=username.strip(), password=password, role=role)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ValidationFailed("the new account is not valid", details=validation_details(exc)) from exc
+    password_hash = checked_password(user_in.password)
+    with session.begin():
+        accounts.add_user(
+            session,
+            username=user_in.username,
+            password_hash=password_hash,
+            role=user_in.role.value,
+            now=utcnow(),
+        )
+    return see_other("/ui/admin")
+
+
+@router.post("/admin/users/{user_id}")
+def change_user(
+    user_id: str,
+    _: AdminDep,
+    session: SessionDep,
+    role: str = Form(""),
+    active: str = Form(""),
+) -> Response:
+    with session.begin():
+        accounts.update_user(
+            session,
+            user=accounts.get_user(session, user_id=user_id),
+            role=_role(role),
+            active={"yes": True, "no": False}.get(active),
+        )
+    return see_other("/ui/admin")
+
+
+def _role(value: str) -> str | None:
+    if not value:
+        return None
+    if value not in auth.Role.__members__:
+        raise ValidationFailed(f"unknown role {value!r}", details={"allowed": list(auth.Role.__members__)})
+    return value
+
+
+@router.post("/admin/keys", response_class=HTMLResponse)
+def create_key(
+    request: Request, principal: AdminDep, session: SessionDep, name: str = Form(...)
+) -> HTMLResponse:
+    """The new key is shown on this page once; reloading does not show it again."""
+    with session.begin():
+        key, _ = accounts.create_api_key(session, name=name, created_by=principal.user_id, now=utcnow())
+    users = [user_view(u) for u in accounts.list_users(session)]
+    keys = [key_view(k) for k in accounts.list_api_keys(session)]
+    return render(
+        request,
+        "admin.html",
+        {
+            "users": users,
+            "keys": keys,
+            "roles": [r.value for r in auth.Role],
+            "new_key": key,
+            "new_key_name": name,
+        },
+    )
+
+
+@router.post("/admin/keys/{key_id}/revoke")
+def revoke_key(key_id: str, _: AdminDep, session: SessionDep) -> Response:
+    with session.begin():
+        accounts.revoke_api_key(session, key_id=key_id, now=utcnow())
+    return see_other("/ui/admin")

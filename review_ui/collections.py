@@ -1,0 +1,254 @@
+"""Pages for eval suites and fine-tuning sets: the list with rules, one collection with its
+versions, diff, leakage report and downloads, and bulk promotion from a filtered list of verdicts.
+
+Every form posts its CSRF token; the item page's promote button is ``_promote.html``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+
+from review_ui.pages import local_path, render, see_other
+from service.api.deps import AdminDep, ReaderDep, ReviewerDep, SessionDep, SettingsDep
+from service.errors import BadRequest, ValidationFailed
+from service.storage import collection_exports as exporting
+from service.storage import collections as store
+from service.storage import promotions
+from service.storage.tables import utcnow
+from workers import exports
+from workers.promotion import COLLECTION_KINDS, RuleCondition
+
+router = APIRouter(prefix="/ui/collections", include_in_schema=False)
+BULK_PREVIEW = 200
+
+
+def _day(text: str, *, end: bool = False) -> datetime | None:
+    """A date from a form as a UTC moment: its start, or (for an inclusive end) the next day's."""
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError as exc:
+        raise BadRequest(f"not a date (YYYY-MM-DD): {text!r}") from exc
+    return datetime.combine(day + timedelta(days=1 if end else 0), time(), tzinfo=UTC)
+
+
+def _filter(params: dict[str, str]) -> promotions.VerdictFilter:
+    return promotions.VerdictFilter(
+        queue=params.get("queue") or None,
+        verdict=params.get("verdict") or None,
+        category=params.get("category") or None,
+        app=params.get("app") or None,
+        reviewed_from=_day(params.get("reviewed_from", "")),
+        reviewed_to=_day(params.get("reviewed_to", ""), end=True),
+    )
+
+
+@router.get("", response_class=HTMLResponse)
+def collections_page(
+    request: Request, _: ReaderDep, session: SessionDep, settings: SettingsDep, done: str = ""
+) -> HTMLResponse:
+    return render(
+        request,
+        "collections.html",
+        {
+            "collections": store.list_collections(session),
+            "rules": promotions.list_rules(session),
+            "kinds": COLLECTION_KINDS,
+            "taxonomy": settings.failure_categories,
+            "done": done,
+        },
+    )
+
+
+@router.get("/{name}", response_class=HTMLResponse)
+def collection_page(
+    request: Request, name: str, _: ReaderDep, session: SessionDep, v: int | None = None, done: str = ""
+) -> HTMLResponse:
+    collection = store.get_collection(session, name=name)
+    versions = store.list_versions(session, name=name)
+    context: dict[str, Any] = {
+        "collection": collection,
+        "versions": versions,
+        "version": None,
+        "items": [],
+        "held": set(),
+        "report": None,
+        "diff": None,
+        "formats": exports.FORMATS,
+        "done": done,
+    }
+    if versions:
+        number = v if v is not None else versions[-1].number
+        version = store.get_version(session, name=name, number=number)[1]
+        context.update(
+            version=version,
+            items=exporting.export_items(session, version=version),
+            held={h["entry_id"] for h in version.held_back},
+            report=exporting.leakage_report(session, name=name, number=number),
+            diff=exporting.diff_versions(session, name=name, old=number - 1, new=number)
+            if number > 1
+            else None,
+        )
+    return render(request, "collections_one.html", context)
+
+
+@router.get("/{name}/promote", response_class=HTMLResponse)
+def bulk_page(
+    request: Request, name: str, _: ReviewerDep, session: SessionDep, settings: SettingsDep
+) -> HTMLResponse:
+    """A filtered list of verdicts, and one button promoting all of them."""
+    collection = store.get_collection(session, name=name)
+    params = dict(request.query_params)
+    found = promotions.matching_verdicts(session, where=_filter(params), limit=BULK_PREVIEW + 1)
+    return render(
+        request,
+        "collections_promote.html",
+        {
+            "collection": collection,
+            "params": params,
+            "rows": found[:BULK_PREVIEW],
+            "more": len(found) > BULK_PREVIEW,
+            "taxonomy": settings.failure_categories,
+            "queues": [q.name for q in settings.queues],
+        },
+    )
+
+
+@router.post("/{name}/promote")
+async def bulk_form(
+    request: Request, name: str, principal: ReviewerDep, session: SessionDep, settings: SettingsDep
+) -> Response:
+    form = await request.form()
+    params = {k: str(v) for k, v in form.items() if k != "csrf_token"}
+    with session.begin():
+        matched, made = promotions.promote_matching(
+            session,
+            name=name,
+            where=_filter(params),
+            limit=10_000,
+            by=principal.name,
+            now=utcnow(),
+            settings=settings,
+        )
+    done = f"version {made.number}: {matched} promoted" if made else f"{matched} matched, nothing new"
+    return see_other(f"/ui/collections/{name}?" + urlencode({"done": done}))
+
+
+@router.post("/promote")
+def promote_form(
+    principal: ReviewerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    output_id: str = Form(...),
+    collection: str = Form(...),
+    back: str = Form(""),
+) -> Response:
+    """The item page's promote button: this output's verdict into one collection."""
+    with session.begin():
+        made = promotions.promote(
+            session,
+            name=collection,
+            output_ids=[output_id],
+            by=principal.name,
+            now=utcnow(),
+            settings=settings,
+        )
+    done = f"{collection} version {made.number}" if made else f"already in {collection}"
+    target = local_path(back, f"/ui/outputs/{output_id}")
+    return see_other(target + ("&" if "?" in target else "?") + urlencode({"promoted": done}))
+
+
+@router.post("/{name}/recheck")
+def recheck_form(name: str, principal: ReviewerDep, session: SessionDep, settings: SettingsDep) -> Response:
+    with session.begin():
+        made = promotions.refresh(session, name=name, by=principal.name, now=utcnow(), settings=settings)
+    return see_other(
+        f"/ui/collections/{name}?" + urlencode({"done": f"version {made.number}: leakage checked"})
+    )
+
+
+@router.post("")
+def create_form(
+    principal: AdminDep,
+    session: SessionDep,
+    name: str = Form(...),
+    kind: str = Form(...),
+    description: str = Form(""),
+) -> Response:
+    from service.domain_collections import CollectionIn
+
+    try:
+        body = CollectionIn(name=name.strip(), kind=kind, description=description)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        raise ValidationFailed("the collection form is invalid", details=details) from exc
+    with session.begin():
+        store.create_collection(
+            session,
+            name=body.name,
+            kind=body.kind,
+            description=body.description,
+            created_by=principal.name,
+            now=utcnow(),
+        )
+    return see_other(f"/ui/collections/{body.name}")
+
+
+def _split(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+@router.post("/rules")
+def rule_form(
+    principal: AdminDep,
+    session: SessionDep,
+    name: str = Form(...),
+    collection: str = Form(...),
+    verdict: str = Form(""),
+    has_correction: str = Form(""),
+    categories: list[str] = Form([]),
+    queues: str = Form(""),
+    apps: str = Form(""),
+) -> Response:
+    try:
+        condition = RuleCondition(
+            verdict=verdict or None,  # type: ignore[arg-type]
+            has_correction={"yes": True, "no": False}.get(has_correction),
+            categories=categories,
+            queues=_split(queues),
+            apps=_split(apps),
+        )
+    except ValidationError as exc:
+        raise ValidationFailed("the rule form is invalid", details=[e["msg"] for e in exc.errors()]) from exc
+    with session.begin():
+        promotions.create_rule(
+            session,
+            name=name.strip(),
+            collection=collection,
+            condition=condition,
+            created_by=principal.name,
+            now=utcnow(),
+        )
+    return see_other("/ui/collections?" + urlencode({"done": f"rule {name.strip()} added"}))
+
+
+@router.post("/rules/{rule}/toggle")
+def toggle_form(rule: str, principal: AdminDep, session: SessionDep) -> Response:
+    with session.begin():
+        row = promotions.get_rule(session, name=rule)
+        promotions.set_rule_active(session, name=rule, active=not row.active)
+    return see_other("/ui/collections")
+
+
+@router.post("/rules/rerun")
+def rerun_form(principal: AdminDep, session: SessionDep, settings: SettingsDep) -> Response:
+    with session.begin():
+        made = promotions.rerun_rules(session, now=utcnow(), settings=settings, by=principal.name)
+    return see_other("/ui/collections?" + urlencode({"done": f"rules re-run: {len(made)} new version(s)"}))

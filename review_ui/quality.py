@@ -1,0 +1,64 @@
+"""Quality control pages: agreement of blind double reviews, and the adjudication queue."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+
+from review_ui.pages import render, see_other
+from service import workbench
+from service.api.deps import AdjudicatorDep, ReaderDep, SessionDep, SettingsDep
+from service.api.enqueue import after_commit_review
+from service.api.views import queue_item, review_view
+from service.storage import repository as repo
+from service.storage import reviewing
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+@router.get("/qc", response_class=HTMLResponse)
+def qc_page(request: Request, _: ReaderDep, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+    return render(request, "qc.html", {"report": workbench.qc_report(session, settings)})
+
+
+@router.get("/adjudication", response_class=HTMLResponse)
+def adjudication_page(
+    request: Request, _: AdjudicatorDep, session: SessionDep, settings: SettingsDep
+) -> HTMLResponse:
+    disputes = [
+        {
+            "item": queue_item(pick, output),
+            "reviews": [review_view(r) for r in repo.reviews_for(session, output_id=output.id)],
+        }
+        for pick, output in reviewing.disputed(session)
+    ]
+    return render(
+        request, "adjudication.html", {"disputes": disputes, "taxonomy": settings.failure_categories}
+    )
+
+
+@router.post("/adjudication/{output_id}")
+def adjudicate_form(
+    request: Request,
+    output_id: str,
+    principal: AdjudicatorDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    verdict: str = Form(...),
+    categories: list[str] = Form([]),
+    correction: str = Form(""),
+    note: str = Form(""),
+) -> Response:
+    with session.begin():
+        review = workbench.adjudicate(
+            session,
+            settings,
+            principal,
+            output_id=output_id,
+            verdict=verdict,
+            categories=categories,
+            correction=correction or None,
+            note=note or None,
+        )
+    after_commit_review(request, review.queue)
+    return see_other("/ui/adjudication")

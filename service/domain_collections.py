@@ -1,0 +1,155 @@
+"""Pydantic models of eval suites, fine-tuning sets, their versions and promotion rules (no I/O)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.storage.tables import Collection, CollectionVersion, PromotionRule
+from workers.promotion import RuleCondition
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+CollectionKind = Literal["eval_suite", "finetune_set"]
+ExportFormat = Literal["openai-chat", "openai-dpo", "eval-jsonl", "csv"]
+
+
+class CollectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN, description="Lowercase letters, digits, - and _.")
+    kind: CollectionKind
+    description: str = Field(default="", max_length=2000)
+
+
+class VersionView(BaseModel):
+    number: int
+    created_at: datetime
+    created_by: str | None
+    note: str | None
+    items: int
+    held_back: int = Field(description="Items every export of this version holds back (leakage).")
+    checked_against: dict[str, int] = Field(description="Other-side collections and versions checked.")
+
+
+class CollectionView(BaseModel):
+    name: str
+    kind: CollectionKind
+    description: str
+    created_at: datetime
+    created_by: str | None
+    latest: VersionView | None
+
+
+class CollectionDetail(CollectionView):
+    versions: list[VersionView]
+
+
+class ItemView(BaseModel):
+    entry_id: str
+    input: list[dict[str, Any]]
+    bad_output: str | None
+    ideal: str | None
+    categories: list[str]
+    provenance: dict[str, Any]
+    merged_output_ids: list[str]
+    held_back: bool
+
+
+class VersionDetail(VersionView):
+    collection: str
+    entries: list[ItemView] = Field(description="The version's items in export order.")
+
+
+class PromoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    output_ids: list[str] = Field(min_length=1, max_length=1000)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class BulkPromoteIn(BaseModel):
+    """Promote every verdict that meets all the filters that are set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    queue: str | None = None
+    verdict: Literal["pass", "fail"] | None = None
+    category: str | None = None
+    app: str | None = None
+    reviewed_from: datetime | None = None
+    reviewed_to: datetime | None = Field(default=None, description="Exclusive.")
+    limit: int = Field(default=1000, ge=1, le=10_000)
+
+
+class PromotionResult(BaseModel):
+    matched: int
+    version: VersionView | None = Field(description="The new version; null when nothing changed.")
+
+
+class RuleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN)
+    collection: str
+    condition: RuleCondition
+
+
+class RulePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    active: bool
+
+
+class RuleView(BaseModel):
+    name: str
+    collection: str
+    condition: RuleCondition
+    active: bool
+    created_at: datetime
+    created_by: str | None
+
+
+class RerunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rules: list[str] | None = Field(default=None, description="Only these rules; all active ones if null.")
+
+
+class RerunResult(BaseModel):
+    versions: dict[str, int] = Field(description="Collections that gained a version, and its number.")
+
+
+def version_view(version: CollectionVersion) -> VersionView:
+    return VersionView(
+        number=version.number,
+        created_at=version.created_at,
+        created_by=version.created_by,
+        note=version.note,
+        items=version.items,
+        held_back=len(version.held_back),
+        checked_against=dict(version.checked_against),
+    )
+
+
+def collection_view(collection: Collection, latest: CollectionVersion | None) -> CollectionView:
+    return CollectionView(
+        name=collection.name,
+        kind=collection.kind,  # type: ignore[arg-type]
+        description=collection.description,
+        created_at=collection.created_at,
+        created_by=collection.created_by,
+        latest=version_view(latest) if latest is not None else None,
+    )
+
+
+def rule_view(rule: PromotionRule, collection: Collection) -> RuleView:
+    return RuleView(
+        name=rule.name,
+        collection=collection.name,
+        condition=RuleCondition.model_validate(rule.condition),
+        active=rule.active,
+        created_at=rule.created_at,
+        created_by=rule.created_by,
+    )

@@ -1,0 +1,131 @@
+"""The review workbench's use cases, shared by the REST API and the review pages.
+
+Each takes the session, the settings and who is acting; none commits (the route owns the
+transaction). Permission checks happen in the route dependencies before these are called.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from service.auth import Principal
+from service.domain import Verdict
+from service.domain_workbench import (
+    AgreementView,
+    CategoryAgreement,
+    PairAgreement,
+    QcReport,
+    verdict_from,
+)
+from service.settings import Settings
+from service.storage import reviewing
+from service.storage.tables import Review, utcnow
+from workers import agreement
+
+
+def lease(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.claim_lease_seconds)
+
+
+def record(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    *,
+    output_id: str,
+    verdict: Verdict | str,
+    categories: list[str],
+    correction: str | None,
+    note: str | None,
+) -> Review:
+    """Record this reviewer's verdict (first or blind second) after checking it against the taxonomy."""
+    checked = verdict_from(
+        verdict=verdict,
+        categories=categories,
+        correction=correction,
+        note=note,
+        taxonomy=settings.failure_categories,
+    )
+    return reviewing.record_verdict(
+        session,
+        output_id=output_id,
+        user_id=principal.user_id,
+        reviewer=principal.name,
+        verdict=checked,
+        now=utcnow(),
+        qc_share=settings.qc_share,
+    )
+
+
+def undo(session: Session, settings: Settings, principal: Principal) -> Review:
+    """Take back this reviewer's latest verdict; the item is claimed for them again."""
+    return reviewing.undo_last(
+        session,
+        user_id=principal.user_id or "",
+        now=utcnow(),
+        window=timedelta(minutes=settings.undo_minutes),
+        lease=lease(settings),
+    )
+
+
+def adjudicate(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    *,
+    output_id: str,
+    verdict: Verdict | str,
+    categories: list[str],
+    correction: str | None,
+    note: str | None,
+) -> Review:
+    checked = verdict_from(
+        verdict=verdict,
+        categories=categories,
+        correction=correction,
+        note=note,
+        taxonomy=settings.failure_categories,
+    )
+    return reviewing.adjudicate(
+        session,
+        output_id=output_id,
+        user_id=principal.user_id or "",
+        reviewer=principal.name,
+        verdict=checked,
+        now=utcnow(),
+    )
+
+
+def _view(a: agreement.Agreement) -> AgreementView:
+    return AgreementView(items=a.items, agreed=a.agreed, percent=a.percent, kappa=a.kappa)
+
+
+def qc_report(session: Session, settings: Settings, *, queue: str | None = None) -> QcReport:
+    """Agreement of blind double reviews: overall, per reviewer pair and per failure category."""
+    doubles = [
+        agreement.DoubleReview(
+            first=first.reviewer,
+            second=second.reviewer,
+            first_verdict=first.verdict,
+            second_verdict=second.verdict,
+            first_categories=frozenset(first.categories or []),
+            second_categories=frozenset(second.categories or []),
+        )
+        for first, second in reviewing.double_reviews(session, queue=queue)
+    ]
+    return QcReport(
+        qc_share=settings.qc_share,
+        waiting=reviewing.count_qc_waiting(session, queue=queue),
+        disputed=len(reviewing.disputed(session)),
+        overall=_view(agreement.overall(doubles)),
+        pairs=[
+            PairAgreement(reviewers=pair, **_view(a).model_dump())
+            for pair, a in agreement.by_pair(doubles).items()
+        ],
+        categories=[
+            CategoryAgreement(category=c, **_view(a).model_dump())
+            for c, a in agreement.by_category(doubles, settings.failure_categories).items()
+        ],
+    )
