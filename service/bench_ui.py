@@ -1,12 +1,14 @@
-"""`review-router bench ui`: fill PostgreSQL with a season of reviewed traffic, then time the pages a
-reviewer lives on (the queue page, the item page, a verdict post, and the API's claim) by the
-server's own clock (the ``Server-Timing`` header), with the client's round trip for reference.
+"""`review-router bench ui`: fill PostgreSQL with a month of reviewed traffic, then time what a
+reviewer waits on (the queue list and queue page, claiming the next item by API and by page, the item
+page, a verdict post) by the server's own clock (the ``Server-Timing`` header), with the client's
+round trip for reference.
 
 Everything happens in a PostgreSQL schema of its own, dropped at the end unless ``keep``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -29,6 +31,7 @@ from service.bench_ui_fill import fill
 from service.settings import QueueConfig, Settings
 
 TARGET_P95_MS = 50.0
+HEAD_LINE = "bench ui on {rows} outputs (PostgreSQL {postgres}, {cpu_threads} CPUs, load {load_average_1min})"
 FILL_LINE = (
     "  fill {seconds:.1f} s: {outputs} outputs ({reviewed} reviewed, {waiting} waiting, {scored} scored, "
     "{junk} junk), {picks} picks, {reviews} reviews, {selections} selections, {reviewers} reviewers"
@@ -114,13 +117,20 @@ def measure(
     statuses: dict[str, int] = {}
     for n, call in enumerate(calls):
         t0 = time.perf_counter()
-        response = call()
+        try:
+            response = call()
+        except httpx.TransportError as exc:  # the server dropped the connection, e.g. after a 500
+            statuses[type(exc).__name__] = statuses.get(type(exc).__name__, 0) + 1
+            print(f"  {page}: {exc!r}")
+            continue
         elapsed = (time.perf_counter() - t0) * 1000
         statuses[str(response.status_code)] = statuses.get(str(response.status_code), 0) + 1
-        if response.status_code >= 400:
-            print(f"  {page}: {response.status_code} on {response.request.url.path}: {response.text[:200]}")
         if after is not None:
             after(response)
+        if response.status_code >= 400:
+            # Counted in the statuses, left out of the times: an error page is no measure of the page.
+            print(f"  {page}: {response.status_code} on {response.request.url.path}: {response.text[:200]}")
+            continue
         if n < warmup:
             continue
         found = _DUR.search(response.headers.get("server-timing", ""))
@@ -230,12 +240,14 @@ def _reviewer_session(engine: Engine) -> tuple[str, list[str]]:
 
 def _empty_work_queue(settings: Settings) -> None:
     """Drop the follow-up jobs the verdicts enqueued: no worker of this bench will run them."""
+    from redis.exceptions import RedisError
     from rq import Queue
 
     from service.queueing import redis_connection
 
     connection = redis_connection(settings)
-    Queue(settings.rq_queue, connection=connection).empty()
+    with contextlib.suppress(RedisError):  # never hide why the bench itself stopped
+        Queue(settings.rq_queue, connection=connection).empty()
     connection.close()
 
 
@@ -271,6 +283,8 @@ def bench_ui(
             token, items = _reviewer_session(engine)
             with serving(settings) as base:
                 pages = time_pages(base, token, settings, items=items, requests=requests, warmup=warmup)
+            # Other work on the machine shows up in the p95: say how busy it was while timing.
+            load = round(os.getloadavg()[0], 2)
             with engine.connect() as conn:
                 version = str(conn.execute(text("SHOW server_version")).scalar())
                 recorded = conn.execute(
@@ -285,6 +299,7 @@ def bench_ui(
         "warmup": warmup,
         "postgres": version,
         "cpu_threads": os.cpu_count(),
+        "load_average_1min": load,
         "target_p95_ms": TARGET_P95_MS,
         "fill": asdict(counts),
         "verdicts_recorded": recorded,
@@ -293,14 +308,19 @@ def bench_ui(
 
 
 def failed_requests(figures: dict[str, Any]) -> int:
-    """How many timed or warm-up requests were answered 4xx or 5xx."""
-    return sum(n for p in figures["pages"] for code, n in p["statuses"].items() if int(code) >= 400)
+    """How many timed or warm-up requests were answered 4xx or 5xx, or not at all."""
+    return sum(
+        n
+        for p in figures["pages"]
+        for code, n in p["statuses"].items()
+        if not code.isdigit() or int(code) >= 400
+    )
 
 
 def report(figures: dict[str, Any]) -> str:
     """The figures as the table the command prints."""
     lines = [
-        "bench ui on {rows} outputs (PostgreSQL {postgres}, {cpu_threads} CPUs)".format(**figures),
+        HEAD_LINE.format(**figures),
         FILL_LINE.format(**figures["fill"]),
         f"  {'page':<14}{'n':>5}{'p50 ms':>9}{'p95 ms':>9}   client p50/p95 ms   statuses",
     ]
@@ -318,11 +338,25 @@ def report(figures: dict[str, Any]) -> str:
 
 
 def run_ui(
-    *, database_url: str, redis_url: str, data: Path, rows: int, requests: int, out: Path, keep: bool = False
+    *,
+    database_url: str,
+    redis_url: str,
+    data: Path,
+    rows: int,
+    requests: int,
+    out: Path,
+    warmup: int = 20,
+    keep: bool = False,
 ) -> int:
     """Run the UI benchmark, print its table and save the figures as JSON; 1 if any request failed."""
     figures = bench_ui(
-        database_url=database_url, redis_url=redis_url, data=data, rows=rows, requests=requests, keep=keep
+        database_url=database_url,
+        redis_url=redis_url,
+        data=data,
+        rows=rows,
+        requests=requests,
+        warmup=warmup,
+        keep=keep,
     )
     out.mkdir(parents=True, exist_ok=True)
     (out / "ui.json").write_text(json.dumps(figures, indent=2))

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from service.cli_accounts import add_commands as add_account_commands
 from service.cli_collections import add_commands as add_collection_commands
 from service.settings import get_settings
 from service.stack import embedded_stack
@@ -215,6 +216,7 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--keep", action="store_true", help="ui: keep the filled schema")
     bench.set_defaults(func=cmd_bench)
     add_collection_commands(sub)
+    add_account_commands(sub)
     return p
 
 

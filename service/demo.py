@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ from service.settings import Settings
 
 log = logging.getLogger("review_router.demo")
 POST_BATCH = 100
+DEMO_ADMIN = "admin"
+DEMO_KEY_NAME = "demo-loader"
 
 
 def halueval_outputs(path: Path, count: int) -> Iterator[dict[str, Any]]:
@@ -61,20 +64,55 @@ def wait_until_scored(client: httpx.Client, *, timeout: float) -> dict[str, int]
     return last
 
 
-def _load(settings: Settings, base_url: str, data: Path, count: int, started: threading.Event) -> None:
+def demo_credentials(settings: Settings) -> tuple[str, str, str]:
+    """The demo's admin (a new random password each run, printed) and a fresh ingest key.
+
+    Keys from earlier demo runs are revoked, so only the one in use is live.
+    """
+    from service import auth
+    from service.storage import accounts
+    from service.storage.db import engine_for, transaction
+    from service.storage.tables import utcnow
+
+    password = secrets.token_urlsafe(9)
+    with transaction(engine_for(settings)) as session:
+        now = utcnow()
+        admin = accounts.find_user(session, username=DEMO_ADMIN)
+        if admin is None:
+            accounts.add_user(
+                session,
+                username=DEMO_ADMIN,
+                password_hash=auth.hash_password(password),
+                role="admin",
+                now=now,
+            )
+        else:
+            accounts.update_user(
+                session, user=admin, role="admin", active=True, password_hash=auth.hash_password(password)
+            )
+        for old in accounts.list_api_keys(session):
+            if old.name == DEMO_KEY_NAME and old.revoked_at is None:
+                accounts.revoke_api_key(session, key_id=old.id, now=now)
+        key, _ = accounts.create_api_key(session, name=DEMO_KEY_NAME, created_by=None, now=now)
+    return DEMO_ADMIN, password, key
+
+
+def _load(
+    settings: Settings, base_url: str, data: Path, count: int, started: threading.Event, key: str
+) -> None:
     if not started.wait(60):
         log.error("the server did not start")
         return
     outputs = list(halueval_outputs(data, count))
-    with httpx.Client(base_url=base_url, timeout=60) as client:
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=base_url, timeout=60, headers=headers) as client:
         t0 = time.perf_counter()
         posted = post_all(client, outputs)
         ingest_s = time.perf_counter() - t0
         counts = wait_until_scored(client, timeout=600)
-        queues = client.get("/v1/queues").json()
     scored = counts.get("scored", 0) + counts.get("queued", 0) + counts.get("reviewed", 0)
-    queued = sum(q["waiting"] for q in queues)
-    first = queues[0]["name"]
+    queued = counts.get("queued", 0)
+    first = settings.queues[0].name
     print(
         f"\nposted {len(outputs)} HaluEval responses in {ingest_s:.1f}s ({posted['accepted']} new, "
         f"{posted['duplicates']} already stored, {posted['errors']} rejected); "
@@ -95,12 +133,18 @@ def run_demo(settings: Settings, *, data: Path, count: int, host: str, port: int
         raise SystemExit(f"demo data not found: {data}")
     base_url = settings.public_url or f"http://{host}:{port}"
     with embedded_stack(settings) as running:
+        username, password, key = demo_credentials(running)
+        print(
+            f"sign in at {base_url}/ui/login as {username} / {password}   "
+            f"(demo ingest key: {key[:10]}…; make your own with `review-router keys create NAME`)",
+            flush=True,
+        )
         server = uvicorn.Server(
             uvicorn.Config(create_app(running, sweeper=True), host=host, port=port, log_level="warning")
         )
         started = threading.Event()
         loader = threading.Thread(
-            target=_load, args=(running, base_url, data, count, started), daemon=True, name="demo-loader"
+            target=_load, args=(running, base_url, data, count, started, key), daemon=True, name="demo-loader"
         )
         loader.start()
         watcher = threading.Thread(target=_signal_when_started, args=(server, started), daemon=True)

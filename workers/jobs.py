@@ -202,6 +202,10 @@ def drivers_of(result: scoring.Scored) -> list[dict[str, Any]]:
     return [*({"flag": f} for f in [*result.flags, *notes]), *result.drivers]
 
 
+# Reviewed neighbours stored with each output, for the item page's "similar past items".
+SIMILAR_SHOWN = 5
+
+
 def _route(settings: Settings, output: Output) -> str | None:
     queue = settings.route(app=output.app, model=output.model, metadata=output.meta or {})
     return queue.name if queue is not None else None
@@ -225,6 +229,7 @@ def _score_round(rt: Runtime, output_ids: Sequence[str]) -> tuple[int, set[str]]
             return 0, set()
         history, model, recent_scores = load_context(rt, session)
     vectors, results, version = score_items(rt, items, history, model)
+    similar = rt.neighbours().reviewed_neighbours(vectors, SIMILAR_SHOWN)
     decisions = [
         sampling.decide(
             score=r.score, recent_scores=recent_scores, caller_samples=len(i.samples), settings=settings
@@ -234,7 +239,9 @@ def _score_round(rt: Runtime, output_ids: Sequence[str]) -> tuple[int, set[str]]
     stored, to_sample = 0, []
     with transaction(rt.engine) as session:
         now = utcnow()
-        for item, result, vector, decision in zip(items, results, vectors, decisions, strict=True):
+        for item, result, vector, decision, near in zip(
+            items, results, vectors, decisions, similar, strict=True
+        ):
             done = repo.store_score(
                 session,
                 output_id=item.output_id,
@@ -247,6 +254,7 @@ def _score_round(rt: Runtime, output_ids: Sequence[str]) -> tuple[int, set[str]]
                 now=now,
                 sampling=decision,
                 queue=routes[item.output_id],
+                similar=near,
             )
             stored += done
             if done and decision == sampling.PENDING:

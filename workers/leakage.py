@@ -13,7 +13,7 @@ reason.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,7 +151,7 @@ def hold_back(
         group = sorted(set(members))
         anchored = {candidates[i].kind for i in group if candidates[i].anchored}
         if len(anchored) == 1:
-            side, why = anchored.pop(), "it was published there first"
+            side, why = anchored.pop(), "that side already kept it in a published version"
         else:
             first = min(candidates[i].output_id for i in group)
             side, why = favoured_kind(first, eval_share), "a stable draw assigned the group to that side"
@@ -189,11 +189,3 @@ def unit_vector(raw: bytes | None) -> np.ndarray | None:
     vector = np.frombuffer(raw, dtype=np.float32)
     norm = float(np.linalg.norm(vector))
     return vector / norm if norm > 0 else None
-
-
-def counted(held: Iterable[dict[str, Any]]) -> dict[str, int]:
-    """How many items were held back for each side that kept their near-duplicates."""
-    out: dict[str, int] = defaultdict(int)
-    for h in held:
-        out[str(h["kept_in"])] += 1
-    return dict(out)

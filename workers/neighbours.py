@@ -117,6 +117,13 @@ class Neighbours:
         """Mean cosine distance to the ``k`` nearest reviewed outputs."""
         return _mean_distance(self.reviewed.search(vectors, k))
 
+    def reviewed_neighbours(self, vectors: np.ndarray, k: int) -> list[list[dict[str, Any]]]:
+        """The ``k`` nearest reviewed outputs of each vector, as ``{"id", "similarity"}``, best first."""
+        return [
+            [{"id": key, "similarity": round(float(sim), 4)} for key, sim in hits]
+            for hits in self.reviewed.search(vectors, k)
+        ]
+
     def failure_similarity(self, vectors: np.ndarray, k: int = 10) -> list[float | None]:
         """Highest cosine similarity to a reviewed output that failed (None if none failed).
 

@@ -288,6 +288,13 @@ def freeze(
     now: datetime,
 ) -> list[CollectionVersion]:
     """Make the next version of every changed collection, together (see the module docstring)."""
+    changes = list(changes)
+    # Two operations at once would both make "the next" version of a collection, or each miss the
+    # other's near-duplicate on the other side: lock every collection row, in id order, first.
+    # NO KEY UPDATE, because the entries just inserted hold KEY SHARE locks (foreign keys) on them
+    # that a plain FOR UPDATE would deadlock against.
+    if changes:
+        session.execute(select(Collection.id).order_by(Collection.id).with_for_update(key_share=True))
     plans: dict[
         str,
         tuple[Collection, CollectionVersion | None, list[tuple[str, list[str]]], dict[str, CollectionEntry]],

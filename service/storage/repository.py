@@ -160,6 +160,7 @@ def store_score(
     now: datetime,
     sampling: str | None = None,
     queue: str | None = None,
+    similar: list[dict[str, Any]] | None = None,
 ) -> bool:
     """Record an output's signals and score if this worker still holds its claim; False otherwise."""
     result = session.execute(
@@ -178,6 +179,7 @@ def store_score(
             scored_at=now,
             sampling=sampling,
             queue=queue,
+            similar=similar,
             status=OutputStatus.scored.value,
             claim_token=None,
             claimed_until=None,

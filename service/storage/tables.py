@@ -106,6 +106,9 @@ class Pick(Base):
     __table_args__ = (
         Index("ix_picks_queue_reviewed_at", "queue", "reviewed_at"),
         Index("ix_picks_qc_state", "qc_state"),
+        # Today's budget use (count picked since midnight) and a selection run's cluster on the item page.
+        Index("ix_picks_queue_picked_at", "queue", "picked_at"),
+        Index("ix_picks_selection_id_cluster", "selection_id", "cluster"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)

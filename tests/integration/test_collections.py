@@ -3,7 +3,11 @@ rules, immutable versions, withdrawal on undo, duplicate merging, leakage contro
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +27,7 @@ from service.storage import repository as repo
 from service.storage.accounts import add_user
 from service.storage.reviewing import VerdictIn, adjudicate, record_verdict, undo_last
 from service.storage.tables import CollectionVersion, Output, Pick, Review, utcnow
+from tests.conftest import Database
 from workers import exports
 from workers.promotion import RuleCondition
 
@@ -295,7 +300,7 @@ def test_a_failure_in_an_eval_suite_is_held_back_from_the_finetune_export(sessio
     assert version is not None
     assert [h["output_id"] for h in version.held_back] == [twin.output_id]
     [held] = version.held_back
-    assert held["kept_in"] == "eval suite" and "published there first" in held["reason"]
+    assert held["kept_in"] == "eval suite" and "already kept it" in held["reason"]
     assert held["matches"][0]["output_id"] == evaluated.output_id and held["matches"][0]["cosine"] >= 0.9
     assert version.checked_against == {"support-regressions": 1}
     _, result, report = exporting.export_version(session, name="corrections", number=None, fmt="openai-chat")
@@ -427,8 +432,8 @@ def test_every_export_line_parses_with_exactly_its_fields_and_round_trips(sessio
         "eval-jsonl": exports.EVAL_FIELDS,
     }
     if fmt == "csv":
-        header, *rows = result.text.splitlines()
-        assert tuple(header.split(",")) == exports.CSV_COLUMNS
+        header, *rows = list(csv.reader(io.StringIO(result.text)))
+        assert tuple(header) == exports.CSV_COLUMNS and all(len(r) == len(header) for r in rows)
     else:
         for raw in result.text.splitlines():
             assert set(json.loads(raw)) == required[fmt]
@@ -463,3 +468,26 @@ def test_collections_and_rules_have_unique_names_and_deleting_a_collection_remov
     store.delete_collection(session, name="suite")
     assert session.scalar(select(func.count()).select_from(CollectionVersion)) == 0
     assert promotions.list_rules(session) == []
+
+
+def test_concurrent_promotions_into_one_collection_each_get_their_own_version(fresh_db: Database) -> None:
+    from service.storage.db import transaction
+
+    with transaction(fresh_db.engine) as session:
+        make(session, "suite", "eval_suite")
+        ids = [judge(session, output(session, f"concurrent {i}")).output_id for i in range(6)]
+    barrier = threading.Barrier(len(ids))
+
+    def promote_one(output_id: str) -> None:
+        barrier.wait()
+        with transaction(fresh_db.engine) as session:
+            promotions.promote(
+                session, name="suite", output_ids=[output_id], by="eve", now=utcnow(), settings=SETTINGS
+            )
+
+    with ThreadPoolExecutor(len(ids)) as pool:
+        list(pool.map(promote_one, ids))
+    with transaction(fresh_db.engine) as session:
+        assert [v.number for v in store.list_versions(session, name="suite")] == [1, 2, 3, 4, 5, 6]
+        latest = store.get_version(session, name="suite")[1]
+        assert {i.output_id for i in exporting.export_items(session, version=latest)} == set(ids)

@@ -13,7 +13,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import sessionmaker
 
 from review_ui import collections as collection_pages
+from review_ui.pages import templates
 from service.app import create_app
+from service.storage import collections as store
 from service.storage import promotions
 from service.storage.tables import utcnow
 from tests.conftest import Database, credentials
@@ -199,4 +201,19 @@ def test_collection_pages_render_and_their_forms_promote(app: FastAPI) -> None:
     assert rule.status_code == 303
     assert (
         client(app, "viewer").post("/ui/collections/rules/rerun", follow_redirects=False).status_code == 403
+    )
+
+
+def test_the_promote_partial_posts_the_output_and_token_to_the_promote_route(app: FastAPI) -> None:
+    admin = client(app, "admin")
+    admin.post("/v1/collections", json={"name": "suite", "kind": "eval_suite"})
+    with app.state.sessions() as session:
+        html = templates.get_template("_promote.html").render(
+            output_id="o-1", collections=store.list_collections(session), csrf_token="tok<en>"
+        )
+    assert 'action="/ui/collections/promote"' in html and 'value="o-1"' in html
+    assert 'value="tok&lt;en&gt;"' in html and '<option value="suite">suite (eval suite)</option>' in html
+    assert (
+        templates.get_template("_promote.html").render(output_id="o", collections=[], csrf_token="t").strip()
+        == ""
     )

@@ -159,6 +159,9 @@ def test_caller_samples_and_a_repeated_failure_show_in_the_signals(fresh_db: Dat
     assert repeat.signals is not None and (repeat.signals["failure_similarity"] or 0) > 0.99
     assert repeat.drivers is not None and {"flag": "repeats_failure"} in repeat.drivers
     assert (repeat.score or 0) >= 0.9
+    # The reviewed original is stored as its nearest past item, for the reviewer to compare.
+    assert repeat.similar is not None and repeat.similar[0]["id"] == first.id
+    assert repeat.similar[0]["similarity"] > 0.99
 
 
 def test_a_restarted_worker_reopens_its_neighbour_index_from_disk(fresh_db: Database, settings_for) -> None:  # type: ignore[no-untyped-def]

@@ -51,7 +51,9 @@ def store_outputs(db: Database, vectors: np.ndarray, times: Sequence[datetime]) 
 
 def review(db: Database, output_id: str, verdict: str, at: datetime) -> None:
     with transaction(db.engine) as session:
-        session.add(Review(output_id=output_id, verdict=verdict, reviewer="ann", categories=[], created_at=at))
+        session.add(
+            Review(output_id=output_id, verdict=verdict, reviewer="ann", categories=[], created_at=at)
+        )
 
 
 def minutes(*offsets: float) -> list[datetime]:

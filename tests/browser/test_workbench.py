@@ -1,0 +1,176 @@
+"""A reviewer works the queue by keyboard in a real browser: claim, pass, fail, correct, undo."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import Workbench, item_of, on_item, screenshot
+
+
+def test_a_reviewer_signs_in_and_clears_an_easy_item_in_two_keystrokes(workbench: Workbench) -> None:
+    first, second = workbench.items[:2]
+    page = workbench.sign_in("ana")
+    expect(page.get_by_test_id("waiting-default")).to_have_text(str(len(workbench.items)))
+    screenshot(page, "queues")
+    page.get_by_role("link", name="default", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/ui/queues/default$"))
+    screenshot(page, "queue")
+
+    page.keyboard.press("Enter")
+    on_item(page, first)
+    expect(page.get_by_test_id("claim")).to_contain_text("Yours until")
+    expect(page.get_by_test_id("p-fail")).to_have_text("0.93")
+    screenshot(page, "item")
+    page.keyboard.press("p")
+
+    on_item(page, second)
+    expect(page.get_by_test_id("recorded")).to_contain_text("Recorded pass")
+    expect(page.get_by_test_id("claim")).to_contain_text("Yours until")
+    stored = workbench.output(first)
+    assert stored["status"] == "reviewed"
+    assert [(r["verdict"], r["reviewer"], r["categories"], r["correction"]) for r in stored["reviews"]] == [
+        ("pass", "ana", [], None)
+    ]
+    assert workbench.output(second)["status"] == "queued"
+
+
+def test_the_item_page_shows_why_it_was_flagged(workbench: Workbench) -> None:
+    page = workbench.signed_in("ana", f"/ui/outputs/{workbench.items[0]}")
+    why = page.locator("section.why")
+    expect(why).to_contain_text("p_fail 0.93")
+    expect(why).to_contain_text("uncertain: p_fail 0.93, samples disagree with the response")
+    expect(why.locator(".drivers li")).to_have_text(
+        [
+            re.compile(r"disagreement between the response and other samples\s+94th percentile"),
+            re.compile(r"cosine distance to the nearest recent outputs\s+81th percentile"),
+        ]
+    )
+    samples = page.locator(".sample")
+    expect(samples).to_have_count(2)
+    expect(samples.nth(0)).to_have_class(re.compile(r"\bagrees\b"))
+    expect(samples.nth(1)).to_have_class(re.compile(r"\bdiffers\b"))
+    similar = page.locator("ul.related li")
+    expect(similar).to_have_count(1)
+    expect(similar).to_contain_text("fail")
+    expect(similar).to_contain_text("cosine 0.87")
+
+
+def test_failing_with_categories_by_keyboard_stores_them(workbench: Workbench) -> None:
+    first = workbench.items[0]
+    taxonomy = workbench.settings.failure_categories
+    page = workbench.signed_in("ana", "/ui/queues/default")
+    page.keyboard.press("Enter")
+    on_item(page, first)
+    page.keyboard.press("1")
+    page.keyboard.press("3")
+    page.keyboard.press("3")
+    page.keyboard.press("2")
+    expect(page.locator("[data-category-key]:checked")).to_have_count(2)
+    page.keyboard.press("f")
+
+    on_item(page, workbench.items[1])
+    expect(page.get_by_test_id("recorded")).to_contain_text("Recorded fail")
+    (stored,) = workbench.output(first)["reviews"]
+    assert (stored["verdict"], stored["categories"]) == ("fail", [taxonomy[0], taxonomy[1]])
+    # The editor was never touched: its prefilled original is no correction.
+    assert stored["correction"] is None
+
+
+def test_failing_with_a_correction_by_keyboard_stores_it(workbench: Workbench) -> None:
+    first = workbench.items[0]
+    original = workbench.output(first)["response"]
+    corrected = "The correct answer, written by the reviewer."
+    page = workbench.signed_in("ana", "/ui/queues/default")
+    page.keyboard.press("Enter")
+    on_item(page, first)
+
+    page.keyboard.press("e")
+    editor = page.get_by_label("Corrected response")
+    expect(editor).to_be_focused()
+    expect(editor).to_have_value(original)
+    page.keyboard.press("Control+a")
+    page.keyboard.type(corrected)
+    page.keyboard.press("Control+Enter")
+
+    on_item(page, workbench.items[1])
+    expect(page.get_by_test_id("recorded")).to_contain_text("Recorded fail")
+    (stored,) = workbench.output(first)["reviews"]
+    assert (stored["verdict"], stored["correction"], stored["reviewer"]) == ("fail", corrected, "ana")
+
+    # Back to the corrected item (k): the page shows the stored correction.
+    page.keyboard.press("k")
+    on_item(page, first)
+    expect(page.get_by_test_id("reviews")).to_contain_text("fail by ana")
+    expect(page.locator(".correction-text")).to_have_text(corrected)
+    expect(page.locator("#verdict")).to_have_count(0)
+
+
+def test_a_note_typed_after_n_is_stored_with_the_verdict(workbench: Workbench) -> None:
+    page = workbench.signed_in("ana", "/ui/queues/default")
+    page.keyboard.press("Enter")
+    on_item(page, workbench.items[0])
+    page.keyboard.press("n")
+    expect(page.get_by_label("Note")).to_be_focused()
+    page.keyboard.type("pass fail keys are ignored while typing")
+    page.keyboard.press("Escape")
+    page.keyboard.press("p")
+
+    on_item(page, workbench.items[1])
+    (stored,) = workbench.output(workbench.items[0])["reviews"]
+    assert (stored["verdict"], stored["note"]) == ("pass", "pass fail keys are ignored while typing")
+
+
+def test_undo_takes_back_the_last_verdict(workbench: Workbench) -> None:
+    first, second = workbench.items[:2]
+    page = workbench.signed_in("ana", "/ui/queues/default")
+    page.keyboard.press("Enter")
+    on_item(page, first)
+    page.keyboard.press("p")
+    on_item(page, second)
+    assert workbench.output(first)["status"] == "reviewed"
+
+    page.keyboard.press("u")
+    on_item(page, first)
+    expect(page.get_by_test_id("undone")).to_be_visible()
+    expect(page.get_by_test_id("claim")).to_contain_text("Yours until")
+    taken_back = workbench.output(first)
+    assert (taken_back["status"], taken_back["reviews"]) == ("queued", [])
+
+    # The item is open again: judge it afresh.
+    page.keyboard.press("f")
+    on_item(page, second)
+    assert [r["verdict"] for r in workbench.output(first)["reviews"]] == ["fail"]
+
+
+def test_j_and_k_walk_the_queue_without_a_verdict(workbench: Workbench) -> None:
+    first, second, third = workbench.items[:3]
+    page = workbench.signed_in("ana", f"/ui/outputs/{first}")
+    page.keyboard.press("j")
+    on_item(page, second)
+    page.keyboard.press("j")
+    on_item(page, third)
+    page.keyboard.press("k")
+    on_item(page, second)
+    expect(page.get_by_test_id("claim")).to_contain_text("Yours until")
+    assert all(workbench.output(i)["reviews"] == [] for i in (first, second, third))
+
+
+def test_help_overlay_lists_the_keys(workbench: Workbench) -> None:
+    page = workbench.signed_in("ana", f"/ui/outputs/{workbench.items[0]}")
+    overlay = page.get_by_role("dialog", name="Keyboard shortcuts")
+    expect(overlay).to_be_hidden()
+    page.keyboard.press("?")
+    expect(overlay).to_be_visible()
+    keys = overlay.locator("kbd")
+    for key in ("Enter", "p", "f", "1", "9", "e", "Ctrl", "n", "s", "u", "j", "k", "?", "Esc"):
+        expect(keys.filter(has_text=re.compile(rf"^{re.escape(key)}$"))).not_to_have_count(0)
+    screenshot(page, "help")
+    page.keyboard.press("Escape")
+    expect(overlay).to_be_hidden()
+    # The header's ? button opens it for people who use the mouse.
+    page.get_by_role("button", name="Keyboard shortcuts").click()
+    expect(overlay).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(overlay).to_be_hidden()
