@@ -85,7 +85,7 @@ def similar_reviewed(session: Session, similar: list[dict[str, Any]] | None, lim
     if not wanted:
         return []
     ids = [i for i, _ in wanted]
-    texts = dict(session.execute(select(Output.id, Output.response).where(Output.id.in_(ids))).tuples().all())
+    texts = {i: t for i, t in session.execute(select(Output.id, Output.response).where(Output.id.in_(ids)))}
     verdicts = verdicts_of(session, ids)
     return [
         Related(output_id=i, response=texts[i], score=None, verdict=verdicts.get(i), similarity=sim)

@@ -23,6 +23,7 @@ from service.api.enqueue import after_commit_review
 from service.api.routes.queues import queue_config, queue_view, start_of_day
 from service.api.views import output_view, queue_item
 from service.auth import Permission
+from service.storage import collections as collection_store
 from service.storage import queues as queues_repo
 from service.storage import repository as repo
 from service.storage import reviewing
@@ -51,7 +52,7 @@ def queues_page(request: Request, _: ReaderDep, session: SessionDep, settings: S
 def _names(session: Any, user_ids: set[str]) -> dict[str, str]:
     if not user_ids:
         return {}
-    return dict(session.execute(select(User.id, User.username).where(User.id.in_(user_ids))).tuples().all())
+    return {i: n for i, n in session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))}
 
 
 @router.get("/queues/{name}", response_class=HTMLResponse)
@@ -113,6 +114,7 @@ def item_page(
     settings: SettingsDep,
     recorded: str = "",
     undone: int = 0,
+    promoted: str = "",
 ) -> HTMLResponse:
     """One item. A reviewer opening an item that needs a verdict claims it for the lease."""
     reviewer = principal.id if principal.can(Permission.review) else None
@@ -140,7 +142,10 @@ def item_page(
             "signal_names": SIGNALS,
             "recorded": recorded,
             "undone": bool(undone),
-            "promote_partial": None,
+            "promoted": promoted,
+            "collections": collection_store.list_collections(session)
+            if principal.can(Permission.review)
+            else [],
         },
     )
 
@@ -202,8 +207,10 @@ def undo_form(
 def mount_ui(app: FastAPI) -> None:
     """Attach the review pages and their static files to the app."""
     from review_ui import accounts, quality
+    from review_ui import collections as collection_pages
 
     app.include_router(router)
     app.include_router(accounts.router)
     app.include_router(quality.router)
+    app.include_router(collection_pages.router)
     app.mount("/ui/static", StaticFiles(directory=str(HERE / "static")), name="ui-static")

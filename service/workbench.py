@@ -20,7 +20,7 @@ from service.domain_workbench import (
     verdict_from,
 )
 from service.settings import Settings
-from service.storage import reviewing
+from service.storage import promotions, reviewing
 from service.storage.tables import Review, utcnow
 from workers import agreement
 
@@ -40,7 +40,8 @@ def record(
     correction: str | None,
     note: str | None,
 ) -> Review:
-    """Record this reviewer's verdict (first or blind second) after checking it against the taxonomy."""
+    """Record this reviewer's verdict (first or blind second) after checking it against the taxonomy,
+    and promote it wherever a promotion rule says."""
     checked = verdict_from(
         verdict=verdict,
         categories=categories,
@@ -48,26 +49,33 @@ def record(
         note=note,
         taxonomy=settings.failure_categories,
     )
-    return reviewing.record_verdict(
+    now = utcnow()
+    review = reviewing.record_verdict(
         session,
         output_id=output_id,
         user_id=principal.user_id,
         reviewer=principal.name,
         verdict=checked,
-        now=utcnow(),
+        now=now,
         qc_share=settings.qc_share,
     )
+    promotions.apply_rules(session, review_id=review.id, now=now, settings=settings)
+    return review
 
 
 def undo(session: Session, settings: Settings, principal: Principal) -> Review:
-    """Take back this reviewer's latest verdict; the item is claimed for them again."""
-    return reviewing.undo_last(
+    """Take back this reviewer's latest verdict; the item is claimed for them again, and the
+    collections it was promoted into get a new version without it."""
+    now = utcnow()
+    review = reviewing.undo_last(
         session,
         user_id=principal.user_id or "",
-        now=utcnow(),
+        now=now,
         window=timedelta(minutes=settings.undo_minutes),
         lease=lease(settings),
     )
+    promotions.withdraw_review(session, review_id=review.id, now=now, settings=settings)
+    return review
 
 
 def adjudicate(
@@ -88,14 +96,17 @@ def adjudicate(
         note=note,
         taxonomy=settings.failure_categories,
     )
-    return reviewing.adjudicate(
+    now = utcnow()
+    review = reviewing.adjudicate(
         session,
         output_id=output_id,
         user_id=principal.user_id or "",
         reviewer=principal.name,
         verdict=checked,
-        now=utcnow(),
+        now=now,
     )
+    promotions.apply_rules(session, review_id=review.id, now=now, settings=settings)
+    return review
 
 
 def _view(a: agreement.Agreement) -> AgreementView:

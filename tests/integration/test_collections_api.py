@@ -12,7 +12,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import sessionmaker
 
-from review_ui import collections as collection_pages
 from review_ui.pages import templates
 from service.app import create_app
 from service.storage import collections as store
@@ -25,8 +24,6 @@ from tests.integration.test_collections import SETTINGS, judge, output, vector
 @pytest.fixture
 def app(db: Database, settings_for) -> Iterator[FastAPI]:  # type: ignore[no-untyped-def]
     app = create_app(settings_for(db))
-    if not any(getattr(r, "path", "") == "/ui/collections" for r in app.routes):
-        app.include_router(collection_pages.router)
     with db.engine.connect() as conn:
         outer = conn.begin()
         app.state.sessions = sessionmaker(
