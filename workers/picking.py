@@ -58,7 +58,10 @@ def select_queue(queue_name: str) -> int:
     now = utcnow()
     with transaction(rt.engine) as session:
         queues_repo.release_stale_picks(
-            session, queue=config.name, picked_before=now - timedelta(hours=settings.stale_pick_hours)
+            session,
+            queue=config.name,
+            picked_before=now - timedelta(hours=settings.stale_pick_hours),
+            now=now,
         )
         slots = selection.open_slots(
             budget_per_day=config.budget_per_day,

@@ -39,7 +39,8 @@ def review_view(review: Review) -> ReviewView:
     )
 
 
-def output_view(session: Session, output: Output) -> OutputView:
+def output_view(session: Session, output: Output, *, hide_reviews: bool = False) -> OutputView:
+    """An output as the API shows it; ``hide_reviews`` for a reviewer who owes it a blind verdict."""
     pick = queues_repo.pick_for(session, output_id=output.id)
     return OutputView(
         id=output.id,
@@ -61,7 +62,9 @@ def output_view(session: Session, output: Output) -> OutputView:
         scorer_version=output.scorer_version,
         drivers=output.drivers or [],
         pick=pick_view(pick) if pick is not None else None,
-        reviews=[review_view(r) for r in repo.reviews_for(session, output_id=output.id)],
+        reviews=[]
+        if hide_reviews
+        else [review_view(r) for r in repo.reviews_for(session, output_id=output.id)],
     )
 
 

@@ -6,9 +6,9 @@ The session comes first, keyword-only arguments after, and nothing commits.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.domain import OutputStatus
@@ -28,12 +28,21 @@ def queue_window(session: Session, *, queue: str, limit: int) -> list[Output]:
     )
 
 
-def release_stale_picks(session: Session, *, queue: str, picked_before: datetime) -> int:
-    """Return unreviewed picks older than this to the pool, so better new candidates can replace them."""
+def release_stale_picks(
+    session: Session, *, queue: str, picked_before: datetime, now: datetime | None = None
+) -> int:
+    """Return unreviewed picks older than this to the pool, so better new candidates can replace them.
+
+    A pick a reviewer holds right now (a live claim) stays.
+    """
+    now = now or datetime.now(UTC)
     stale = list(
         session.scalars(
             select(Pick.output_id).where(
-                Pick.queue == queue, Pick.reviewed_at.is_(None), Pick.picked_at < picked_before
+                Pick.queue == queue,
+                Pick.reviewed_at.is_(None),
+                Pick.picked_at < picked_before,
+                or_(Pick.claimed_until.is_(None), Pick.claimed_until < now),
             )
         )
     )

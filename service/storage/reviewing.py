@@ -89,6 +89,13 @@ def _mode(session: Session, output: Output, pick: Pick | None, user_id: str) -> 
     return "reviewed"
 
 
+def owes_second_review(session: Session, *, output: Output, user_id: str) -> bool:
+    """Whether this reviewer is one who may give the item its blind second verdict (and so must not
+    see the first)."""
+    pick = session.scalars(select(Pick).where(Pick.output_id == output.id)).one_or_none()
+    return _mode(session, output, pick, user_id) == "second_review"
+
+
 def open_item(
     session: Session, *, output_id: str, user_id: str | None, now: datetime, lease: timedelta
 ) -> Claim:

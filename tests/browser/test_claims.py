@@ -83,6 +83,10 @@ def test_an_expired_lease_returns_the_item_to_the_queue(workbench: Workbench) ->
     expect(ana.locator("h1")).to_have_text("409 · conflict")
     expect(ana.locator("main")).to_contain_text("ben is reviewing this item")
     assert workbench.output(first)["reviews"] == []
+    # Her address bar still names the item; reloading it says who has it now.
+    ana.reload()
+    on_item(ana, first)
+    expect(ana.get_by_test_id("taken")).to_contain_text("Taken by ben")
 
     ben.keyboard.press("f")
     on_item(ben, workbench.items[1])

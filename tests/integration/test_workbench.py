@@ -207,6 +207,20 @@ def test_a_claimed_item_is_not_given_to_another_reviewer_until_its_lease_runs_ou
     )
 
 
+def test_a_stale_pick_stays_while_a_reviewer_holds_it(bench) -> None:  # type: ignore[no-untyped-def]
+    client, items = bench
+    ann = as_(client, "reviewer", "ann")
+    assert client.post(f"/v1/outputs/{items[2]}/claim", headers=ann).status_code == 200
+    later = utcnow() + timedelta(seconds=1)
+    with client.app.state.sessions() as session, session.begin():  # type: ignore[attr-defined]
+        released = queues_repo.release_stale_picks(
+            session, queue="default", picked_before=later, now=utcnow()
+        )
+    assert released == 4
+    waiting = client.get("/v1/queues/default/items", headers=ann).json()["items"]
+    assert [i["output_id"] for i in waiting] == [items[2]]
+
+
 def test_a_skipped_item_goes_to_others_and_not_back_to_the_skipper(bench) -> None:  # type: ignore[no-untyped-def]
     client, items = bench
     ann, bob = as_(client, "reviewer", "ann"), as_(client, "reviewer", "bob")
@@ -286,6 +300,8 @@ def test_double_review_is_blind_measures_agreement_and_disputes_go_to_an_admin(
                 output_id = claim["item"]["output_id"]
                 page = client.get(f"/ui/outputs/{output_id}", headers=bob)
                 assert "Second review" in page.text and "by ann" not in page.text
+                assert client.get(f"/v1/outputs/{output_id}", headers=bob).json()["reviews"] == []
+                assert len(client.get(f"/v1/outputs/{output_id}", headers=ann).json()["reviews"]) == 1
                 second = verdicts[output_id][1]
                 body = {
                     "output_id": output_id,

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from service.api.deps import IngestDep, ReaderDep, SessionDep, SettingsDep
 from service.api.enqueue import after_commit_score
 from service.api.views import output_view
+from service.auth import Permission
 from service.domain import (
     BatchIn,
     BatchItemResult,
@@ -21,6 +22,7 @@ from service.domain import (
 )
 from service.errors import PayloadTooLarge, ServiceError
 from service.storage import repository as repo
+from service.storage import reviewing
 
 router = APIRouter(prefix="/outputs", tags=["outputs"])
 
@@ -101,6 +103,11 @@ def _ingest_one(session: Any, index: int, raw: dict[str, Any], new_ids: list[str
 
 
 @router.get("/{output_id}", response_model=OutputView)
-def get_output(output_id: str, _: ReaderDep, session: SessionDep) -> OutputView:
-    """An output's status, its signals so far, its score, its pick and its reviews."""
-    return output_view(session, repo.get_output(session, output_id=output_id))
+def get_output(output_id: str, principal: ReaderDep, session: SessionDep) -> OutputView:
+    """An output's status, its signals so far, its score, its pick and its reviews (hidden from a
+    reviewer who owes it a blind second verdict)."""
+    output = repo.get_output(session, output_id=output_id)
+    blind = principal.can(Permission.review) and reviewing.owes_second_review(
+        session, output=output, user_id=principal.id
+    )
+    return output_view(session, output, hide_reviews=blind)
