@@ -10,8 +10,8 @@ from service import workbench
 from service.api.deps import AdjudicatorDep, ReaderDep, SessionDep, SettingsDep
 from service.api.enqueue import after_commit_review
 from service.api.views import queue_item, review_view
+from service.storage import quality
 from service.storage import repository as repo
-from service.storage import reviewing
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -30,7 +30,7 @@ def adjudication_page(
             "item": queue_item(pick, output),
             "reviews": [review_view(r) for r in repo.reviews_for(session, output_id=output.id)],
         }
-        for pick, output in reviewing.disputed(session)
+        for pick, output in quality.disputed(session)
     ]
     return render(
         request, "adjudication.html", {"disputes": disputes, "taxonomy": settings.failure_categories}

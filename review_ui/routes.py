@@ -24,9 +24,9 @@ from service.api.routes.queues import queue_config, queue_view, start_of_day
 from service.api.views import output_view, queue_item
 from service.auth import Permission
 from service.storage import collections as collection_store
+from service.storage import quality, reviewing
 from service.storage import queues as queues_repo
 from service.storage import repository as repo
-from service.storage import reviewing
 from service.storage.tables import User, utcnow
 from workers.scoring import SIGNALS
 
@@ -42,11 +42,11 @@ def queues_page(request: Request, _: ReaderDep, session: SessionDep, settings: S
         {
             "view": queue_view(session, q),
             "progress": reviewing.reviewer_progress(session, queue=q.name, since=today),
-            "second_reviews": reviewing.count_qc_waiting(session, queue=q.name),
+            "second_reviews": quality.count_qc_waiting(session, queue=q.name),
         }
         for q in settings.queues
     ]
-    return render(request, "queues.html", {"queues": queues, "disputed": len(reviewing.disputed(session))})
+    return render(request, "queues.html", {"queues": queues, "disputed": len(quality.disputed(session))})
 
 
 def _names(session: Any, user_ids: set[str]) -> dict[str, str]:
@@ -206,11 +206,12 @@ def undo_form(
 
 def mount_ui(app: FastAPI) -> None:
     """Attach the review pages and their static files to the app."""
-    from review_ui import accounts, quality
+    from review_ui import accounts
+    from review_ui import quality as quality_pages
     from review_ui import collections as collection_pages
 
     app.include_router(router)
     app.include_router(accounts.router)
-    app.include_router(quality.router)
+    app.include_router(quality_pages.router)
     app.include_router(collection_pages.router)
     app.mount("/ui/static", StaticFiles(directory=str(HERE / "static")), name="ui-static")

@@ -20,7 +20,7 @@ from service.domain_workbench import (
     verdict_from,
 )
 from service.settings import Settings
-from service.storage import promotions, reviewing
+from service.storage import promotions, quality, reviewing
 from service.storage.tables import Review, utcnow
 from workers import agreement
 
@@ -97,7 +97,7 @@ def adjudicate(
         taxonomy=settings.failure_categories,
     )
     now = utcnow()
-    review = reviewing.adjudicate(
+    review = quality.adjudicate(
         session,
         output_id=output_id,
         user_id=principal.user_id or "",
@@ -124,12 +124,12 @@ def qc_report(session: Session, settings: Settings, *, queue: str | None = None)
             first_categories=frozenset(first.categories or []),
             second_categories=frozenset(second.categories or []),
         )
-        for first, second in reviewing.double_reviews(session, queue=queue)
+        for first, second in quality.double_reviews(session, queue=queue)
     ]
     return QcReport(
         qc_share=settings.qc_share,
-        waiting=reviewing.count_qc_waiting(session, queue=queue),
-        disputed=len(reviewing.disputed(session)),
+        waiting=quality.count_qc_waiting(session, queue=queue),
+        disputed=len(quality.disputed(session)),
         overall=_view(agreement.overall(doubles)),
         pairs=[
             PairAgreement(reviewers=pair, **_view(a).model_dump())

@@ -25,7 +25,8 @@ from service.storage import promotions
 from service.storage import queues as queues_repo
 from service.storage import repository as repo
 from service.storage.accounts import add_user
-from service.storage.reviewing import VerdictIn, adjudicate, record_verdict, undo_last
+from service.storage.quality import adjudicate
+from service.storage.reviewing import VerdictIn, record_verdict, undo_last
 from service.storage.tables import CollectionVersion, Output, Pick, Review, utcnow
 from tests.conftest import Database
 from workers import exports

@@ -10,8 +10,8 @@ from service.api.enqueue import after_commit_review
 from service.api.views import queue_item, review_view
 from service.domain import QueueItem, ReviewView
 from service.domain_workbench import AdjudicationIn, QcReport
+from service.storage import quality
 from service.storage import repository as repo
-from service.storage import reviewing
 
 router = APIRouter(tags=["quality control"])
 
@@ -35,7 +35,7 @@ def disputes(_: ReaderDep, session: SessionDep) -> list[Dispute]:
             **queue_item(pick, output).model_dump(),
             reviews=[review_view(r) for r in repo.reviews_for(session, output_id=output.id)],
         )
-        for pick, output in reviewing.disputed(session)
+        for pick, output in quality.disputed(session)
     ]
 
 

@@ -1,0 +1,76 @@
+"""Repository functions for quality control: blind double reviews, their agreement data, and the
+adjudication of disagreements. The session comes first, keyword-only arguments after, and nothing
+commits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from service.errors import Conflict
+from service.storage.reviewing import QC_DISPUTED, QC_RESOLVED, QC_WAITING, VerdictIn
+from service.storage.tables import Output, Pick, Review, new_id
+
+
+def adjudicate(
+    session: Session, *, output_id: str, user_id: str, reviewer: str, verdict: VerdictIn, now: datetime
+) -> Review:
+    """An admin's ruling on a disputed double review; it becomes the item's verdict."""
+    pick = session.scalars(select(Pick).where(Pick.output_id == output_id)).one_or_none()
+    if pick is None or pick.qc_state != QC_DISPUTED:
+        raise Conflict("only disputed double reviews are adjudicated", details={"id": output_id})
+    pick.qc_state = QC_RESOLVED
+    review = Review(
+        id=new_id(),
+        output_id=output_id,
+        queue=pick.queue,
+        verdict=verdict.verdict,
+        categories=verdict.categories,
+        correction=verdict.correction,
+        note=verdict.note,
+        reviewer=reviewer,
+        reviewer_id=user_id,
+        kind="adjudication",
+        created_at=now,
+    )
+    session.add(review)
+    session.flush()
+    return review
+
+
+def disputed(session: Session, *, limit: int = 200) -> list[tuple[Pick, Output]]:
+    """The adjudication queue: double reviews whose verdicts disagree, oldest first."""
+    rows = session.execute(
+        select(Pick, Output)
+        .join(Output, Output.id == Pick.output_id)
+        .where(Pick.qc_state == QC_DISPUTED)
+        .order_by(Pick.reviewed_at)
+        .limit(limit)
+    )
+    return [(p, o) for p, o in rows]
+
+
+def double_reviews(session: Session, *, queue: str | None = None) -> list[tuple[Review, Review]]:
+    """Every (first, second) verdict pair from blind double review, for agreement statistics."""
+    first = select(Review).where(Review.kind == "primary").subquery()
+    conditions = [Review.kind == "qc"]
+    if queue is not None:
+        conditions.append(Review.queue == queue)
+    rows = session.execute(
+        select(Review, first.c.id).join(first, first.c.output_id == Review.output_id).where(and_(*conditions))
+    )
+    pairs = []
+    for second, first_id in rows:
+        primary = session.get(Review, first_id)
+        if primary is not None:
+            pairs.append((primary, second))
+    return pairs
+
+
+def count_qc_waiting(session: Session, *, queue: str | None = None) -> int:
+    where = [Pick.qc_state == QC_WAITING]
+    if queue is not None:
+        where.append(Pick.queue == queue)
+    return session.scalar(select(func.count()).select_from(Pick).where(*where)) or 0
