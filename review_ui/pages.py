@@ -6,15 +6,16 @@ Model output is untrusted text: templates autoescape everything and never mark i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import Request
+from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 
 from service.auth import Permission, Principal
+from service.storage.reviewing import VerdictIn
 
 HERE = Path(__file__).parent
 # Autoescape everywhere: LLM output is untrusted and must never become live HTML.
@@ -47,6 +48,19 @@ def render(request: Request, name: str, context: dict[str, Any], status_code: in
 def render_error(request: Request, status_code: int, error: dict[str, Any]) -> HTMLResponse:
     """The HTML face of the error envelope, for people browsing the review pages."""
     return render(request, "error.html", {"status_code": status_code, "error": error}, status_code)
+
+
+def verdict_form(
+    verdict: str = Form(...),
+    categories: list[str] = Form([]),
+    correction: str = Form(""),
+    note: str = Form(""),
+) -> VerdictIn:
+    """The verdict fields of a form (the reviewer's, or an admin's ruling), not yet checked."""
+    return VerdictIn(verdict=verdict, categories=categories, correction=correction or None, note=note or None)
+
+
+VerdictFormDep = Annotated[VerdictIn, Depends(verdict_form)]
 
 
 def see_other(url: str) -> RedirectResponse:

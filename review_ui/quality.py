@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from review_ui.pages import render, see_other
+from review_ui.pages import VerdictFormDep, render, see_other
 from service import workbench
 from service.api.deps import AdjudicatorDep, ReaderDep, SessionDep, SettingsDep
 from service.api.enqueue import after_commit_review
@@ -44,21 +44,9 @@ def adjudicate_form(
     principal: AdjudicatorDep,
     session: SessionDep,
     settings: SettingsDep,
-    verdict: str = Form(...),
-    categories: list[str] = Form([]),
-    correction: str = Form(""),
-    note: str = Form(""),
+    submitted: VerdictFormDep,
 ) -> Response:
     with session.begin():
-        review = workbench.adjudicate(
-            session,
-            settings,
-            principal,
-            output_id=output_id,
-            verdict=verdict,
-            categories=categories,
-            correction=correction or None,
-            note=note or None,
-        )
+        review = workbench.adjudicate(session, settings, principal, output_id=output_id, submitted=submitted)
     after_commit_review(request, review.queue)
     return see_other("/ui/adjudication")

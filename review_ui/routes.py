@@ -7,16 +7,17 @@ forms carry the session's CSRF token. Model output is untrusted text and is only
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
 
 from review_ui import item_data
-from review_ui.pages import HERE, render, render_error, see_other
+from review_ui.pages import HERE, VerdictFormDep, render, render_error, see_other
 from service import workbench
 from service.api.deps import ReaderDep, ReviewerDep, SessionDep, SettingsDep
 from service.api.enqueue import after_commit_review
@@ -157,26 +158,15 @@ def review_form(
     principal: ReviewerDep,
     session: SessionDep,
     settings: SettingsDep,
-    verdict: str = Form(...),
-    categories: list[str] = Form([]),
-    correction: str = Form(""),
-    note: str = Form(""),
+    submitted: VerdictFormDep,
 ) -> Response:
     """Record the verdict, then open the next item of the same queue for this reviewer."""
     with session.begin():
         output = repo.get_output(session, output_id=output_id)
         # The editor starts with the original response: unchanged text is no correction.
-        changed = correction.strip() and correction.strip() != output.response.strip()
-        review = workbench.record(
-            session,
-            settings,
-            principal,
-            output_id=output_id,
-            verdict=verdict,
-            categories=categories,
-            correction=correction if changed else None,
-            note=note,
-        )
+        if (submitted.correction or "").strip() == output.response.strip():
+            submitted = replace(submitted, correction=None)
+        review = workbench.record(session, settings, principal, output_id=output_id, submitted=submitted)
         queue = review.queue
     after_commit_review(request, queue)
     if queue is None:
@@ -207,8 +197,8 @@ def undo_form(
 def mount_ui(app: FastAPI) -> None:
     """Attach the review pages and their static files to the app."""
     from review_ui import accounts
-    from review_ui import quality as quality_pages
     from review_ui import collections as collection_pages
+    from review_ui import quality as quality_pages
 
     app.include_router(router)
     app.include_router(accounts.router)

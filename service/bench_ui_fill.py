@@ -119,7 +119,7 @@ class Traffic:
 
     def __init__(self, data: Path, *, rows: int, waiting: int, now: datetime, seed: int) -> None:
         self.rng = rng = np.random.default_rng(seed)
-        self.rows, self.now = rows, now
+        self.rows = rows
         base = [OutputIn.model_validate(o) for o in halueval_outputs(data, rows)]
         self.texts = [(o, normalize(o), o.payload_hash()) for o in base]
         junk, scored = rows // 100, rows * 3 // 100
@@ -127,10 +127,10 @@ class Traffic:
         if reviewed < rows // 2:
             raise ValueError(f"{rows} rows are too few for {waiting} waiting items")
         older = ["reviewed"] * reviewed + ["scored"] * scored + ["junk"] * junk
-        # Received over the last DAYS days, oldest first, so the waiting items are the newest.
         self.status = np.concatenate([rng.permutation(older), ["queued"] * waiting])
+        # Received over the last DAYS days, oldest first, so the waiting items are the newest.
         self.received = [
-            now - timedelta(seconds=float(a)) for a in sorted(rng.uniform(60, DAYS * 86400, rows))[::-1]
+            now - timedelta(seconds=float(a)) for a in sorted(rng.uniform(600, DAYS * 86400, rows))[::-1]
         ]
         self.scores = rng.beta(2, 5, rows)
         self.vectors = rng.standard_normal((rows, DIMENSION), dtype=np.float32)

@@ -11,7 +11,6 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from service.auth import Principal
-from service.domain import Verdict
 from service.domain_workbench import (
     AgreementView,
     CategoryAgreement,
@@ -21,6 +20,7 @@ from service.domain_workbench import (
 )
 from service.settings import Settings
 from service.storage import promotions, quality, reviewing
+from service.storage.reviewing import VerdictIn
 from service.storage.tables import Review, utcnow
 from workers import agreement
 
@@ -29,33 +29,29 @@ def lease(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.claim_lease_seconds)
 
 
+def checked(submitted: VerdictIn, settings: Settings) -> VerdictIn:
+    """A submitted verdict checked against the taxonomy (422 otherwise), blanks made None."""
+    return verdict_from(
+        verdict=submitted.verdict,
+        categories=submitted.categories,
+        correction=submitted.correction,
+        note=submitted.note,
+        taxonomy=settings.failure_categories,
+    )
+
+
 def record(
-    session: Session,
-    settings: Settings,
-    principal: Principal,
-    *,
-    output_id: str,
-    verdict: Verdict | str,
-    categories: list[str],
-    correction: str | None,
-    note: str | None,
+    session: Session, settings: Settings, principal: Principal, *, output_id: str, submitted: VerdictIn
 ) -> Review:
     """Record this reviewer's verdict (first or blind second) after checking it against the taxonomy,
     and promote it wherever a promotion rule says."""
-    checked = verdict_from(
-        verdict=verdict,
-        categories=categories,
-        correction=correction,
-        note=note,
-        taxonomy=settings.failure_categories,
-    )
     now = utcnow()
     review = reviewing.record_verdict(
         session,
         output_id=output_id,
         user_id=principal.user_id,
         reviewer=principal.name,
-        verdict=checked,
+        verdict=checked(submitted, settings),
         now=now,
         qc_share=settings.qc_share,
     )
@@ -79,30 +75,16 @@ def undo(session: Session, settings: Settings, principal: Principal) -> Review:
 
 
 def adjudicate(
-    session: Session,
-    settings: Settings,
-    principal: Principal,
-    *,
-    output_id: str,
-    verdict: Verdict | str,
-    categories: list[str],
-    correction: str | None,
-    note: str | None,
+    session: Session, settings: Settings, principal: Principal, *, output_id: str, submitted: VerdictIn
 ) -> Review:
-    checked = verdict_from(
-        verdict=verdict,
-        categories=categories,
-        correction=correction,
-        note=note,
-        taxonomy=settings.failure_categories,
-    )
+    """An admin's ruling on a disputed double review; promoted like any verdict."""
     now = utcnow()
     review = quality.adjudicate(
         session,
         output_id=output_id,
         user_id=principal.user_id or "",
         reviewer=principal.name,
-        verdict=checked,
+        verdict=checked(submitted, settings),
         now=now,
     )
     promotions.apply_rules(session, review_id=review.id, now=now, settings=settings)

@@ -9,6 +9,7 @@ of the main pages land in ``test-output/screenshots/`` at the repository root.
 from __future__ import annotations
 
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,15 +25,16 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.api.deps import SESSION_COOKIE
 from service.app import create_app
 from service.demo import halueval_outputs
 from service.domain import OutputIn
 from service.settings import QueueConfig, Settings
-from service.api.deps import SESSION_COOKIE
 from service.storage import accounts, queues
 from service.storage import repository as repo
+from service.storage.db import make_engine
 from service.storage.tables import Pick, User, utcnow
-from tests.conftest import PASSWORD, add_account, create_database, credentials_in, review
+from tests.conftest import PASSWORD, Database, add_account, create_database, credentials_in, review
 from workers.scoring import SIGNALS
 
 CHROMIUM = "/usr/bin/chromium"
@@ -144,7 +146,6 @@ def item_of(page: Page) -> str:
     return output_id
 
 
-
 def on_item(page: Page, output_id: str) -> None:
     """Wait until the page shows this item."""
     expect(page).to_have_url(re.compile(rf"/ui/outputs/{output_id}(\?|$)"))
@@ -166,7 +167,9 @@ def _seed(session: Session) -> tuple[list[str], str, str]:
     """A reviewed past output, six queued HaluEval outputs and one hostile one, all scored."""
     rows = list(halueval_outputs(DATA, len(SCORES) + 1))
     past = _scored(session, rows.pop(), score=0.9, signals=_signals(novelty=0.2))
-    review(session, past, "fail", categories=["factual_error"], reviewer="rosa", now=utcnow() - timedelta(days=1))
+    review(
+        session, past, "fail", categories=["factual_error"], reviewer="rosa", now=utcnow() - timedelta(days=1)
+    )
 
     first = {
         **rows[0],
@@ -192,7 +195,12 @@ def _seed(session: Session) -> tuple[list[str], str, str]:
         )
         _pick(session, output_id, score)
         items.append(output_id)
-    hostile = {"prompt": XSS, "response": XSS, "samples": [XSS, "<b>bold</b> & <i>friends</i>"], "app": "hostile"}
+    hostile = {
+        "prompt": XSS,
+        "response": XSS,
+        "samples": [XSS, "<b>bold</b> & <i>friends</i>"],
+        "app": "hostile",
+    }
     xss = _scored(session, hostile, score=XSS_SCORE, signals=_signals(novelty=0.9))
     _pick(session, xss, XSS_SCORE)
     return [*items, xss], xss, past
@@ -222,15 +230,25 @@ def _pick(session: Session, output_id: str, score: float) -> None:
     )
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file; each test starts from a copy (quicker than migrating again)."""
+    database = create_database("sqlite", tmp_path_factory.mktemp("browser-db"))
+    database.close()
+    return Path(database.url.removeprefix("sqlite:///"))
+
+
 @pytest.fixture
 def start_workbench(
-    browser: Browser, tmp_path: Path, settings_for: Callable[..., Settings]
+    browser: Browser, migrated_sqlite: Path, tmp_path: Path, settings_for: Callable[..., Settings]
 ) -> Iterator[Callable[..., Workbench]]:
     """Start a server on a fresh, seeded SQLite database (settings overridable), once per test."""
-    started: list[tuple[Workbench, uvicorn.Server, threading.Thread, Any]] = []
+    started: list[tuple[Workbench, uvicorn.Server, threading.Thread, Database]] = []
 
     def start(**overrides: Any) -> Workbench:
-        database = create_database("sqlite", tmp_path)
+        path = tmp_path / f"workbench-{len(started)}.db"
+        shutil.copyfile(migrated_sqlite, path)
+        database = Database("sqlite", f"sqlite:///{path}", make_engine(f"sqlite:///{path}"))
         values: dict[str, Any] = {
             "queues": [QueueConfig(name="default", budget_per_day=50)],
             "qc_share": 0.0,

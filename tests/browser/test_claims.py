@@ -8,6 +8,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Workbench, item_of, on_item, screenshot
 
+
 def _finished(page: Page) -> bool:
     return "/ui/queues/default?done=1" in page.url
 

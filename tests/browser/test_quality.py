@@ -45,7 +45,11 @@ def test_a_second_reviewer_judges_blind_and_an_admin_settles_the_disagreement(
     dispute.get_by_role("button", name="Rule fail").click()
     expect(ada.get_by_text("No disagreements are waiting.")).to_be_visible()
     kinds = [(r["kind"], r["verdict"], r["reviewer"]) for r in workbench.output(first)["reviews"]]
-    assert sorted(kinds) == [("adjudication", "fail", "ada"), ("primary", "fail", "ana"), ("qc", "pass", "ben")]
+    assert sorted(kinds) == [
+        ("adjudication", "fail", "ada"),
+        ("primary", "fail", "ana"),
+        ("qc", "pass", "ben"),
+    ]
 
     ada.get_by_role("link", name="Quality").click()
     overall = ada.get_by_test_id("qc-overall")

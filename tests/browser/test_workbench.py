@@ -6,7 +6,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Workbench, item_of, on_item, screenshot
+from tests.browser.conftest import Workbench, on_item, screenshot
 
 
 def test_a_reviewer_signs_in_and_clears_an_easy_item_in_two_keystrokes(workbench: Workbench) -> None:

@@ -12,6 +12,7 @@ from service.domain import QueueItem, ReviewView
 from service.domain_workbench import AdjudicationIn, QcReport
 from service.storage import quality
 from service.storage import repository as repo
+from service.storage.reviewing import VerdictIn
 
 router = APIRouter(tags=["quality control"])
 
@@ -55,10 +56,12 @@ def adjudicate(
             settings,
             principal,
             output_id=output_id,
-            verdict=ruling.verdict,
-            categories=ruling.categories,
-            correction=ruling.correction,
-            note=ruling.note,
+            submitted=VerdictIn(
+                verdict=ruling.verdict.value,
+                categories=ruling.categories,
+                correction=ruling.correction,
+                note=ruling.note,
+            ),
         )
         view = review_view(review)
     after_commit_review(request, view.queue)

@@ -9,6 +9,7 @@ from service.api.deps import ReviewerDep, SessionDep, SettingsDep
 from service.api.enqueue import after_commit_review
 from service.api.views import review_view
 from service.domain import ReviewIn, ReviewView
+from service.storage.reviewing import VerdictIn
 
 router = APIRouter(prefix="/reviews", tags=["reviews"])
 
@@ -25,10 +26,12 @@ def post_review(
             settings,
             principal,
             output_id=review_in.output_id,
-            verdict=review_in.verdict,
-            categories=review_in.categories,
-            correction=review_in.correction,
-            note=review_in.note,
+            submitted=VerdictIn(
+                verdict=review_in.verdict.value,
+                categories=review_in.categories,
+                correction=review_in.correction,
+                note=review_in.note,
+            ),
         )
         view = review_view(review)
     after_commit_review(request, view.queue)
