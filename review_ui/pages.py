@@ -22,6 +22,15 @@ HERE = Path(__file__).parent
 templates = Jinja2Templates(env=Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True))
 
 
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st..."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+templates.env.filters["ordinal"] = ordinal
+
+
 def principal_of(request: Request) -> Principal | None:
     principal: Principal | None = getattr(request.state, "principal", None)
     return principal
@@ -37,11 +46,11 @@ def render(request: Request, name: str, context: dict[str, Any], status_code: in
         **context,
     }
     response = templates.TemplateResponse(request, name, page, status_code=status_code)
-    if request.headers.get("hx-request") and request.method == "GET" and status_code == 200:
-        # htmx swapped this page in (after a redirect, too): the address bar shows where we are.
-        response.headers["HX-Push-Url"] = str(request.url.path) + (
-            f"?{request.url.query}" if request.url.query else ""
-        )
+    if request.headers.get("hx-request"):
+        # htmx swapped this page in (after a redirect, too): the address bar shows where we are;
+        # a page answering a form post or an error leaves it alone (reloading must not re-post).
+        here = str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
+        response.headers["HX-Push-Url"] = here if request.method == "GET" and status_code == 200 else "false"
     return response
 
 

@@ -119,7 +119,9 @@ class ServerTiming:
 
 
 def _wants_html(request: Request) -> bool:
-    return request.url.path.startswith("/ui") and "text/html" in request.headers.get("accept", "")
+    """People browsing the pages get error pages; htmx swaps (Accept: */*) count as browsing."""
+    browsing = "text/html" in request.headers.get("accept", "") or request.headers.get("hx-request") == "true"
+    return request.url.path.startswith("/ui") and browsing
 
 
 def _error_response(request: Request, status_code: int, envelope: dict[str, Any]) -> Response:

@@ -8,6 +8,7 @@ of the main pages land in ``test-output/screenshots/`` at the repository root.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import threading
@@ -37,7 +38,7 @@ from service.storage.tables import Pick, User, utcnow
 from tests.conftest import PASSWORD, Database, add_account, create_database, credentials_in, review
 from workers.scoring import SIGNALS
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("RR_CHROMIUM", "/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "halueval" / "general_data.jsonl.gz"
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
@@ -152,10 +153,11 @@ def on_item(page: Page, output_id: str) -> None:
     expect(page.locator("h1 code")).to_have_text(output_id[:8])
 
 
-def screenshot(page: Page, name: str) -> Path:
+def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
+    """Save what the page shows as test-output/screenshots/NAME.png, for people to look at."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path
 
 

@@ -83,6 +83,7 @@ def test_an_expired_lease_returns_the_item_to_the_queue(workbench: Workbench) ->
     ana.keyboard.press("p")
     expect(ana.locator("h1")).to_have_text("409 · conflict")
     expect(ana.locator("main")).to_contain_text("ben is reviewing this item")
+    screenshot(ana, "verdict-refused")
     assert workbench.output(first)["reviews"] == []
     # Her address bar still names the item; reloading it says who has it now.
     ana.reload()

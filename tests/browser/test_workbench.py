@@ -44,7 +44,7 @@ def test_the_item_page_shows_why_it_was_flagged(workbench: Workbench) -> None:
     expect(why.locator(".drivers li")).to_have_text(
         [
             re.compile(r"disagreement between the response and other samples\s+94th percentile"),
-            re.compile(r"cosine distance to the nearest recent outputs\s+81th percentile"),
+            re.compile(r"cosine distance to the nearest recent outputs\s+81st percentile"),
         ]
     )
     samples = page.locator(".sample")
@@ -166,7 +166,7 @@ def test_help_overlay_lists_the_keys(workbench: Workbench) -> None:
     keys = overlay.locator("kbd")
     for key in ("Enter", "p", "f", "1", "9", "e", "Ctrl", "n", "s", "u", "j", "k", "?", "Esc"):
         expect(keys.filter(has_text=re.compile(rf"^{re.escape(key)}$"))).not_to_have_count(0)
-    screenshot(page, "help")
+    screenshot(page, "help", full_page=False)  # the overlay covers the window
     page.keyboard.press("Escape")
     expect(overlay).to_be_hidden()
     # The header's ? button opens it for people who use the mouse.
