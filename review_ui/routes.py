@@ -47,7 +47,7 @@ def queues_page(request: Request, _: ReaderDep, session: SessionDep, settings: S
         }
         for q in settings.queues
     ]
-    return render(request, "queues.html", {"queues": queues, "disputed": len(quality.disputed(session))})
+    return render(request, "queues.html", {"queues": queues, "disputed": quality.count_disputed(session)})
 
 
 def _names(session: Any, user_ids: set[str]) -> dict[str, str]:

@@ -247,7 +247,7 @@ def _empty_work_queue(settings: Settings) -> None:
 
     connection = redis_connection(settings)
     with contextlib.suppress(RedisError):  # never hide why the bench itself stopped
-        Queue(settings.rq_queue, connection=connection).empty()
+        Queue(settings.rq_queue, connection=connection).delete(delete_jobs=True)
     connection.close()
 
 

@@ -297,6 +297,9 @@ class OutputView(BaseModel):
     drivers: list[dict[str, Any]]
     pick: PickView | None
     reviews: list[ReviewView]
+    reviews_hidden: bool = Field(
+        default=False, description="True when you may give this item its blind second verdict."
+    )
 
 
 class QueueView(BaseModel):

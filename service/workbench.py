@@ -111,7 +111,7 @@ def qc_report(session: Session, settings: Settings, *, queue: str | None = None)
     return QcReport(
         qc_share=settings.qc_share,
         waiting=quality.count_qc_waiting(session, queue=queue),
-        disputed=len(quality.disputed(session)),
+        disputed=quality.count_disputed(session),
         overall=_view(agreement.overall(doubles)),
         pairs=[
             PairAgreement(reviewers=pair, **_view(a).model_dump())

@@ -65,6 +65,7 @@ def output_view(session: Session, output: Output, *, hide_reviews: bool = False)
         reviews=[]
         if hide_reviews
         else [review_view(r) for r in repo.reviews_for(session, output_id=output.id)],
+        reviews_hidden=hide_reviews,
     )
 
 

@@ -74,3 +74,8 @@ def count_qc_waiting(session: Session, *, queue: str | None = None) -> int:
     if queue is not None:
         where.append(Pick.queue == queue)
     return session.scalar(select(func.count()).select_from(Pick).where(*where)) or 0
+
+
+def count_disputed(session: Session) -> int:
+    """How many double reviews wait for an admin's ruling."""
+    return session.scalar(select(func.count()).select_from(Pick).where(Pick.qc_state == QC_DISPUTED)) or 0

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from service.domain import OutputStatus
 from service.storage.repository import latest_verdicts
@@ -181,6 +181,9 @@ def waiting_items(
     rows = session.execute(
         select(Pick, Output)
         .join(Output, Output.id == Pick.output_id)
+        .options(
+            load_only(Output.id, Output.external_id, Output.app, Output.model, Output.prompt, Output.response)
+        )
         .where(waiting)
         .order_by(Pick.score.desc().nulls_last(), Pick.picked_at)
         .limit(limit)

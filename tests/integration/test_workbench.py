@@ -300,7 +300,8 @@ def test_double_review_is_blind_measures_agreement_and_disputes_go_to_an_admin(
                 output_id = claim["item"]["output_id"]
                 page = client.get(f"/ui/outputs/{output_id}", headers=bob)
                 assert "Second review" in page.text and "by ann" not in page.text
-                assert client.get(f"/v1/outputs/{output_id}", headers=bob).json()["reviews"] == []
+                hidden = client.get(f"/v1/outputs/{output_id}", headers=bob).json()
+                assert hidden["reviews"] == [] and hidden["reviews_hidden"]
                 assert len(client.get(f"/v1/outputs/{output_id}", headers=ann).json()["reviews"]) == 1
                 second = verdicts[output_id][1]
                 body = {
