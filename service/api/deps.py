@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from rq import Queue
 from sqlalchemy.orm import Session
 
@@ -51,17 +52,25 @@ SessionDep = Annotated[Session, Depends(_session)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
-def _credentials(request: Request) -> tuple[str, bool] | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip(), False
+# Declared for OpenAPI (the explorer's "Authorize" button); a missing header is not an error here
+# because the session cookie may stand in for it.
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="token",
+    description="An application's API key (rrk_...) or a session token (rrs_...) from POST /v1/sessions.",
+)
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def _credentials(request: Request, sent: HTTPAuthorizationCredentials | None) -> tuple[str, bool] | None:
+    if sent is not None and sent.credentials.strip():
+        return sent.credentials.strip(), False
     cookie = request.cookies.get(SESSION_COOKIE)
     return (cookie, True) if cookie else None
 
 
-def _principal(request: Request, session: SessionDep) -> Principal:
-    found = _credentials(request)
+def _principal(request: Request, session: SessionDep, sent: BearerDep) -> Principal:
+    found = _credentials(request, sent)
     if found is None:
         raise Unauthenticated(
             "sign in, or send 'Authorization: Bearer <session token or API key>'",
