@@ -97,11 +97,23 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.suite == "collections":
+        from service.bench_collections import QA_DATA, run_collections
+
+        return run_collections(
+            database_url=args.database_url,
+            redis_url=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/14",
+            data=QA_DATA,
+            items=args.items,
+            out=Path(args.out),
+        )
     if args.suite == "ui":
         from service.bench_ui import run_ui
 
         return run_ui(
-            database_url=args.database_url,
+            database_url=args.database_url
+            or os.environ.get("DATABASE_URL")
+            or "postgresql://postgres@127.0.0.1:5432/test",
             redis_url=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/14",
             data=Path(args.data),
             rows=args.rows,
@@ -188,7 +200,9 @@ def parser() -> argparse.ArgumentParser:
     stats.set_defaults(func=cmd_stats)
 
     bench = sub.add_parser("bench", help="benchmarks that print figures")
-    bench.add_argument("suite", choices=["throughput", "scoring", "loop", "selection-scale", "ui"])
+    bench.add_argument(
+        "suite", choices=["throughput", "scoring", "loop", "selection-scale", "ui", "collections"]
+    )
     bench.add_argument("--count", type=int, default=2000, help="throughput: outputs to push through")
     bench.add_argument("--data", default=str(DEMO_DATA), help="HaluEval general data")
     bench.add_argument("--out", default="bench-output")
@@ -210,10 +224,12 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--requests", type=int, default=200, help="ui: timed requests per page")
     bench.add_argument(
         "--database-url",
-        default=os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test",
-        help="ui: PostgreSQL to fill (in a schema of its own, dropped afterwards)",
+        default=None,
+        help="ui: PostgreSQL to fill (in a schema of its own, dropped afterwards; default DATABASE_URL, "
+        "else the local test database); collections: PostgreSQL instead of a temporary SQLite",
     )
     bench.add_argument("--keep", action="store_true", help="ui: keep the filled schema")
+    bench.add_argument("--items", type=int, default=200, help="collections: HaluEval QA items to post")
     bench.set_defaults(func=cmd_bench)
     add_collection_commands(sub)
     add_account_commands(sub)

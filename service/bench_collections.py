@@ -1,0 +1,376 @@
+"""`review-router bench collections`: the curation loop end to end, as users drive it, with the figures
+the exports and their leakage report give.
+
+HaluEval QA questions are posted through the REST API, each with its hallucinated or its right answer
+(a seeded coin; the label stays out of the payload), plus a few exact repeats from a second app. The
+real worker scores and queues them; an admin makes a fine-tuning set and an eval suite with two
+promotion rules; two reviewers claim and judge every item (a hallucination fails as a factual error
+with the right answer as correction). Then each export and the leakage report are downloaded and
+checked, and the CLI's export is compared with the API's bytes.
+
+Everything lives in a temporary data dir (SQLite) or a PostgreSQL schema of its own, and an RQ queue
+of its own; all are removed at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from service.bench_collections_report import FINETUNE, SHOWN, SUITE, check, report, summarize
+from service.bench_ui import serving
+from service.settings import QueueConfig, Settings
+from workers import exports
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+QA_DATA = REPO_ROOT / "data" / "halueval" / "qa_one_turn.jsonl.gz"
+SYSTEM = "Answer the question in one sentence."
+APP, MIRROR_APP = "halueval-qa", "halueval-qa-mirror"
+CLI_CHECK = (FINETUNE, "openai-chat")
+
+
+@dataclass(frozen=True)
+class Posted:
+    """One output as posted, with the label the service never sees."""
+
+    external_id: str
+    app: str
+    question: str
+    response: str
+    hallucinated: bool
+    right_answer: str
+
+    def payload(self) -> dict[str, Any]:
+        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": self.question}]
+        return {
+            "external_id": self.external_id,
+            "app": self.app,
+            "model": "halueval-qa",
+            "messages": messages,
+            "response": self.response,
+            "metadata": {"source": "HaluEval QA (MIT)"},
+        }
+
+
+def qa_outputs(path: Path, items: int, *, seed: int, repeats: int) -> list[Posted]:
+    """The first ``items`` QA rows, each answered right or hallucinated by a seeded coin, then
+    ``repeats`` hallucinated ones again, word for word, from a second app."""
+    coin = random.Random(seed)
+    posted: list[Posted] = []
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        for n, line in enumerate(fh):
+            if n >= items:
+                break
+            row = json.loads(line)
+            bad = coin.random() < 0.5
+            answer = row["hallucinated_answer"] if bad else row["right_answer"]
+            posted.append(Posted(f"halueval-qa-{n}", APP, row["question"], answer, bad, row["right_answer"]))
+    twins = [p for p in posted if p.hallucinated][:repeats]
+    posted += [
+        Posted(f"mirror-{p.external_id}", MIRROR_APP, p.question, p.response, True, p.right_answer)
+        for p in twins
+    ]
+    return posted
+
+
+# --- the stack -------------------------------------------------------------------------------
+
+
+@contextmanager
+def database(database_url: str | None) -> Iterator[str]:
+    """``""`` (SQLite in the data dir), or a PostgreSQL schema of its own, dropped afterwards."""
+    if not database_url:
+        yield ""
+        return
+    from sqlalchemy import text
+
+    from service.storage.db import make_engine
+
+    base = Settings(database_url=database_url).resolved_database_url
+    if not base.startswith("postgresql"):
+        raise SystemExit("bench collections runs on a temporary SQLite, or a postgresql:// --database-url")
+    schema = f"bench_collections_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = make_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def people(settings: Settings) -> dict[str, str]:
+    """Bearer tokens: an admin, two reviewers (ann, bob) and an ingest API key."""
+    from service import auth
+    from service.storage import accounts
+    from service.storage.db import engine_for, transaction, upgrade
+    from service.storage.tables import utcnow
+
+    engine = engine_for(settings)
+    upgrade(engine)
+    tokens: dict[str, str] = {}
+    with transaction(engine) as session:
+        now = utcnow()
+        for name, role in (("admin", "admin"), ("ann", "reviewer"), ("bob", "reviewer")):
+            user = accounts.add_user(
+                session, username=name, password_hash=auth.hash_password(uuid.uuid4().hex), role=role, now=now
+            )
+            tokens[name], _ = accounts.open_session(session, user=user, now=now, lifetime=timedelta(hours=2))
+        tokens["ingest"], _ = accounts.create_api_key(session, name="halueval-qa", created_by=None, now=now)
+    return tokens
+
+
+def _drop_work_queue(settings: Settings) -> None:
+    """The bench's RQ queue, its registries and their jobs (follow-ups of the verdicts included)."""
+    from redis.exceptions import RedisError
+    from rq import Queue
+    from rq.job import Job
+
+    from service.queueing import redis_connection
+
+    connection = redis_connection(settings)
+    queue = Queue(settings.rq_queue, connection=connection)
+    with contextlib.suppress(RedisError):  # never hide why the bench itself stopped
+        for registry in (queue.finished_job_registry, queue.failed_job_registry, queue.started_job_registry):
+            for job in Job.fetch_many(registry.get_job_ids(), connection=connection):
+                if job is not None:
+                    job.delete(remove_from_queue=False)
+            connection.delete(registry.key)
+        queue.delete(delete_jobs=True)
+    connection.close()
+
+
+# --- what users do ---------------------------------------------------------------------------
+
+
+def post_outputs(client: httpx.Client, posted: list[Posted]) -> tuple[dict[str, Posted], Counter[str]]:
+    """Post in batches of 100; returns the stored id of each output and how many were new."""
+    ids: dict[str, Posted] = {}
+    totals: Counter[str] = Counter()
+    for start in range(0, len(posted), 100):
+        chunk = posted[start : start + 100]
+        r = client.post("/v1/outputs/batch", json={"outputs": [p.payload() for p in chunk]})
+        r.raise_for_status()
+        for result in r.json()["results"]:
+            totals[result["status"]] += 1
+            if result["id"]:
+                ids[result["id"]] = chunk[result["index"]]
+    return ids, totals
+
+
+def set_up_collections(admin: httpx.Client) -> None:
+    """The fine-tuning set and the eval suite, and a rule into each."""
+    for name, kind in ((FINETUNE, "finetune_set"), (SUITE, "eval_suite")):
+        admin.post("/v1/collections", json={"name": name, "kind": kind}).raise_for_status()
+    rules = (
+        ("fail-with-correction", FINETUNE, {"verdict": "fail", "has_correction": True}),
+        ("factual-errors", SUITE, {"verdict": "fail", "categories": ["factual_error"]}),
+    )
+    for name, collection, condition in rules:
+        body = {"name": name, "collection": collection, "condition": condition}
+        admin.post("/v1/promotion-rules", json=body).raise_for_status()
+
+
+def verdict(output_id: str, truth: Posted) -> dict[str, Any]:
+    """What a careful reviewer answers: a hallucination fails with the right answer as correction."""
+    if truth.hallucinated:
+        return {
+            "output_id": output_id,
+            "verdict": "fail",
+            "categories": ["factual_error"],
+            "correction": truth.right_answer,
+        }
+    return {"output_id": output_id, "verdict": "pass", "categories": [], "correction": None}
+
+
+def review_everything(reviewers: dict[str, httpx.Client], truth: dict[str, Posted]) -> dict[str, Any]:
+    """Reviewers take turns claiming the next item (blind second reviews come first) until the queue
+    is empty; then whatever selection left out (junk, duplicates shown once) is judged by id."""
+    modes: Counter[str] = Counter()
+    by: Counter[str] = Counter()
+    judged: set[str] = set()
+    busy = True
+    while busy:
+        busy = False
+        for name, client in reviewers.items():
+            claim = client.post("/v1/queues/default/claims")
+            claim.raise_for_status()
+            if claim.status_code == 204:
+                continue
+            output_id, mode = claim.json()["item"]["output_id"], claim.json()["mode"]
+            client.post("/v1/reviews", json=verdict(output_id, truth[output_id])).raise_for_status()
+            modes[mode] += 1
+            by[name] += 1
+            judged.add(output_id)
+            busy = True
+    names = list(reviewers)
+    for n, output_id in enumerate(sorted(set(truth) - judged)):
+        client = reviewers[names[n % len(names)]]
+        client.post("/v1/reviews", json=verdict(output_id, truth[output_id])).raise_for_status()
+        modes["by_id"] += 1
+        by[names[n % len(names)]] += 1
+    return {
+        "claimed": modes["review"],
+        "second_reviews": modes["second_review"],
+        "by_id": modes["by_id"],
+        "by_reviewer": dict(sorted(by.items())),
+    }
+
+
+def download(client: httpx.Client, name: str) -> dict[str, Any]:
+    """The latest version's exports (each downloaded twice: the same bytes) and its leakage report."""
+    texts: dict[str, str] = {}
+    headers: dict[str, dict[str, int]] = {}
+    stable = True
+    for fmt in exports.FORMATS:
+        r = client.get(f"/v1/collections/{name}/versions/latest/export", params={"format": fmt})
+        r.raise_for_status()
+        number = r.headers["x-collection-version"]
+        again = client.get(f"/v1/collections/{name}/versions/{number}/export", params={"format": fmt})
+        stable = stable and again.content == r.content
+        texts[fmt] = r.text
+        headers[fmt] = {k: int(r.headers[f"x-{k}"]) for k in ("exported", "held-back", "skipped")}
+    leakage = client.get(f"/v1/collections/{name}/versions/latest/leakage")
+    leakage.raise_for_status()
+    version = client.get(f"/v1/collections/{name}/versions/latest")
+    version.raise_for_status()
+    return {
+        "texts": texts,
+        "headers": headers,
+        "stable": stable,
+        "leakage": leakage.json(),
+        "items": version.json()["items"],
+        "versions": version.json()["number"],
+    }
+
+
+def cli_export(settings: Settings, name: str, fmt: str, folder: Path) -> tuple[str, str]:
+    """`review-router export NAME --format FMT --out FILE` in its own process; (file text, stderr)."""
+    target = folder / f"cli-{name}-{fmt}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.resolved_database_url,
+        "RR_DATA_DIR": str(settings.data_dir),
+        "HF_HUB_OFFLINE": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "service.cli", "export", name, "--format", fmt, "--out", str(target)],
+        cwd=folder,  # no stray .env from the caller's directory
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return target.read_text(encoding="utf-8"), done.stderr.strip()
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def bench_collections(
+    *, database_url: str | None, redis_url: str, data: Path, items: int, seed: int = 7
+) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
+    """The whole scenario; returns its figures and each collection's exports by format."""
+    from workers.main import run_worker
+
+    repeats = max(2, items // 40)
+    posted = qa_outputs(data, items, seed=seed, repeats=repeats)
+    extra = len(posted) + 10
+    t0 = time.perf_counter()
+    with database(database_url) as url, tempfile.TemporaryDirectory(prefix="rr-bench-collections-") as tmp:
+        settings = Settings(
+            database_url=url,
+            redis_url=redis_url,
+            data_dir=Path(tmp),
+            rq_queue=f"rr-bench-collections-{os.getpid()}-{uuid.uuid4().hex[:6]}",
+            queues=[QueueConfig(name="default", budget_per_day=extra, backlog_limit=extra, audit_share=0.1)],
+        )
+        tokens = people(settings)
+        try:
+            with serving(settings) as base:
+
+                def as_(who: str) -> httpx.Client:
+                    auth = {"Authorization": f"Bearer {tokens[who]}", "Accept": "application/json"}
+                    return httpx.Client(base_url=base, headers=auth, timeout=120)
+
+                with as_("ingest") as ingest, as_("admin") as admin, as_("ann") as ann, as_("bob") as bob:
+                    truth, accepted = post_outputs(ingest, posted)
+                    run_worker(settings, burst=True)
+                    statuses = admin.get("/v1/stats").json()["outputs"]
+                    set_up_collections(admin)
+                    reviews = review_everything({"ann": ann, "bob": bob}, truth)
+                    got = {name: download(admin, name) for name in (FINETUNE, SUITE)}
+            cli_text, cli_stderr = cli_export(settings, *CLI_CHECK, Path(tmp))
+        finally:
+            _drop_work_queue(settings)
+    problems = check(got, truth, repeats)
+    same = cli_text == got[CLI_CHECK[0]]["texts"][CLI_CHECK[1]]
+    if not same:
+        problems.append("`review-router export` wrote other bytes than the API download")
+    figures = {
+        "items": items,
+        "repeats": repeats,
+        "seed": seed,
+        "database": "postgresql" if url.startswith("postgresql") else "sqlite",
+        "seconds": round(time.perf_counter() - t0, 1),
+        "posted": len(posted),
+        "ingest": dict(sorted(accepted.items())),
+        "after_scoring": statuses,
+        "reviews": reviews,
+        "failed": sum(p.hallucinated for p in truth.values()),
+        "passed": sum(not p.hallucinated for p in truth.values()),
+        "collections": {name: summarize(one, truth) for name, one in got.items()},
+        "cli_check": {
+            "collection": CLI_CHECK[0],
+            "format": CLI_CHECK[1],
+            "bytes": len(cli_text.encode()),
+            "same_as_api": same,
+        },
+        "cli_report": cli_stderr,
+        "first_lines": {fmt: got[SHOWN[fmt]]["texts"][fmt].splitlines()[:2] for fmt in exports.FORMATS},
+        "problems": problems,
+    }
+    return figures, {name: one["texts"] for name, one in got.items()}
+
+
+def run_collections(
+    *, database_url: str | None, redis_url: str, data: Path, items: int, out: Path, seed: int = 7
+) -> int:
+    """Run the scenario, print its figures, save them and the exports under ``out``; 1 if a check failed."""
+    out.mkdir(parents=True, exist_ok=True)
+    figures, texts = bench_collections(
+        database_url=database_url, redis_url=redis_url, data=data, items=items, seed=seed
+    )
+    files = out / "collections-exports"
+    shutil.rmtree(files, ignore_errors=True)  # only this run's versions, never an older run's
+    files.mkdir()
+    for name, by_format in texts.items():
+        version = figures["collections"][name]["version"]
+        for fmt, text in by_format.items():
+            path = files / f"{name}-v{version}-{fmt}.{exports.EXTENSIONS[fmt]}"
+            path.write_text(text, encoding="utf-8", newline="")
+    (out / "collections.json").write_text(json.dumps(figures, indent=2, ensure_ascii=False))
+    print(report(figures))
+    print(f"written to {out / 'collections.json'} and {files}/")
+    return 1 if figures["problems"] else 0
