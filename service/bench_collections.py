@@ -9,7 +9,9 @@ with the right answer as correction). Then each export and the leakage report ar
 checked, and the CLI's export is compared with the API's bytes.
 
 Everything lives in a temporary data dir (SQLite) or a PostgreSQL schema of its own, and an RQ queue
-of its own; all are removed at the end.
+of its own; all are removed at the end. The data, the coin and the verdicts are the same every run;
+output ids are new each run, so which side a failure lands on (a stable draw on its id), the blind
+second reviews and the clusters vary, while the totals and every check do not.
 """
 
 from __future__ import annotations
@@ -238,29 +240,28 @@ def review_everything(reviewers: dict[str, httpx.Client], truth: dict[str, Poste
 
 
 def download(client: httpx.Client, name: str) -> dict[str, Any]:
-    """The latest version's exports (each downloaded twice: the same bytes) and its leakage report."""
+    """The latest version's exports (and again by its number: the same bytes) and its leakage report."""
+    version = client.get(f"/v1/collections/{name}/versions/latest")
+    version.raise_for_status()
+    number = version.json()["number"]
     texts: dict[str, str] = {}
     headers: dict[str, dict[str, int]] = {}
     stable = True
     for fmt in exports.FORMATS:
         r = client.get(f"/v1/collections/{name}/versions/latest/export", params={"format": fmt})
         r.raise_for_status()
-        number = r.headers["x-collection-version"]
         again = client.get(f"/v1/collections/{name}/versions/{number}/export", params={"format": fmt})
-        stable = stable and again.content == r.content
+        stable = stable and again.content == r.content and r.headers["x-collection-version"] == str(number)
         texts[fmt] = r.text
         headers[fmt] = {k: int(r.headers[f"x-{k}"]) for k in ("exported", "held-back", "skipped")}
-    leakage = client.get(f"/v1/collections/{name}/versions/latest/leakage")
+    leakage = client.get(f"/v1/collections/{name}/versions/{number}/leakage")
     leakage.raise_for_status()
-    version = client.get(f"/v1/collections/{name}/versions/latest")
-    version.raise_for_status()
     return {
         "texts": texts,
         "headers": headers,
         "stable": stable,
         "leakage": leakage.json(),
         "items": version.json()["items"],
-        "versions": version.json()["number"],
     }
 
 
@@ -272,6 +273,7 @@ def cli_export(settings: Settings, name: str, fmt: str, folder: Path) -> tuple[s
         "DATABASE_URL": settings.resolved_database_url,
         "RR_DATA_DIR": str(settings.data_dir),
         "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
     }
     done = subprocess.run(
         [sys.executable, "-m", "service.cli", "export", name, "--format", fmt, "--out", str(target)],
@@ -280,8 +282,9 @@ def cli_export(settings: Settings, name: str, fmt: str, folder: Path) -> tuple[s
         capture_output=True,
         text=True,
         timeout=120,
-        check=True,
     )
+    if done.returncode != 0:
+        raise RuntimeError(f"review-router export failed ({done.returncode}): {done.stderr.strip()}")
     return target.read_text(encoding="utf-8"), done.stderr.strip()
 
 

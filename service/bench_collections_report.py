@@ -124,6 +124,9 @@ def summarize(got: dict[str, Any], truth: dict[str, Posted]) -> dict[str, Any]:
         "exported": {fmt: h["exported"] for fmt, h in got["headers"].items()},
         "skipped": {fmt: h["skipped"] for fmt, h in got["headers"].items()},
         "checked_against": report["checked_against"],
+        "merged_items": [
+            {"output_id": m["output_id"], "merged": m["merged_output_ids"]} for m in report["merged"]
+        ],
         "held_back_items": _held_back(report, truth),
     }
 
@@ -171,6 +174,10 @@ def report(figures: dict[str, Any]) -> str:
         lines.append(
             f"  {name} v{c['version']}: {c['held_back']} of {c['items']} held back; checked against {against}"
         )
+        merged = ", ".join(
+            f"{m['output_id'][:8]} <- {' '.join(o[:8] for o in m['merged'])}" for m in c["merged_items"]
+        )
+        lines.append(f"    merged duplicates (same input): {merged or 'none'}")
         reasons = Counter(h["reason"].split("; ", 1)[-1] for h in c["held_back_items"])
         lines += [f"    {n} x {reason}" for reason, n in reasons.most_common()]
         others = sum(any(not t["same_question"] for t in h["twins"]) for h in c["held_back_items"])

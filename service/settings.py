@@ -189,7 +189,8 @@ class Settings(BaseSettings):
         description="Cosine at which an eval case and a fine-tuning example are one failure.",
     )
     leakage_same_cluster: bool = Field(
-        default=True, description="Items one selection run clustered together also count as near-duplicates."
+        default=False,
+        description="Items one selection run clustered together also count as near-duplicates (broad).",
     )
     leakage_eval_share: float = Field(
         default=0.5,
