@@ -73,6 +73,9 @@ def test_a_reviewer_promotes_an_item_by_hand_from_its_page(workbench: Workbench)
         promote.get_by_role("button", name="Promote").click()
         expect(page.get_by_test_id("promoted")).to_be_visible()
         screenshot(page, "item-promoted")
+        page.goto("/ui/collections/support-regressions")
+        expect(page.locator("main")).to_contain_text("support-regressions")
+        screenshot(page, "collection")
         export = admin.get(
             "/v1/collections/support-regressions/versions/latest/export", params={"format": "eval-jsonl"}
         )
