@@ -15,7 +15,7 @@ from service.api.deps import SESSION_COOKIE, AdminDep, PrincipalDep, SessionDep,
 from service.api.routes.accounts import checked_password, key_view, user_view
 from service.api.routes.outputs import validation_details
 from service.domain_accounts import UserIn
-from service.errors import CsrfFailed, ServiceError, ValidationFailed
+from service.errors import CsrfFailed, ServiceError, Unauthenticated, ValidationFailed
 from service.storage import accounts
 from service.storage.tables import utcnow
 
@@ -47,13 +47,15 @@ def login(
         raise CsrfFailed("the sign-in form expired: reload the page and try again")
     try:
         with session.begin():
-            token, _row, _ = accounts.sign_in(
+            signed = accounts.sign_in(
                 session,
                 username=username.strip(),
                 password=password,
                 now=utcnow(),
                 lifetime=timedelta(hours=settings.session_hours),
             )
+        if signed is None:
+            raise Unauthenticated("wrong username or password")
     except ServiceError as exc:
         return render(
             request,
@@ -61,6 +63,7 @@ def login(
             {"next": local_path(next), "login_csrf": login_csrf, "error": exc.message, "username": username},
             status_code=exc.status_code,
         )
+    token = signed[0]
     response = see_other(local_path(next))
     response.set_cookie(
         SESSION_COOKIE,

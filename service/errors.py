@@ -8,6 +8,7 @@
     ├── NotFound                 404 not_found
     ├── Conflict                 409 conflict
     ├── PayloadTooLarge          413 payload_too_large
+    ├── TooManyRequests          429 too_many_requests
     ├── ValidationFailed         422 validation_failed
     └── Unavailable              503 unavailable
         └── QueueUnavailable     503 queue_unavailable
@@ -74,6 +75,11 @@ class Conflict(ServiceError):
 class PayloadTooLarge(ServiceError):
     status_code = 413
     code = "payload_too_large"
+
+
+class TooManyRequests(ServiceError):
+    status_code = 429
+    code = "too_many_requests"
 
 
 class ValidationFailed(ServiceError):

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from service import queueing
 from service.settings import Settings, get_settings
+from service.storage import accounts
 from service.storage import repository as repo
 from service.storage.db import engine_for, transaction
 from service.storage.tables import Output, new_id, utcnow
@@ -284,10 +285,12 @@ def score_outputs(output_ids: list[str]) -> int:
 
 
 def sweep() -> int:
-    """Re-enqueue outputs whose scoring job was lost, and refill every queue. Returns re-enqueued count."""
+    """Re-enqueue outputs whose scoring job was lost, refill every queue and forget expired sign-ins.
+    Returns the re-enqueued count."""
     rt = runtime()
     now = utcnow()
     with transaction(rt.engine) as session:
+        accounts.purge_expired_sessions(session, now=now)
         stale = repo.stale_unscored_ids(
             session,
             received_before=now - timedelta(seconds=rt.settings.sweep_grace_seconds),

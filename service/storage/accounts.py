@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from service import auth
-from service.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
+from service.errors import Conflict, NotFound, TooManyRequests, ValidationFailed
 from service.storage.tables import ApiKey, User, WebSession, new_id
 
 
@@ -121,18 +121,39 @@ def session_principal(
 _DUMMY_HASH: list[str] = []
 
 
+#: Wrong passwords in a row before an account pauses sign-ins; each further one doubles the pause.
+LOCK_AFTER = 5
+FIRST_LOCK = timedelta(seconds=30)
+LONGEST_LOCK = timedelta(minutes=15)
+
+
 def sign_in(
     session: Session, *, username: str, password: str, now: datetime, lifetime: timedelta
-) -> tuple[str, WebSession, User]:
-    """Check a password and open a session; the same 401 for an unknown name or a wrong password."""
+) -> tuple[str, WebSession, User] | None:
+    """Check a password and open a session. None for an unknown name or a wrong password (the same
+    answer for both; the caller commits, so a wrong password is counted, then refuses with 401).
+
+    After LOCK_AFTER wrong passwords in a row the account refuses sign-ins (TooManyRequests) for a
+    pause that doubles with each further failure, up to LONGEST_LOCK.
+    """
     user = find_user(session, username=username)
     if user is None or not user.active:
         if not _DUMMY_HASH:
             _DUMMY_HASH.append(auth.hash_password("not a real password"))
         auth.verify_password(_DUMMY_HASH[0], password)
-        raise Unauthenticated("wrong username or password")
+        return None
+    if user.locked_until is not None and user.locked_until > now:
+        wait = int((user.locked_until - now).total_seconds()) + 1
+        raise TooManyRequests(
+            f"too many wrong passwords for this account: try again in {wait} s", details={"retry_after": wait}
+        )
     if not auth.verify_password(user.password_hash, password):
-        raise Unauthenticated("wrong username or password")
+        user.failed_logins = (user.failed_logins or 0) + 1
+        if user.failed_logins >= LOCK_AFTER:
+            pause = min(FIRST_LOCK * 2 ** (user.failed_logins - LOCK_AFTER), LONGEST_LOCK)
+            user.locked_until = now + pause
+        return None
+    user.failed_logins, user.locked_until = 0, None
     if auth.needs_rehash(user.password_hash):
         user.password_hash = auth.hash_password(password)
     token, row = open_session(session, user=user, now=now, lifetime=lifetime)

@@ -19,7 +19,7 @@ from service.storage import queues as queues_repo
 from service.storage import repository as repo
 from service.storage import reviewing
 from service.storage.db import session_factory, transaction
-from service.storage.tables import Output, Pick, utcnow
+from service.storage.tables import Output, Pick, User, utcnow
 from tests.conftest import PASSWORD, Database, add_account, credentials
 
 LEASE = timedelta(minutes=10)
@@ -129,6 +129,23 @@ def test_signing_in_issues_a_token_and_signing_out_ends_it(bench) -> None:  # ty
     assert client.get("/v1/me", headers=headers).json()["name"] == "rita"
     assert client.delete("/v1/sessions/current", headers=headers).status_code == 204
     assert client.get("/v1/me", headers=headers).status_code == 401
+
+
+def test_repeated_wrong_passwords_pause_the_account(bench) -> None:  # type: ignore[no-untyped-def]
+    client, _ = bench
+    with client.app.state.sessions() as session, session.begin():  # type: ignore[attr-defined]
+        add_account(session, "lena", "reviewer")
+    wrong = {"username": "lena", "password": "guess-guess"}
+    for _ in range(5):
+        assert client.post("/v1/sessions", json=wrong).status_code == 401
+    paused = client.post("/v1/sessions", json={"username": "lena", "password": PASSWORD})
+    assert paused.status_code == 429 and paused.json()["error"]["details"]["retry_after"] <= 31
+    with client.app.state.sessions() as session, session.begin():  # type: ignore[attr-defined]
+        session.execute(update(User).where(User.username == "lena").values(locked_until=utcnow()))
+    assert client.post("/v1/sessions", json={"username": "lena", "password": PASSWORD}).status_code == 201
+    # Success starts the count again: one more wrong password does not pause the account.
+    assert client.post("/v1/sessions", json=wrong).status_code == 401
+    assert client.post("/v1/sessions", json={"username": "lena", "password": PASSWORD}).status_code == 201
 
 
 def test_api_keys_are_shown_once_stored_hashed_and_revocable(bench) -> None:  # type: ignore[no-untyped-def]

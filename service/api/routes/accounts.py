@@ -18,7 +18,7 @@ from service.domain_accounts import (
     UserPatch,
     UserView,
 )
-from service.errors import ValidationFailed
+from service.errors import Unauthenticated, ValidationFailed
 from service.storage import accounts
 from service.storage.tables import ApiKey, User, utcnow
 
@@ -57,14 +57,17 @@ def checked_password(password: str) -> str:
 def sign_in(login: LoginIn, session: SessionDep, settings: SettingsDep) -> SessionOut:
     """Sign in with a username and password; the token works as a bearer token until it expires."""
     with session.begin():
-        token, row, user = accounts.sign_in(
+        signed = accounts.sign_in(
             session,
             username=login.username,
             password=login.password,
             now=utcnow(),
             lifetime=timedelta(hours=settings.session_hours),
         )
-        return SessionOut(token=token, expires_at=row.expires_at, user=user_view(user))
+        if signed is not None:
+            token, row, user = signed
+            return SessionOut(token=token, expires_at=row.expires_at, user=user_view(user))
+    raise Unauthenticated("wrong username or password")
 
 
 @router.delete("/sessions/current", status_code=status.HTTP_204_NO_CONTENT)
