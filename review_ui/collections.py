@@ -19,7 +19,7 @@ from service.api.deps import AdminDep, ReaderDep, ReviewerDep, SessionDep, Setti
 from service.errors import BadRequest, ValidationFailed
 from service.storage import collection_exports as exporting
 from service.storage import collections as store
-from service.storage import promotions
+from service.storage import promotions, staging
 from service.storage.tables import utcnow
 from workers import exports
 from workers.promotion import COLLECTION_KINDS, RuleCondition
@@ -69,8 +69,17 @@ def collections_page(
 
 @router.get("/{name}", response_class=HTMLResponse)
 def collection_page(
-    request: Request, name: str, _: ReaderDep, session: SessionDep, v: int | None = None, done: str = ""
+    request: Request,
+    name: str,
+    _: ReaderDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    v: int | None = None,
+    done: str = "",
 ) -> HTMLResponse:
+    if v is None:  # the latest version includes what rules staged since the last one
+        with session.begin():
+            staging.cut_pending(session, now=utcnow(), settings=settings)
     collection = store.get_collection(session, name=name)
     versions = store.list_versions(session, name=name)
     context: dict[str, Any] = {

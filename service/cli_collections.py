@@ -49,10 +49,14 @@ def _summary(report: dict[str, Any]) -> str:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from service.storage import staging
     from service.storage.collection_exports import export_version
+    from service.storage.tables import utcnow
 
     _, transaction = _session()
     with transaction as session:
+        if args.version == "latest":  # staged rule promotions become a version first
+            staging.cut_pending(session, now=utcnow(), settings=get_settings())
         _, result, report = export_version(
             session, name=args.collection, number=_version(args.version), fmt=args.format
         )

@@ -192,6 +192,11 @@ class Settings(BaseSettings):
         default=False,
         description="Items one selection run clustered together also count as near-duplicates (broad).",
     )
+    collection_cut_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Rule promotions wait at most this long to become a collection version.",
+    )
     leakage_eval_share: float = Field(
         default=0.5,
         ge=0,

@@ -55,7 +55,7 @@ def record(
         now=now,
         qc_share=settings.qc_share,
     )
-    promotions.apply_rules(session, review_id=review.id, now=now, settings=settings)
+    promotions.apply_rules(session, review_id=review.id, now=now)
     return review
 
 
@@ -70,7 +70,7 @@ def undo(session: Session, settings: Settings, principal: Principal) -> Review:
         window=timedelta(minutes=settings.undo_minutes),
         lease=lease(settings),
     )
-    promotions.withdraw_review(session, review_id=review.id, now=now, settings=settings)
+    promotions.withdraw_review(session, review_id=review.id, now=now)
     return review
 
 
@@ -87,7 +87,7 @@ def adjudicate(
         verdict=checked(submitted, settings),
         now=now,
     )
-    promotions.apply_rules(session, review_id=review.id, now=now, settings=settings)
+    promotions.apply_rules(session, review_id=review.id, now=now)
     return review
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from service import queueing
 from service.settings import Settings, get_settings
-from service.storage import accounts
+from service.storage import accounts, staging
 from service.storage import repository as repo
 from service.storage.db import engine_for, transaction
 from service.storage.tables import Output, new_id, utcnow
@@ -285,12 +285,15 @@ def score_outputs(output_ids: list[str]) -> int:
 
 
 def sweep() -> int:
-    """Re-enqueue outputs whose scoring job was lost, refill every queue and forget expired sign-ins.
+    """Re-enqueue outputs whose scoring job was lost, refill every queue, forget expired sign-ins and
+    make versions of collections whose staged rule promotions are due.
     Returns the re-enqueued count."""
     rt = runtime()
     now = utcnow()
     with transaction(rt.engine) as session:
         accounts.purge_expired_sessions(session, now=now)
+        due = now - timedelta(seconds=rt.settings.collection_cut_seconds)
+        staging.cut_pending(session, now=now, settings=rt.settings, due_before=due)
         stale = repo.stale_unscored_ids(
             session,
             received_before=now - timedelta(seconds=rt.settings.sweep_grace_seconds),

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from service.errors import Conflict, NotFound
 from service.settings import Settings
 from service.storage import collections as store
+from service.storage import staging
 from service.storage.repository import get_output, latest_verdicts
 from service.storage.tables import (
     Collection,
@@ -44,6 +45,7 @@ def promote(
     note: str | None = None,
 ) -> CollectionVersion | None:
     """Promote outputs (their verdicts) into a collection by hand; None when all were there already."""
+    staging.cut_pending(session, now=now, settings=settings, by=by)
     collection = store.get_collection(session, name=name)
     entries = []
     for output_id in dict.fromkeys(output_ids):
@@ -76,6 +78,7 @@ def remove(
     settings: Settings,
 ) -> CollectionVersion | None:
     """A new version without these outputs' items; None when none was there."""
+    staging.cut_pending(session, now=now, settings=settings, by=by)
     collection = store.get_collection(session, name=name)
     gone = set(
         session.scalars(
@@ -100,6 +103,7 @@ def refresh(
     session: Session, *, name: str, by: str | None, now: datetime, settings: Settings
 ) -> CollectionVersion:
     """A new version with the same items, its leakage checked again against the other side today."""
+    staging.cut_pending(session, now=now, settings=settings, by=by)
     collection = store.get_collection(session, name=name)
     made = store.freeze(
         session,
@@ -171,8 +175,7 @@ def _follow_adjudication(
     )
     for old in earlier:
         collection = session.get_one(Collection, old.collection_id)
-        version = store.latest_version(session, collection_id=collection.id)
-        if version is None or old.id not in {e.id for e in store.underlying(session, version)}:
+        if old.id not in staging.current_entry_ids(session, collection):
             continue
         change = changes.setdefault(collection.id, store.Change(collection))
         if old.provenance.get("verdict") == review.verdict:
@@ -186,23 +189,15 @@ def _follow_adjudication(
             change.remove.add(old.id)
 
 
-def apply_rules(
-    session: Session, *, review_id: str, now: datetime, settings: Settings
-) -> list[CollectionVersion]:
-    """Promote a just-recorded verdict wherever an active rule says; call it in the verdict's
-    transaction. A blind second verdict promotes nothing."""
+def apply_rules(session: Session, *, review_id: str, now: datetime) -> list[str]:
+    """Stage a just-recorded verdict's promotions wherever an active rule says (call it in the
+    verdict's transaction; ``staging.cut_pending`` makes the versions). A blind second verdict
+    promotes nothing. Returns the collections that gained staged changes."""
     review = session.get(Review, review_id)
     if review is None:
         raise NotFound(f"no review with id {review_id!r}", details={"id": review_id})
     changes = _rule_changes(session, [review], rule_names=None, now=now)
-    return store.freeze(
-        session,
-        changes.values(),
-        policy=store.LeakagePolicy.from_settings(settings),
-        by=review.reviewer,
-        note=f"rules on {review.reviewer}'s verdict",
-        now=now,
-    )
+    return staging.stage(session, changes.values(), now=now)
 
 
 def rerun_rules(
@@ -210,6 +205,7 @@ def rerun_rules(
 ) -> list[CollectionVersion]:
     """Apply the active rules (or these ones) to every verdict on record: one new version per
     collection that gains items, none where nothing changes."""
+    staging.cut_pending(session, now=now, settings=settings, by=by)
     reviews = [
         r
         for r in session.scalars(
@@ -228,26 +224,16 @@ def rerun_rules(
     )
 
 
-def withdraw_review(
-    session: Session, *, review_id: str, now: datetime, settings: Settings
-) -> list[CollectionVersion]:
-    """A review was undone: every collection whose latest version holds it gets a new version
-    without it (older versions keep it: they are immutable)."""
+def withdraw_review(session: Session, *, review_id: str, now: datetime) -> list[str]:
+    """A review was undone: every collection that holds it (or has it staged) stages its removal,
+    so the next version is without it (older versions keep it: they are immutable)."""
     entries = list(session.scalars(select(CollectionEntry).where(CollectionEntry.review_id == review_id)))
     changes = []
     for entry in entries:
         collection = session.get_one(Collection, entry.collection_id)
-        version = store.latest_version(session, collection_id=collection.id)
-        if version is not None and entry.id in {e.id for e in store.underlying(session, version)}:
+        if entry.id in staging.current_entry_ids(session, collection):
             changes.append(store.Change(collection, remove={entry.id}))
-    return store.freeze(
-        session,
-        changes,
-        policy=store.LeakagePolicy.from_settings(settings),
-        by=None,
-        note=f"withdrawn: review {review_id} was undone",
-        now=now,
-    )
+    return staging.stage(session, changes, now=now)
 
 
 # --- bulk promotion ------------------------------------------------------------------------------

@@ -342,3 +342,20 @@ class PromotionRule(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class CollectionPending(Base):
+    """A rule's promotion or an undo's withdrawal waiting for the collection's next version.
+
+    Verdicts only stage their changes (cheap, in the verdict's transaction); the changes become a
+    version when someone asks for the latest one, acts by hand, or RR_COLLECTION_CUT_SECONDS pass.
+    """
+
+    __tablename__ = "collection_pending"
+    __table_args__ = (Index("ix_collection_pending_collection_id", "collection_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    collection_id: Mapped[str] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    entry_id: Mapped[str] = mapped_column(ForeignKey("collection_entries.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(8))  # "add" or "remove"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

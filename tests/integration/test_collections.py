@@ -21,7 +21,7 @@ from service.errors import Conflict, NotFound
 from service.settings import Settings
 from service.storage import collection_exports as exporting
 from service.storage import collections as store
-from service.storage import promotions
+from service.storage import promotions, staging
 from service.storage import queues as queues_repo
 from service.storage import repository as repo
 from service.storage.accounts import add_user
@@ -33,6 +33,18 @@ from workers import exports
 from workers.promotion import RuleCondition
 
 SETTINGS = Settings(leakage_cosine=0.9, leakage_same_cluster=True, leakage_eval_share=0.5)
+
+
+def rules_on(session: Session, review_id: str) -> list[CollectionVersion]:
+    """What a verdict's rules promote, made into versions (as asking for the latest version does)."""
+    promotions.apply_rules(session, review_id=review_id, now=utcnow())
+    return staging.cut_pending(session, now=utcnow(), settings=SETTINGS)
+
+
+def withdrawn(session: Session, review_id: str) -> list[CollectionVersion]:
+    """An undone verdict withdrawn from every collection, made into versions."""
+    promotions.withdraw_review(session, review_id=review_id, now=utcnow())
+    return staging.cut_pending(session, now=utcnow(), settings=SETTINGS)
 
 
 def vector(seed: int, near: np.ndarray | None = None) -> np.ndarray:
@@ -125,7 +137,7 @@ def test_failed_review_with_correction_lands_in_finetune_export_through_a_rule(s
     rule(session, "fail-with-correction", "corrections", verdict="fail", has_correction=True)
     row = output(session, "What is the capital of Australia?", "Sydney")
     review = judge(session, row, correction="Canberra")
-    made = promotions.apply_rules(session, review_id=review.id, now=utcnow(), settings=SETTINGS)
+    made = rules_on(session, review.id)
     assert [v.number for v in made] == [1]
     lines = export_text(session, "corrections", 1, "openai-chat").splitlines()
     assert [json.loads(x) for x in lines] == [
@@ -146,10 +158,10 @@ def test_rules_skip_what_they_do_not_match_and_second_verdicts(session: Session)
     rule(session, "refusals", "support-regressions", verdict="fail", categories=["refusal"])
     passed = judge(session, output(session, "q1"), "pass", categories=(), correction=None)
     other = judge(session, output(session, "q2"), categories=("formatting",))
-    assert promotions.apply_rules(session, review_id=passed.id, now=utcnow(), settings=SETTINGS) == []
-    assert promotions.apply_rules(session, review_id=other.id, now=utcnow(), settings=SETTINGS) == []
+    assert rules_on(session, passed.id) == []
+    assert rules_on(session, other.id) == []
     hit = judge(session, output(session, "q3"), categories=("refusal", "other"))
-    assert len(promotions.apply_rules(session, review_id=hit.id, now=utcnow(), settings=SETTINGS)) == 1
+    assert len(rules_on(session, hit.id)) == 1
 
 
 def test_versions_are_immutable_and_export_byte_for_byte_again(session: Session) -> None:
@@ -219,19 +231,19 @@ def test_undone_verdict_is_withdrawn_in_a_new_version(session: Session) -> None:
     make(session, "corrections", "finetune_set")
     rule(session, "all-corrections", "corrections", has_correction=True)
     keep = judge(session, output(session, "kept question"), user_id=user.id)
-    promotions.apply_rules(session, review_id=keep.id, now=utcnow(), settings=SETTINGS)
+    rules_on(session, keep.id)
     gone = judge(session, output(session, "undone question"), user_id=user.id)
-    promotions.apply_rules(session, review_id=gone.id, now=utcnow(), settings=SETTINGS)
+    rules_on(session, gone.id)
     undone = undo_last(
         session, user_id=user.id, now=utcnow(), window=timedelta(minutes=30), lease=timedelta(minutes=5)
     )
     assert undone.id == gone.id
-    made = promotions.withdraw_review(session, review_id=undone.id, now=utcnow(), settings=SETTINGS)
+    made = withdrawn(session, undone.id)
     assert [v.number for v in made] == [3]
     latest = exporting.export_version(session, name="corrections", number=None, fmt="eval-jsonl")[1]
     assert [json.loads(x)["metadata"]["review_id"] for x in latest.text.splitlines()] == [keep.id]
     assert len(export_text(session, "corrections", 2, "eval-jsonl").splitlines()) == 2  # v2 unchanged
-    assert promotions.withdraw_review(session, review_id=undone.id, now=utcnow(), settings=SETTINGS) == []
+    assert withdrawn(session, undone.id) == []
 
 
 def test_rules_rerun_over_history_promote_old_verdicts_once(session: Session) -> None:
@@ -350,7 +362,7 @@ def test_one_verdict_promoted_to_both_sides_at_once_is_kept_on_one_side_only(ses
     sides = []
     for i in range(12):
         review = judge(session, output(session, f"distinct question {i}", embedding=vector(100 + i)))
-        made = promotions.apply_rules(session, review_id=review.id, now=utcnow(), settings=SETTINGS)
+        made = rules_on(session, review.id)
         assert len(made) == 2
         holding = [v.collection_id for v in made if review.output_id in {h["output_id"] for h in v.held_back}]
         assert len(holding) == 1  # held back on exactly one side, kept on the other
@@ -379,7 +391,7 @@ def test_adjudication_replaces_the_disputed_verdict_where_it_was_promoted(sessio
         ),
         now=utcnow() + timedelta(seconds=1),
     )
-    made = promotions.apply_rules(session, review_id=ruling.id, now=utcnow(), settings=SETTINGS)
+    made = rules_on(session, ruling.id)
     assert [v.number for v in made] == [2]
     [item] = exporting.export_items(session, version=made[0])
     assert (item.provenance["review_id"], item.ideal) == (ruling.id, "Yes: 7 is prime.")
@@ -462,7 +474,7 @@ def test_collections_and_rules_have_unique_names_and_deleting_a_collection_remov
         rule(session, "r1", "suite", verdict="pass")
     promotions.set_rule_active(session, name="r1", active=False)
     review = judge(session, output(session, "q"))
-    assert promotions.apply_rules(session, review_id=review.id, now=utcnow(), settings=SETTINGS) == []
+    assert rules_on(session, review.id) == []
     promotions.promote(
         session, name="suite", output_ids=[review.output_id], by="eve", now=utcnow(), settings=SETTINGS
     )
@@ -492,3 +504,26 @@ def test_concurrent_promotions_into_one_collection_each_get_their_own_version(fr
         assert [v.number for v in store.list_versions(session, name="suite")] == [1, 2, 3, 4, 5, 6]
         latest = store.get_version(session, name="suite")[1]
         assert {i.output_id for i in exporting.export_items(session, version=latest)} == set(ids)
+
+
+def test_verdicts_only_stage_their_promotions_until_a_version_is_asked_for_or_due(session: Session) -> None:
+    make(session, "corrections", "finetune_set")
+    rule(session, "fail-with-correction", "corrections", verdict="fail", has_correction=True)
+    first = judge(session, output(session, "q one"), correction="a1")
+    second = judge(session, output(session, "q two"), correction="a2")
+    assert promotions.apply_rules(session, review_id=first.id, now=utcnow()) == ["corrections"]
+    assert promotions.apply_rules(session, review_id=second.id, now=utcnow()) == ["corrections"]
+    collection = store.get_collection(session, name="corrections")
+    # Recording verdicts made no version; they are staged, and undo follows what is staged.
+    assert store.latest_version(session, collection_id=collection.id) is None
+    assert staging.count_pending(session, collection_id=collection.id) == 2
+    assert promotions.withdraw_review(session, review_id=second.id, now=utcnow()) == ["corrections"]
+    # The sweep cuts only when the oldest staged change is due.
+    soon = utcnow() - timedelta(minutes=5)
+    assert staging.cut_pending(session, now=utcnow(), settings=SETTINGS, due_before=soon) == []
+    later = utcnow() + timedelta(seconds=1)
+    [version] = staging.cut_pending(session, now=utcnow(), settings=SETTINGS, due_before=later)
+    assert version.number == 1 and version.items == 1
+    assert staging.count_pending(session, collection_id=collection.id) == 0
+    [line] = export_text(session, "corrections", 1, "openai-chat").splitlines()
+    assert json.loads(line)["messages"][-1]["content"] == "a1"

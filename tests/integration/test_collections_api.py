@@ -15,10 +15,9 @@ from sqlalchemy.orm import sessionmaker
 from review_ui.pages import templates
 from service.app import create_app
 from service.storage import collections as store
-from service.storage import promotions
 from service.storage.tables import utcnow
 from tests.conftest import Database, credentials
-from tests.integration.test_collections import SETTINGS, judge, output, vector
+from tests.integration.test_collections import judge, output, rules_on, vector
 
 
 @pytest.fixture
@@ -164,7 +163,7 @@ def test_a_verdict_promoted_by_a_rule_reaches_the_export(app: FastAPI) -> None:
     admin.post("/v1/promotion-rules", json=rule)
     with app.state.sessions() as session, session.begin():
         review = judge(session, output(session, "Capital of Peru?", "Quito"), correction="Lima")
-        promotions.apply_rules(session, review_id=review.id, now=utcnow(), settings=SETTINGS)
+        rules_on(session, review.id)
     lines = admin.get(
         "/v1/collections/corrections/versions/latest/export?format=openai-chat"
     ).text.splitlines()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
+from sqlalchemy.orm import Session
 
 from service.api.deps import AdminDep, ReaderDep, ReviewerDep, SessionDep, SettingsDep
 from service.domain_collections import (
@@ -29,9 +30,10 @@ from service.domain_collections import (
     version_view,
 )
 from service.errors import BadRequest
+from service.settings import Settings
 from service.storage import collection_exports as exporting
 from service.storage import collections as store
-from service.storage import promotions
+from service.storage import promotions, staging
 from service.storage.tables import Collection, CollectionVersion, utcnow
 from workers import exports
 
@@ -46,6 +48,15 @@ def version_number(version: str) -> int | None:
     if not version.isdigit() or int(version) < 1:
         raise BadRequest(f"a version is a positive number or 'latest', not {version!r}")
     return int(version)
+
+
+def resolved(session: Session, settings: Settings, name: str, version: str) -> int | None:
+    """Like ``version_number``; asking for ``latest`` first makes staged rule promotions a version."""
+    number = version_number(version)
+    if number is None:
+        with session.begin():
+            staging.cut_pending(session, now=utcnow(), settings=settings)
+    return number
 
 
 def _result(matched: int, made: CollectionVersion | None) -> PromotionResult:
@@ -91,9 +102,11 @@ def delete_collection(name: str, principal: AdminDep, session: SessionDep) -> Re
 
 
 @collections.get("/{name}/versions/{version}", response_model=VersionDetail)
-def get_version(name: str, version: str, principal: ReaderDep, session: SessionDep) -> VersionDetail:
+def get_version(
+    name: str, version: str, principal: ReaderDep, session: SessionDep, settings: SettingsDep
+) -> VersionDetail:
     """One version (a number or ``latest``) with its items, their provenance and leakage status."""
-    _, row = store.get_version(session, name=name, number=version_number(version))
+    _, row = store.get_version(session, name=name, number=resolved(session, settings, name, version))
     held = {h["entry_id"] for h in row.held_back}
     items = [
         ItemView(
@@ -190,12 +203,13 @@ def export(
     version: str,
     principal: ReaderDep,
     session: SessionDep,
+    settings: SettingsDep,
     fmt: Annotated[ExportFormat, Query(alias="format")] = "eval-jsonl",
 ) -> Response:
     """Download a version in a format. The same version gives the same bytes every time; headers
     count what it held back (leakage) and skipped; ``/leakage`` has the full report."""
     row, result, report = exporting.export_version(
-        session, name=name, number=version_number(version), fmt=fmt
+        session, name=name, number=resolved(session, settings, name, version), fmt=fmt
     )
     filename = f"{name}-v{row.number}-{fmt}.{exports.EXTENSIONS[fmt]}"
     return Response(
@@ -213,9 +227,11 @@ def export(
 
 
 @collections.get("/{name}/versions/{version}/leakage")
-def leakage(name: str, version: str, principal: ReaderDep, session: SessionDep) -> dict[str, Any]:
+def leakage(
+    name: str, version: str, principal: ReaderDep, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
     """What every export of this version holds back and why, and which duplicates it merged."""
-    return exporting.leakage_report(session, name=name, number=version_number(version))
+    return exporting.leakage_report(session, name=name, number=resolved(session, settings, name, version))
 
 
 @rules.get("", response_model=list[RuleView])
