@@ -20,7 +20,7 @@ from workers import exports
 
 def export_items(session: Session, *, version: CollectionVersion) -> list[exports.ExportItem]:
     """A version's items in export order, each with the output ids of the duplicates merged into it."""
-    members = store.version_members(session, version_id=version.id)
+    members = store.version_members(session, version=version)
     merged_ids = sorted({m for item, _ in members for m in item.merged})
     outputs: dict[str, str] = {}
     if merged_ids:

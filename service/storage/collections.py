@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -125,12 +125,18 @@ def list_versions(session: Session, *, name: str) -> list[CollectionVersion]:
     )
 
 
-def version_members(session: Session, *, version_id: str) -> list[tuple[CollectionItem, CollectionEntry]]:
-    """A version's items with their entries, in export order."""
+def version_members(
+    session: Session, *, version: CollectionVersion
+) -> list[tuple[CollectionItem, CollectionEntry]]:
+    """A version's items with their entries, in export order: the spans that cover its number."""
     rows = session.execute(
         select(CollectionItem, CollectionEntry)
         .join(CollectionEntry, CollectionEntry.id == CollectionItem.entry_id)
-        .where(CollectionItem.version_id == version_id)
+        .where(
+            CollectionItem.collection_id == version.collection_id,
+            CollectionItem.from_version <= version.number,
+            or_(CollectionItem.to_version.is_(None), CollectionItem.to_version > version.number),
+        )
         .order_by(CollectionItem.position)
     )
     return [(i, e) for i, e in rows]
@@ -140,7 +146,7 @@ def underlying(session: Session, version: CollectionVersion | None) -> list[Coll
     """Every entry a version holds: its items and the duplicates merged into them."""
     if version is None:
         return []
-    members = version_members(session, version_id=version.id)
+    members = version_members(session, version=version)
     merged_ids = [m for item, _ in members for m in item.merged]
     merged = (
         list(session.scalars(select(CollectionEntry).where(CollectionEntry.id.in_(merged_ids))))
@@ -256,7 +262,7 @@ def _candidates(
             continue
         checked[other.name] = version.number
         held = {h["entry_id"] for h in version.held_back}
-        for _, entry in version_members(session, version_id=version.id):
+        for _, entry in version_members(session, version=version):
             if entry.id not in held:
                 out.append(_candidate(entry, other, anchored=True, assess=False))
     return out, checked
@@ -328,7 +334,7 @@ def freeze(
         kept_before: set[str] = set()
         if previous is not None:
             held = {h["entry_id"] for h in previous.held_back}
-            kept_before = {e.id for _, e in version_members(session, version_id=previous.id)} - held
+            kept_before = {e.id for _, e in version_members(session, version=previous)} - held
         changed[cid] = (collection, [entries[w] for w, _ in merged], kept_before)
     candidates, checked = _candidates(session, changed)
     held_back = leakage.hold_back(
@@ -350,10 +356,7 @@ def freeze(
         made.append((collection, version))
         session.add(version)
         session.flush()
-        session.add_all(
-            CollectionItem(version_id=version.id, entry_id=w, position=i, merged=m)
-            for i, (w, m) in enumerate(merged)
-        )
+        _write_spans(session, collection, previous, version, merged)
     numbers = {c.name: v.number for c, v in made}
     for collection, version in made:
         against = {**checked, **numbers}
@@ -370,8 +373,38 @@ def _kind_of(session: Session, name: str) -> str:
     return str(session.scalar(select(Collection.kind).where(Collection.name == name)))
 
 
+def _write_spans(
+    session: Session,
+    collection: Collection,
+    previous: CollectionVersion | None,
+    version: CollectionVersion,
+    merged: Sequence[tuple[str, list[str]]],
+) -> None:
+    """Close the spans of items that left or changed place or merges, open spans for new ones; an
+    unchanged item's span simply covers the new version too."""
+    open_spans = (
+        {item.entry_id: item for item, _ in version_members(session, version=previous)} if previous else {}
+    )
+    for position, (entry_id, merges) in enumerate(merged):
+        span = open_spans.pop(entry_id, None)
+        if span is not None and span.position == position and list(span.merged) == list(merges):
+            continue
+        if span is not None:
+            span.to_version = version.number
+        session.add(
+            CollectionItem(
+                collection_id=collection.id,
+                entry_id=entry_id,
+                from_version=version.number,
+                to_version=None,
+                position=position,
+                merged=list(merges),
+            )
+        )
+    for span in open_spans.values():
+        span.to_version = version.number
+
+
 def _same(session: Session, previous: CollectionVersion, merged: Sequence[tuple[str, list[str]]]) -> bool:
-    before = [
-        (item.entry_id, list(item.merged)) for item, _ in version_members(session, version_id=previous.id)
-    ]
+    before = [(item.entry_id, list(item.merged)) for item, _ in version_members(session, version=previous)]
     return before == [(w, list(m)) for w, m in merged]

@@ -311,17 +311,24 @@ class CollectionVersion(Base):
 
 
 class CollectionItem(Base):
-    """A version's membership: an entry, its place in the exports and the duplicates merged into it."""
+    """Membership as a span of versions: an entry, its place in the exports and the duplicates merged
+    into it, unchanged from ``from_version`` up to (not including) ``to_version`` (open: still in).
+
+    A new version writes rows only for what changed, so storage grows with the changes, not with
+    versions times items.
+    """
 
     __tablename__ = "collection_items"
-    __table_args__ = (Index("ix_collection_items_entry_id", "entry_id"),)
+    __table_args__ = (
+        Index("ix_collection_items_entry_id", "entry_id"),
+        Index("ix_collection_items_collection_span", "collection_id", "from_version", "to_version"),
+    )
 
-    version_id: Mapped[str] = mapped_column(
-        ForeignKey("collection_versions.id", ondelete="CASCADE"), primary_key=True
-    )
-    entry_id: Mapped[str] = mapped_column(
-        ForeignKey("collection_entries.id", ondelete="CASCADE"), primary_key=True
-    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    collection_id: Mapped[str] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    entry_id: Mapped[str] = mapped_column(ForeignKey("collection_entries.id", ondelete="CASCADE"))
+    from_version: Mapped[int] = mapped_column(Integer)
+    to_version: Mapped[int | None] = mapped_column(Integer)
     position: Mapped[int] = mapped_column(Integer)
     merged: Mapped[list[str]] = mapped_column(JSONType, default=list)
 

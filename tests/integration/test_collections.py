@@ -27,7 +27,7 @@ from service.storage import repository as repo
 from service.storage.accounts import add_user
 from service.storage.quality import adjudicate
 from service.storage.reviewing import VerdictIn, record_verdict, undo_last
-from service.storage.tables import CollectionVersion, Output, Pick, Review, utcnow
+from service.storage.tables import CollectionItem, CollectionVersion, Output, Pick, Review, utcnow
 from tests.conftest import Database
 from workers import exports
 from workers.promotion import RuleCondition
@@ -527,3 +527,22 @@ def test_verdicts_only_stage_their_promotions_until_a_version_is_asked_for_or_du
     assert staging.count_pending(session, collection_id=collection.id) == 0
     [line] = export_text(session, "corrections", 1, "openai-chat").splitlines()
     assert json.loads(line)["messages"][-1]["content"] == "a1"
+
+
+def test_versions_store_only_what_changed_and_old_versions_stay_as_they_were(session: Session) -> None:
+    make(session, "suite", "eval_suite")
+    ids = []
+    for n in range(12):
+        row = output(session, f"question {n}")
+        judge(session, row)
+        promotions.promote(
+            session, name="suite", output_ids=[row.id], by="eve", now=utcnow(), settings=SETTINGS
+        )
+        ids.append(row.id)
+    collection = store.get_collection(session, name="suite")
+    spans = session.scalars(select(CollectionItem).where(CollectionItem.collection_id == collection.id)).all()
+    assert len(spans) == 12  # one span per item, not one row per item per version (78)
+    v5 = export_text(session, "suite", 5, "eval-jsonl")
+    promotions.remove(session, name="suite", output_ids=[ids[0]], by="eve", now=utcnow(), settings=SETTINGS)
+    assert export_text(session, "suite", 5, "eval-jsonl") == v5 and len(v5.splitlines()) == 5
+    assert len(export_text(session, "suite", None, "eval-jsonl").splitlines()) == 11

@@ -67,15 +67,24 @@ def upgrade() -> None:
     )
     op.create_table(
         "collection_items",
-        sa.Column("version_id", sa.String(length=32), nullable=False),
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("collection_id", sa.String(length=32), nullable=False),
         sa.Column("entry_id", sa.String(length=32), nullable=False),
+        sa.Column("from_version", sa.Integer(), nullable=False),
+        sa.Column("to_version", sa.Integer(), nullable=True),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("merged", JSONType, nullable=False),
+        sa.ForeignKeyConstraint(["collection_id"], ["collections.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["entry_id"], ["collection_entries.id"], ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["version_id"], ["collection_versions.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("version_id", "entry_id"),
+        sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_collection_items_entry_id", "collection_items", ["entry_id"], unique=False)
+    op.create_index(
+        "ix_collection_items_collection_span",
+        "collection_items",
+        ["collection_id", "from_version", "to_version"],
+        unique=False,
+    )
     op.create_table(
         "promotion_rules",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -95,6 +104,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_promotion_rules_collection_id", table_name="promotion_rules")
     op.drop_table("promotion_rules")
+    op.drop_index("ix_collection_items_collection_span", table_name="collection_items")
     op.drop_index("ix_collection_items_entry_id", table_name="collection_items")
     op.drop_table("collection_items")
     op.drop_table("collection_versions")
