@@ -4,19 +4,27 @@ measured on the same outputs in one run, so the worker's overhead over the encod
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from itertools import cycle, islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from service.demo import halueval_outputs
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 BATCH = 100
 
@@ -28,7 +36,9 @@ def _outputs(data: Path, count: int) -> list[dict[str, Any]]:
     ]
 
 
-def _serve(settings: Settings) -> tuple[Any, threading.Thread, str]:
+@contextmanager
+def serving(settings: Settings) -> Iterator[str]:
+    """The app under real uvicorn in a thread; yields its base URL."""
     import uvicorn
 
     from service.app import create_app
@@ -38,16 +48,80 @@ def _serve(settings: Settings) -> tuple[Any, threading.Thread, str]:
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
+    deadline = time.monotonic() + 30
     while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the app did not start")
         time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return server, thread, f"http://127.0.0.1:{port}"
+    try:
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@contextmanager
+def bench_schema(database_url: str, *, prefix: str, keep: bool = False) -> Iterator[str]:
+    """A fresh PostgreSQL schema for a bench; yields a URL whose search_path is that schema."""
+    from sqlalchemy import text
+
+    from service.storage.db import make_engine
+
+    base = Settings(database_url=database_url).resolved_database_url
+    if not base.startswith("postgresql"):
+        raise SystemExit(f"{prefix} needs PostgreSQL here: give a postgresql:// --database-url")
+    schema = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = make_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        if keep:
+            print(f"kept schema {schema}")
+        else:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def signed_in(session: Session, *, username: str, role: str, now: datetime) -> str:
+    """A bench account (random password, never used) and a bearer token for it."""
+    from service import auth
+    from service.storage import accounts
+
+    user = accounts.add_user(
+        session, username=username, password_hash=auth.hash_password(uuid.uuid4().hex), role=role, now=now
+    )
+    token, _ = accounts.open_session(session, user=user, now=now, lifetime=timedelta(hours=2))
+    return token
+
+
+def drop_work_queue(settings: Settings) -> None:
+    """A bench's RQ queue, its registries and their jobs (follow-ups of the verdicts included)."""
+    from redis.exceptions import RedisError
+    from rq import Queue
+    from rq.job import Job
+
+    from service.queueing import redis_connection
+
+    connection = redis_connection(settings)
+    queue = Queue(settings.rq_queue, connection=connection)
+    with contextlib.suppress(RedisError):  # never hide why the bench itself stopped
+        for registry in (queue.finished_job_registry, queue.failed_job_registry, queue.started_job_registry):
+            for job in Job.fetch_many(registry.get_job_ids(), connection=connection):
+                if job is not None:
+                    job.delete(remove_from_queue=False)
+            connection.delete(registry.key)
+        queue.delete(delete_jobs=True)
+    connection.close()
 
 
 def run_throughput(settings: Settings, *, data: Path, count: int, out: Path) -> int:
     """Run the throughput benchmark and print (and save as JSON) its figures."""
     from service.queueing import EmbeddedRedis
-    from service.storage.db import engine_for, upgrade
+    from service.storage.db import engine_for, transaction, upgrade
+    from service.storage.tables import utcnow
     from workers import scoring
     from workers.clients import get_embedder
     from workers.main import run_worker
@@ -77,9 +151,15 @@ def run_throughput(settings: Settings, *, data: Path, count: int, out: Path) -> 
             embedder.encode(texts)
             encode_s = time.perf_counter() - t0
 
-            server, thread, base = _serve(settings)
+            with transaction(engine_for(settings)) as session:
+                token = signed_in(session, username="bench-admin", role="admin", now=utcnow())
             half = len(outputs) // 2
-            with httpx.Client(base_url=base, timeout=60) as client:
+            with (
+                serving(settings) as base,
+                httpx.Client(
+                    base_url=base, timeout=60, headers={"Authorization": f"Bearer {token}"}
+                ) as client,
+            ):
                 t0 = time.perf_counter()
                 for o in outputs[:half]:
                     client.post("/v1/outputs", json=o).raise_for_status()
@@ -95,8 +175,6 @@ def run_throughput(settings: Settings, *, data: Path, count: int, out: Path) -> 
                 run_worker(settings, burst=True)
                 score_s = time.perf_counter() - t0
                 stats = client.get("/v1/stats").json()["outputs"]
-            server.should_exit = True
-            thread.join(10)
         finally:
             if embedded is not None:
                 embedded.stop()

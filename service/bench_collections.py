@@ -16,7 +16,6 @@ second reviews and the clusters vary, while the totals and every check do not.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import json
 import os
@@ -31,14 +30,13 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from service.bench import bench_schema, drop_work_queue, serving, signed_in
 from service.bench_collections_report import FINETUNE, SHOWN, SUITE, check, report, summarize
-from service.bench_ui import serving
 from service.settings import QueueConfig, Settings
 from workers import exports
 
@@ -102,28 +100,12 @@ def database(database_url: str | None) -> Iterator[str]:
     if not database_url:
         yield ""
         return
-    from sqlalchemy import text
-
-    from service.storage.db import make_engine
-
-    base = Settings(database_url=database_url).resolved_database_url
-    if not base.startswith("postgresql"):
-        raise SystemExit("bench collections runs on a temporary SQLite, or a postgresql:// --database-url")
-    schema = f"bench_collections_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = make_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with bench_schema(database_url, prefix="bench_collections") as url:
+        yield url
 
 
 def people(settings: Settings) -> dict[str, str]:
     """Bearer tokens: an admin, two reviewers (ann, bob) and an ingest API key."""
-    from service import auth
     from service.storage import accounts
     from service.storage.db import engine_for, transaction, upgrade
     from service.storage.tables import utcnow
@@ -134,32 +116,9 @@ def people(settings: Settings) -> dict[str, str]:
     with transaction(engine) as session:
         now = utcnow()
         for name, role in (("admin", "admin"), ("ann", "reviewer"), ("bob", "reviewer")):
-            user = accounts.add_user(
-                session, username=name, password_hash=auth.hash_password(uuid.uuid4().hex), role=role, now=now
-            )
-            tokens[name], _ = accounts.open_session(session, user=user, now=now, lifetime=timedelta(hours=2))
+            tokens[name] = signed_in(session, username=name, role=role, now=now)
         tokens["ingest"], _ = accounts.create_api_key(session, name="halueval-qa", created_by=None, now=now)
     return tokens
-
-
-def _drop_work_queue(settings: Settings) -> None:
-    """The bench's RQ queue, its registries and their jobs (follow-ups of the verdicts included)."""
-    from redis.exceptions import RedisError
-    from rq import Queue
-    from rq.job import Job
-
-    from service.queueing import redis_connection
-
-    connection = redis_connection(settings)
-    queue = Queue(settings.rq_queue, connection=connection)
-    with contextlib.suppress(RedisError):  # never hide why the bench itself stopped
-        for registry in (queue.finished_job_registry, queue.failed_job_registry, queue.started_job_registry):
-            for job in Job.fetch_many(registry.get_job_ids(), connection=connection):
-                if job is not None:
-                    job.delete(remove_from_queue=False)
-            connection.delete(registry.key)
-        queue.delete(delete_jobs=True)
-    connection.close()
 
 
 # --- what users do ---------------------------------------------------------------------------
@@ -326,7 +285,7 @@ def bench_collections(
                     got = {name: download(admin, name) for name in (FINETUNE, SUITE)}
             cli_text, cli_stderr = cli_export(settings, *CLI_CHECK, Path(tmp))
         finally:
-            _drop_work_queue(settings)
+            drop_work_queue(settings)
     problems = check(got, truth, repeats)
     same = cli_text == got[CLI_CHECK[0]]["texts"][CLI_CHECK[1]]
     if not same:

@@ -8,18 +8,14 @@ Everything happens in a PostgreSQL schema of its own, dropped at the end unless 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import tempfile
-import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +23,7 @@ import httpx
 import numpy as np
 from sqlalchemy import Engine, text
 
+from service.bench import bench_schema, drop_work_queue, serving, signed_in
 from service.bench_ui_fill import fill
 from service.settings import QueueConfig, Settings
 
@@ -55,54 +52,7 @@ class PageTiming:
 # --- isolation -------------------------------------------------------------------------------
 
 
-@contextmanager
-def bench_schema(database_url: str, *, keep: bool) -> Iterator[str]:
-    """A fresh PostgreSQL schema for the bench; yields a URL whose search_path is that schema."""
-    from service.storage.db import make_engine
-
-    base = Settings(database_url=database_url).resolved_database_url
-    if not base.startswith("postgresql"):
-        raise SystemExit("bench ui measures PostgreSQL: give a postgresql:// --database-url")
-    schema = f"bench_ui_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = make_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        if keep:
-            print(f"kept schema {schema}")
-        else:
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 # --- timing ----------------------------------------------------------------------------------
-
-
-@contextmanager
-def serving(settings: Settings) -> Iterator[str]:
-    """The app under real uvicorn in a thread; yields its base URL."""
-    import uvicorn
-
-    from service.app import create_app
-
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the app did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 Call = Callable[[], httpx.Response]
@@ -218,37 +168,14 @@ def _reviewer_session(engine: Engine) -> tuple[str, list[str]]:
     """An admin signed in by bearer token, and the waiting items, most likely failures first."""
     from sqlalchemy import select
 
-    from service import auth
-    from service.storage import accounts
     from service.storage.db import transaction
     from service.storage.tables import Pick
 
-    now = datetime.now(UTC)
     with transaction(engine) as session:
-        user = accounts.add_user(
-            session,
-            username="bench-admin",
-            password_hash=auth.hash_password(uuid.uuid4().hex),
-            role="admin",
-            now=now,
-        )
-        token, _ = accounts.open_session(session, user=user, now=now, lifetime=timedelta(hours=2))
+        token = signed_in(session, username="bench-admin", role="admin", now=datetime.now(UTC))
         waiting = select(Pick.output_id).where(Pick.queue == "default", Pick.reviewed_at.is_(None))
         items = list(session.scalars(waiting.order_by(Pick.score.desc(), Pick.picked_at)))
     return token, items
-
-
-def _empty_work_queue(settings: Settings) -> None:
-    """Drop the follow-up jobs the verdicts enqueued: no worker of this bench will run them."""
-    from redis.exceptions import RedisError
-    from rq import Queue
-
-    from service.queueing import redis_connection
-
-    connection = redis_connection(settings)
-    with contextlib.suppress(RedisError):  # never hide why the bench itself stopped
-        Queue(settings.rq_queue, connection=connection).delete(delete_jobs=True)
-    connection.close()
 
 
 def bench_ui(
@@ -266,7 +193,7 @@ def bench_ui(
 
     waiting = max(warmup + requests + 50, rows // 200)
     with (
-        bench_schema(database_url, keep=keep) as url,
+        bench_schema(database_url, prefix="bench_ui", keep=keep) as url,
         tempfile.TemporaryDirectory(prefix="rr-bench-ui-") as tmp,
     ):
         settings = Settings(
@@ -291,7 +218,7 @@ def bench_ui(
                     text("SELECT count(*) FROM reviews WHERE reviewer = 'bench-admin'")
                 ).scalar()
         finally:
-            _empty_work_queue(settings)
+            drop_work_queue(settings)
             engine.dispose()
     return {
         "rows": rows,
