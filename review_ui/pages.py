@@ -15,7 +15,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 
 from service.auth import Permission, Principal
-from service.storage.reviewing import VerdictIn
+from service.domain_workbench import VerdictIn
 
 HERE = Path(__file__).parent
 # Autoescape everywhere: LLM output is untrusted and must never become live HTML.

@@ -63,16 +63,9 @@ def queue_page(
     config = queue_config(settings, name)
     total, rows = queues_repo.waiting_items(session, queue=config.name, limit=100, offset=0)
     now = utcnow()
-    holders = _names(
-        session, {p.claimed_by for p, _ in rows if p.claimed_by and p.claimed_until and p.claimed_until > now}
-    )
-    items = [
-        {
-            "item": queue_item(p, o),
-            "holder": holders.get(p.claimed_by or "") if p.claimed_until and p.claimed_until > now else None,
-        }
-        for p, o in rows
-    ]
+    held = {p.id: p.claimed_by for p, _ in rows if p.claimed_by and p.claimed_until and p.claimed_until > now}
+    names = _names(session, set(held.values()))
+    items = [{"item": queue_item(p, o), "holder": names.get(held.get(p.id, ""))} for p, o in rows]
     return render(
         request,
         "queue.html",

@@ -5,6 +5,7 @@ No I/O here. ``verdict_from`` checks a verdict's categories against the configur
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -12,7 +13,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.domain import MAX_TEXT_CHARS, QueueItem, Verdict
 from service.errors import ValidationFailed
-from service.storage.reviewing import VerdictIn
+
+
+@dataclass(frozen=True)
+class VerdictIn:
+    """A verdict as submitted (form or API); ``verdict_from`` checks it before it is recorded."""
+
+    verdict: str
+    categories: list[str]
+    correction: str | None
+    note: str | None
 
 
 class ClaimView(BaseModel):

@@ -16,11 +16,11 @@ from service.domain_workbench import (
     CategoryAgreement,
     PairAgreement,
     QcReport,
+    VerdictIn,
     verdict_from,
 )
 from service.settings import Settings
 from service.storage import promotions, quality, reviewing
-from service.storage.reviewing import VerdictIn
 from service.storage.tables import Review, utcnow
 from workers import agreement
 

@@ -7,6 +7,7 @@ RR_TEST_REDIS_URL (default redis://127.0.0.1:6379/15).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import uuid
@@ -18,7 +19,7 @@ import pytest
 from fastapi import FastAPI
 from redis import Redis
 from sqlalchemy import Engine, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from service import auth
 from service.settings import Settings
@@ -246,3 +247,20 @@ def review(session: Session, output_id: str, verdict: str, **fields: object) -> 
         now=fields.pop("now", None) or utcnow(),  # type: ignore[arg-type]
         qc_share=float(fields.pop("qc_share", 0.0)),  # type: ignore[arg-type]
     )
+
+
+@contextlib.contextmanager
+def rolled_back_app(database: Database, settings: Settings) -> Iterator[FastAPI]:
+    """The app on one connection whose work is rolled back when the block ends."""
+    from service.app import create_app
+
+    app = create_app(settings)
+    with database.engine.connect() as conn:
+        outer = conn.begin()
+        app.state.sessions = sessionmaker(
+            bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+        try:
+            yield app
+        finally:
+            outer.rollback()

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
 
+from service.domain_workbench import VerdictIn
 from service.errors import Conflict
-from service.storage.reviewing import QC_DISPUTED, QC_RESOLVED, QC_WAITING, VerdictIn
+from service.storage.reviewing import QC_DISPUTED, QC_RESOLVED, QC_WAITING
 from service.storage.tables import Output, Pick, Review, new_id
 
 
@@ -54,19 +55,15 @@ def disputed(session: Session, *, limit: int = 200) -> list[tuple[Pick, Output]]
 
 def double_reviews(session: Session, *, queue: str | None = None) -> list[tuple[Review, Review]]:
     """Every (first, second) verdict pair from blind double review, for agreement statistics."""
-    first = select(Review).where(Review.kind == "primary").subquery()
-    conditions = [Review.kind == "qc"]
-    if queue is not None:
-        conditions.append(Review.queue == queue)
-    rows = session.execute(
-        select(Review, first.c.id).join(first, first.c.output_id == Review.output_id).where(and_(*conditions))
+    first = aliased(Review)
+    query = (
+        select(first, Review)
+        .join(first, (first.output_id == Review.output_id) & (first.kind == "primary"))
+        .where(Review.kind == "qc")
     )
-    pairs = []
-    for second, first_id in rows:
-        primary = session.get(Review, first_id)
-        if primary is not None:
-            pairs.append((primary, second))
-    return pairs
+    if queue is not None:
+        query = query.where(Review.queue == queue)
+    return [(primary, second) for primary, second in session.execute(query)]
 
 
 def count_qc_waiting(session: Session, *, queue: str | None = None) -> int:

@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, u
 from sqlalchemy.orm import Session
 
 from service.domain import OutputStatus
+from service.domain_workbench import VerdictIn
 from service.errors import Conflict, NotFound
 from service.storage.repository import get_output
 from service.storage.tables import Output, Pick, Review, Skip, User, new_id
@@ -219,16 +220,6 @@ def _check_lease(session: Session, pick: Pick, user_id: str, now: datetime) -> N
             f"{name} is reviewing this item (their claim runs until {pick.claimed_until:%H:%M:%S} UTC)",
             details={"holder": name, "claimed_until": pick.claimed_until.isoformat()},
         )
-
-
-@dataclass(frozen=True)
-class VerdictIn:
-    """A verdict as the workbench records it (already validated against the taxonomy)."""
-
-    verdict: str
-    categories: list[str]
-    correction: str | None
-    note: str | None
 
 
 def record_verdict(

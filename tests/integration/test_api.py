@@ -8,11 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 from redis import Redis
 from rq import Queue
-from sqlalchemy.orm import sessionmaker
 
-from service.app import create_app
 from service.settings import Settings
-from tests.conftest import Database, credentials
+from tests.conftest import Database, credentials, rolled_back_app
 
 COMPLETION = {
     "id": "chatcmpl-1",
@@ -45,15 +43,11 @@ COMPLETION = {
 @pytest.fixture
 def api(db: Database, settings_for) -> Iterator[tuple[TestClient, Settings]]:  # type: ignore[no-untyped-def]
     settings = settings_for(db, max_body_bytes=50_000, max_batch_outputs=5)
-    app = create_app(settings)
-    with db.engine.connect() as conn:
-        outer = conn.begin()
-        app.state.sessions = sessionmaker(
-            bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False
-        )
-        with TestClient(app, headers=credentials(app, "admin", "ana")) as client:
-            yield client, settings
-        outer.rollback()
+    with (
+        rolled_back_app(db, settings) as app,
+        TestClient(app, headers=credentials(app, "admin", "ana")) as client,
+    ):
+        yield client, settings
 
 
 def waiting_jobs(settings: Settings) -> int:
@@ -173,15 +167,10 @@ def test_reviewing_an_unscored_output_is_refused_and_nothing_is_lost(api) -> Non
 
 def test_ingest_still_answers_when_redis_is_down(db: Database, settings_for) -> None:  # type: ignore[no-untyped-def]
     settings = settings_for(db, redis_url="redis://127.0.0.1:1/0")
-    app = create_app(settings)
-    with db.engine.connect() as conn:
-        outer = conn.begin()
-        app.state.sessions = sessionmaker(bind=conn, join_transaction_mode="create_savepoint")
-        with TestClient(app, headers=credentials(app, "admin")) as client:
-            r = client.post("/v1/outputs", json={"prompt": "q", "response": "a"})
-            assert r.status_code == 202
-            assert client.get(f"/v1/outputs/{r.json()['id']}").json()["status"] == "received"
-        outer.rollback()
+    with rolled_back_app(db, settings) as app, TestClient(app, headers=credentials(app, "admin")) as client:
+        r = client.post("/v1/outputs", json={"prompt": "q", "response": "a"})
+        assert r.status_code == 202
+        assert client.get(f"/v1/outputs/{r.json()['id']}").json()["status"] == "received"
 
 
 def test_queues_are_listed_with_their_budgets(api) -> None:  # type: ignore[no-untyped-def]

@@ -10,26 +10,18 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import sessionmaker
 
 from review_ui.pages import templates
-from service.app import create_app
 from service.storage import collections as store
 from service.storage.tables import utcnow
-from tests.conftest import Database, credentials
+from tests.conftest import Database, credentials, rolled_back_app
 from tests.integration.test_collections import judge, output, rules_on, vector
 
 
 @pytest.fixture
 def app(db: Database, settings_for) -> Iterator[FastAPI]:  # type: ignore[no-untyped-def]
-    app = create_app(settings_for(db))
-    with db.engine.connect() as conn:
-        outer = conn.begin()
-        app.state.sessions = sessionmaker(
-            bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False
-        )
+    with rolled_back_app(db, settings_for(db)) as app:
         yield app
-        outer.rollback()
 
 
 def client(app: FastAPI, role: str) -> TestClient:

@@ -10,9 +10,8 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from service.app import create_app
 from service.domain import OutputIn
 from service.settings import QueueConfig
 from service.storage import queues as queues_repo
@@ -20,7 +19,7 @@ from service.storage import repository as repo
 from service.storage import reviewing
 from service.storage.db import session_factory, transaction
 from service.storage.tables import Output, Pick, User, utcnow
-from tests.conftest import PASSWORD, Database, add_account, credentials
+from tests.conftest import PASSWORD, Database, add_account, credentials, rolled_back_app
 
 LEASE = timedelta(minutes=10)
 
@@ -55,17 +54,11 @@ def seed_items(session: Session, n: int, queue: str = "default") -> list[str]:
 def bench(db: Database, settings_for) -> Iterator[tuple[TestClient, list[str]]]:  # type: ignore[no-untyped-def]
     """A client with no credentials of its own, and five items waiting in the default queue."""
     settings = settings_for(db, qc_share=0.0, queues=[QueueConfig(name="default")])
-    app = create_app(settings)
-    with db.engine.connect() as conn:
-        outer = conn.begin()
-        app.state.sessions = sessionmaker(
-            bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False
-        )
+    with rolled_back_app(db, settings) as app:
         with app.state.sessions() as session, session.begin():
             items = seed_items(session, 5)
         with TestClient(app) as client:
             yield client, items
-        outer.rollback()
 
 
 def as_(client: TestClient, role: str, name: str | None = None) -> dict[str, str]:
@@ -287,12 +280,7 @@ def test_double_review_is_blind_measures_agreement_and_disputes_go_to_an_admin(
     db: Database, settings_for
 ) -> None:  # type: ignore[no-untyped-def]
     settings = settings_for(db, qc_share=1.0)
-    app = create_app(settings)
-    with db.engine.connect() as conn:
-        outer = conn.begin()
-        app.state.sessions = sessionmaker(
-            bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False
-        )
+    with rolled_back_app(db, settings) as app:
         with app.state.sessions() as session, session.begin():
             items = seed_items(session, 3)
         with TestClient(app) as client:
@@ -351,7 +339,6 @@ def test_double_review_is_blind_measures_agreement_and_disputes_go_to_an_admin(
                 verdict_of = {o: v for o, _, v in session.execute(repo.latest_verdicts().select())}
             # The adjudication is the verdict; blind second reviews never are.
             assert verdict_of == {items[0]: "fail", items[1]: "pass", items[2]: "pass"}
-        outer.rollback()
 
 
 @pytest.mark.parametrize("reviewers", [6])

@@ -9,10 +9,9 @@ from service.api.deps import AdjudicatorDep, ReaderDep, SessionDep, SettingsDep
 from service.api.enqueue import after_commit_review
 from service.api.views import queue_item, review_view
 from service.domain import QueueItem, ReviewView
-from service.domain_workbench import AdjudicationIn, QcReport
+from service.domain_workbench import AdjudicationIn, QcReport, VerdictIn
 from service.storage import quality
 from service.storage import repository as repo
-from service.storage.reviewing import VerdictIn
 
 router = APIRouter(tags=["quality control"])
 

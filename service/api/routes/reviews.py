@@ -9,7 +9,7 @@ from service.api.deps import ReviewerDep, SessionDep, SettingsDep
 from service.api.enqueue import after_commit_review
 from service.api.views import review_view
 from service.domain import ReviewIn, ReviewView
-from service.storage.reviewing import VerdictIn
+from service.domain_workbench import VerdictIn
 
 router = APIRouter(prefix="/reviews", tags=["reviews"])
 
