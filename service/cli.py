@@ -11,6 +11,7 @@ from pathlib import Path
 
 from service.cli_accounts import add_commands as add_account_commands
 from service.cli_collections import add_commands as add_collection_commands
+from service.cli_replay import add_commands as add_replay_commands
 from service.settings import get_settings
 from service.stack import embedded_stack
 
@@ -69,8 +70,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     settings = get_settings()
     upgrade(engine_for(settings))
     jobs.use_runtime(jobs.Runtime(settings=settings, engine=engine_for(settings)))
-    version = training.train_scorer(force=args.force)
-    print(f"active scorer: {version}" if version else "not trained: too few reviews or too few new ones")
+    names = [args.queue] if args.queue else [q.name for q in settings.queues]
+    for name in names:
+        version = training.train_scorer(name, force=args.force)
+        print(f"{name}: active scorer {version}" if version else f"{name}: not trained: too few reviews or too few new ones")
     return 0
 
 
@@ -130,14 +133,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from service.bench_loop import run_loop
 
         return run_loop(
-            get_settings(),
             datasets=args.dataset or ["halueval_general", "generated"],
-            rounds_budget_share=args.round_share,
-            rounds=args.loop_rounds,
-            seeds=args.seeds,
+            database_url=args.database_url
+            or os.environ.get("DATABASE_URL")
+            or "postgresql://postgres@127.0.0.1:5432/test",
+            redis_url=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/13",
             out=Path(args.out),
-            general=Path(args.data),
-            benchmark=[Path(b) for b in args.benchmark] if args.benchmark else None,
+            limit=args.limit,
+            reviews=args.reviews,
         )
     if args.suite == "scoring":
         from service.bench_scoring import run_scoring
@@ -191,8 +194,9 @@ def parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["upgrade"])
     db.set_defaults(func=cmd_db)
 
-    train = sub.add_parser("train", help="train the learned scorer from reviews now")
+    train = sub.add_parser("train", help="train each queue's learned scorer from its reviews now")
     train.add_argument("--force", action="store_true", help="even if few reviews are new")
+    train.add_argument("--queue", help="only this review queue (default: every queue)")
     train.set_defaults(func=cmd_train)
 
     stats = sub.add_parser("stats", help="each queue's failure rate with a 95% interval")
@@ -215,24 +219,22 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--dataset", action="append", choices=["halueval_general", "generated"], help="loop: (repeatable)"
     )
-    bench.add_argument(
-        "--round-share", type=float, default=0.05, help="loop: budget per round, share of pool"
-    )
-    bench.add_argument("--loop-rounds", type=int, default=8, help="loop: review rounds")
-    bench.add_argument("--seeds", type=int, default=200, help="loop: audit redraws for interval coverage")
+    bench.add_argument("--limit", type=int, default=None, help="loop: only the first N rows of each dataset")
+    bench.add_argument("--reviews", type=int, default=None, help="loop: verdicts (default 30%% of the pool)")
     bench.add_argument("--rows", type=int, default=100_000, help="ui: outputs stored before timing")
     bench.add_argument("--requests", type=int, default=200, help="ui: timed requests per page")
     bench.add_argument(
         "--database-url",
         default=None,
-        help="ui: PostgreSQL to fill (in a schema of its own, dropped afterwards; default DATABASE_URL, "
-        "else the local test database); collections: PostgreSQL instead of a temporary SQLite",
+        help="ui, loop: PostgreSQL to use (in a schema of its own, dropped afterwards; default "
+        "DATABASE_URL, else the local test database); collections: PostgreSQL instead of a temporary SQLite",
     )
     bench.add_argument("--keep", action="store_true", help="ui: keep the filled schema")
     bench.add_argument("--items", type=int, default=200, help="collections: HaluEval QA items to post")
     bench.set_defaults(func=cmd_bench)
     add_collection_commands(sub)
     add_account_commands(sub)
+    add_replay_commands(sub)
     return p
 
 

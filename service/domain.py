@@ -302,6 +302,24 @@ class OutputView(BaseModel):
     )
 
 
+class OutputSummary(BaseModel):
+    """One output in a listing: where it stands and how it scored (signals on request)."""
+
+    id: str
+    external_id: str | None
+    app: str
+    queue: str | None
+    status: OutputStatus
+    score: float | None
+    scorer_version: str | None
+    signals: dict[str, float | None] | None = None
+
+
+class OutputPage(BaseModel):
+    items: list[OutputSummary]
+    next: str | None = Field(description="Pass as `after` for the next page; null on the last page.")
+
+
 class QueueView(BaseModel):
     name: str
     apps: list[str]

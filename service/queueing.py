@@ -110,9 +110,17 @@ def enqueue_selection(queue: Queue, settings: Settings, queue_name: str) -> None
     _enqueue_once(queue, settings, SELECT_JOB, f"select-{queue_name}", (queue_name,))
 
 
-def enqueue_training(queue: Queue, settings: Settings) -> None:
-    """Ask a worker to retrain the learned scorer if enough new reviews arrived; one pending at a time."""
-    _enqueue_once(queue, settings, TRAIN_JOB, "train-scorer")
+def enqueue_training(queue: Queue, settings: Settings, queue_name: str) -> None:
+    """Ask a worker to retrain a queue's scorer if enough new reviews arrived; one pending per queue."""
+    _enqueue_once(queue, settings, TRAIN_JOB, f"train-scorer-{queue_name}", (queue_name,))
+
+
+def pending_work(queue: Queue) -> tuple[int, int]:
+    """Jobs waiting and jobs running on the work queue (scheduled retries not counted)."""
+    try:
+        return queue.count, queue.started_job_registry.count
+    except RedisError as exc:
+        raise QueueUnavailable("could not count pending work", details={"reason": str(exc)}) from exc
 
 
 def enqueue_sweep(queue: Queue, settings: Settings) -> None:

@@ -26,6 +26,12 @@ class QueueConfig(BaseModel):
     budget_per_day: int = Field(default=50, ge=1, description="Items picked for review per UTC day.")
     backlog_limit: int = Field(default=200, ge=1, description="Most items waiting unreviewed at once.")
     audit_share: float = Field(default=0.10, ge=0, le=1, description="Share of picks drawn at random.")
+    explore_share: float = Field(
+        default=0.0, ge=0, le=1, description="Share of picks spent on outputs unlike anything reviewed."
+    )
+    cluster_share: float = Field(
+        default=0.25, gt=0, le=1, description="Most of a batch's scored picks one cluster may take."
+    )
     apps: list[str] = Field(default_factory=list, description="Apps routed here; empty means every app.")
     models: list[str] = Field(default_factory=list, description="Models routed here; empty means all.")
     metadata: dict[str, str | int | float | bool] = Field(
@@ -141,6 +147,9 @@ class Settings(BaseSettings):
     selection_window: int = Field(
         default=20000, ge=10, description="Most recent unreviewed outputs a queue's selection considers."
     )
+    refill_share: float = Field(
+        default=0.25, gt=0, le=1, description="A queue is refilled once this share of its backlog is free."
+    )
     candidate_multiple: int = Field(
         default=4, ge=1, description="Top outputs by p_fail (times the open slots) that are clustered."
     )
@@ -156,9 +165,17 @@ class Settings(BaseSettings):
         default=24.0, gt=0, description="Unreviewed picks older than this compete again with new outputs."
     )
     min_reviews_for_model: int = Field(
-        default=100, ge=10, description="Reviews needed before the learned scorer replaces cold start."
+        default=20, ge=6, description="A queue's reviews before its learned scorer replaces cold start."
     )
-    retrain_every: int = Field(default=50, ge=1, description="New reviews that trigger retraining.")
+    retrain_every: int = Field(
+        default=10, ge=1, description="New reviews that trigger retraining (at least; see the growth)."
+    )
+    retrain_growth: float = Field(
+        default=0.1, ge=0, description="...or this share of the reviews the active model saw, if more."
+    )
+    model_pool: int = Field(
+        default=5000, ge=10, description="Recent outputs of a queue whose embeddings the model's PCA fits."
+    )
     training_limit: int = Field(default=20000, ge=10, description="Most recent reviews a model trains on.")
     queues: list[QueueConfig] = Field(
         default_factory=_default_queues, description='Review queues as JSON, e.g. [{"name": "support"}].'

@@ -41,6 +41,8 @@ class Runtime:
     _embedder: Embedder | None = field(default=None, repr=False)
     _neighbours: Neighbours | None = field(default=None, repr=False)
     _rounds_since_save: int = 0
+    #: Each queue's active learned scorer, loaded once per version (``training.current_models``).
+    models: dict[str, learned.LearnedModel] = field(default_factory=dict)
 
     @property
     def index_dir(self) -> Path:
@@ -87,7 +89,8 @@ def runtime() -> Runtime:
     return _runtime
 
 
-def _work_queue(rt: Runtime) -> Any:
+def work_queue_of(rt: Runtime) -> Any:
+    """The RQ queue jobs enqueue follow-up work on: the current job's connection, else a new one."""
     job = get_current_job()
     connection = job.connection if job is not None else queueing.redis_connection(rt.settings)
     return queueing.work_queue(connection, rt.settings)
@@ -148,25 +151,26 @@ def score_items(
     rt: Runtime,
     items: Sequence[scoring.ScoringInput],
     history: list[dict[str, Any]],
-    model: learned.LearnedModel | None,
-) -> tuple[np.ndarray, list[scoring.Scored], str]:
-    """Embed and score a batch (learned model if one is active, else cold start)."""
+    models: dict[str, learned.LearnedModel],
+    queues: Sequence[str | None],
+) -> tuple[np.ndarray, list[scoring.Scored], list[str]]:
+    """Embed and score a batch: each output by its queue's learned model if one is active, else by
+    cold start. Returns the vectors, the results and the version that scored each output."""
     vectors, answer_vectors = embed_batch(rt.embedder, items, max_chars=rt.settings.embedding_max_chars)
     context = neighbour_context(rt, items, vectors, history)
     results = scoring.score_batch(items, vectors, answer_vectors, context, _params(rt.settings))
     rt.save_neighbours()
-    if model is not None:
-        training.apply_model(model, results, vectors)
-    return vectors, results, model.version if model is not None else scoring.SCORER_VERSION
+    versions = training.apply_models(models, queues, results, vectors)
+    return vectors, results, [v or scoring.SCORER_VERSION for v in versions]
 
 
 def load_context(
     rt: Runtime, session: Any
-) -> tuple[list[dict[str, Any]], learned.LearnedModel | None, list[float]]:
-    """Recent traffic's signals and scores and the active model, for scoring a batch."""
+) -> tuple[list[dict[str, Any]], dict[str, learned.LearnedModel], list[float]]:
+    """Recent traffic's signals and scores and each queue's active model, for scoring a batch."""
     window = repo.recent_signals(session, limit=rt.settings.reference_window)
     recent_scores = [score for _, score in window if score is not None]
-    return [signals for signals, _ in window], training.current_model(rt, session), recent_scores
+    return [signals for signals, _ in window], training.current_models(rt, session), recent_scores
 
 
 def neighbour_context(
@@ -228,8 +232,10 @@ def _score_round(rt: Runtime, output_ids: Sequence[str]) -> tuple[int, set[str]]
         routes = {o.id: _route(settings, o) for o in claimed}
         if not items:
             return 0, set()
-        history, model, recent_scores = load_context(rt, session)
-    vectors, results, version = score_items(rt, items, history, model)
+        history, models, recent_scores = load_context(rt, session)
+    vectors, results, versions = score_items(
+        rt, items, history, models, [routes[i.output_id] for i in items]
+    )
     similar = rt.neighbours().reviewed_neighbours(vectors, SIMILAR_SHOWN)
     decisions = [
         sampling.decide(
@@ -240,8 +246,8 @@ def _score_round(rt: Runtime, output_ids: Sequence[str]) -> tuple[int, set[str]]
     stored, to_sample = 0, []
     with transaction(rt.engine) as session:
         now = utcnow()
-        for item, result, vector, decision, near in zip(
-            items, results, vectors, decisions, similar, strict=True
+        for item, result, vector, decision, near, version in zip(
+            items, results, vectors, decisions, similar, versions, strict=True
         ):
             done = repo.store_score(
                 session,
@@ -261,7 +267,7 @@ def _score_round(rt: Runtime, output_ids: Sequence[str]) -> tuple[int, set[str]]
             if done and decision == sampling.PENDING:
                 to_sample.append(item.output_id)
     if to_sample:
-        queueing.enqueue_sampling(_work_queue(rt), settings, to_sample)
+        queueing.enqueue_sampling(work_queue_of(rt), settings, to_sample)
     return stored, {q for q in routes.values() if q is not None}
 
 
@@ -277,7 +283,7 @@ def score_outputs(output_ids: list[str]) -> int:
             break
         ids = ()
     if total:
-        queue = _work_queue(rt)
+        queue = work_queue_of(rt)
         for name in sorted(queues):
             queueing.enqueue_selection(queue, rt.settings, name)
     log.info("scored %d outputs", total)
@@ -300,13 +306,13 @@ def sweep() -> int:
             now=now,
             limit=rt.settings.score_batch_size * MAX_ROUNDS_PER_JOB,
         )
-    queue = _work_queue(rt)
+    queue = work_queue_of(rt)
     size = rt.settings.score_batch_size
     for start in range(0, len(stale), size):
         queueing.enqueue_scoring(queue, rt.settings, stale[start : start + size])
     for config in rt.settings.queues:
         queueing.enqueue_selection(queue, rt.settings, config.name)
-    queueing.enqueue_training(queue, rt.settings)
+        queueing.enqueue_training(queue, rt.settings, config.name)
     if stale:
         log.warning("sweep re-enqueued %d outputs whose scoring was lost", len(stale))
     return len(stale)

@@ -1,9 +1,20 @@
 """The learned scorer: signals (+ the embedding, reduced) -> a calibrated failure probability.
 
 Pure: it trains on arrays and predicts on arrays; storing and loading versions is the jobs' part.
-Reviews are weighted by 1 / their pick's inclusion probability, so outputs that routing made
-likely to be reviewed don't bias the model toward what routing already believes. Calibration is
-Platt scaling below ``ISOTONIC_FROM`` labels and isotonic regression from there on.
+
+It has to help from a queue's first twenty reviews and keep getting better, on traffic whose
+signals may point either way. So it is a logistic regression fitted by maximum a posteriori with a
+Gaussian prior whose *mean is the cold-start ranking*: on standardised features, the signals that
+cold start ranks by (``workers.scoring.RANKED``) start with a small positive weight, everything else
+(the other signals, the embedding's principal components) at zero. With few labels the model stays
+close to cold start; as reviews come in, the data move the weights, and can flip a sign the queue's
+traffic disagrees with. The prior's strength is chosen by cross-validated log-likelihood once there
+are enough labels.
+
+Reviews are weighted by 1 / their pick's inclusion probability (truncated), so outputs that routing
+made likely to be reviewed don't bias the model toward what routing already believes. Calibration
+is Platt scaling on out-of-fold scores below ``ISOTONIC_FROM`` labels and isotonic regression from
+there on; with too few labels for folds, the MAP model's own probabilities stand.
 """
 
 from __future__ import annotations
@@ -16,20 +27,31 @@ from typing import Any
 
 import joblib
 import numpy as np
-from sklearn.calibration import CalibratedClassifierCV
+from scipy.optimize import minimize
+from scipy.special import expit
 from sklearn.decomposition import PCA
-from sklearn.linear_model import LogisticRegression
+from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import StratifiedKFold
-from sklearn.preprocessing import StandardScaler
 
-from workers.scoring import SIGNALS
+from workers.metrics import auroc
+from workers.scoring import RANKED, SIGNALS
 
 ISOTONIC_FROM = 1000
 #: Inverse-probability weights are capped (truncated) at this many times a certainty pick's weight:
 #: a 1-in-200 audit pick weighted 200 would let a handful of audit reviews drown every other label.
 MAX_REVIEW_WEIGHT = 10.0
-EMBEDDING_COMPONENTS = 32
+EMBEDDING_COMPONENTS = 16
 CONTENT = "content"  # the name under which the embedding's contribution is reported
+#: Prior mean of a cold-start signal's weight, in log-odds per standard deviation.
+PRIOR_WEIGHT = 0.3
+#: Prior precisions tried by cross-validation (larger: closer to cold start); the default below that.
+PRIOR_STRENGTHS = (1.0, 3.0, 10.0, 30.0, 100.0)
+DEFAULT_STRENGTH = 10.0
+#: Labels of each verdict needed before the prior's strength and the calibration are cross-validated.
+CV_FROM = 10
+MIN_EACH = 3
+#: Below this Platt slope the out-of-fold scores carry no skill, and calibrating would flatten them.
+MIN_PLATT_SLOPE = 0.05
 
 
 def review_weights(inclusion_probabilities: Sequence[float | None]) -> list[float]:
@@ -49,18 +71,30 @@ class NotEnoughLabels(ValueError):
 
 @dataclass
 class Featurizer:
-    """Signals to a numeric matrix: value (median-imputed) plus a missing indicator per signal."""
+    """Signals to a standardised matrix: value (median-imputed) plus a missing indicator per signal,
+    then the embedding's principal components."""
 
     names: list[str]
     medians: dict[str, float]
     sometimes_missing: list[str]
     pca: PCA | None = None
+    mean: np.ndarray | None = None
+    scale: np.ndarray | None = None
 
     @classmethod
-    def fit(cls, rows: Sequence[Mapping[str, float | None]], embeddings: np.ndarray | None) -> Featurizer:
+    def fit(
+        cls,
+        rows: Sequence[Mapping[str, float | None]],
+        embeddings: np.ndarray | None,
+        pool_embeddings: np.ndarray | None = None,
+    ) -> Featurizer:
+        """Fit on the reviewed rows; the PCA on ``pool_embeddings`` (unlabelled recent traffic) when
+        given, so the directions come from the traffic rather than from a few reviews."""
         names, medians, sometimes_missing = [], {}, []
         for name in SIGNALS:
-            values = [float(v) for r in rows if (v := r.get(name)) is not None]
+            values = [float(v) for r in rows if (v := r.get(name)) is not None and math.isfinite(v)]
+            if len(set(values)) < 2 and len(values) == len(rows):
+                continue  # constant where present everywhere: nothing to learn
             if not values:
                 continue
             names.append(name)
@@ -68,13 +102,19 @@ class Featurizer:
             if len(values) < len(rows):
                 sometimes_missing.append(name)
         pca = None
-        if embeddings is not None and len(embeddings) > 2:
+        basis = pool_embeddings if pool_embeddings is not None and len(pool_embeddings) else embeddings
+        if embeddings is not None and basis is not None and len(basis) > 2:
             pca = PCA(
-                n_components=min(EMBEDDING_COMPONENTS, len(embeddings) - 1, embeddings.shape[1]),
+                n_components=min(EMBEDDING_COMPONENTS, len(basis) - 1, basis.shape[1]),
                 svd_solver="full",  # deterministic: the same reviews always give the same model
             )
-            pca.fit(embeddings)
-        return cls(names, medians, sometimes_missing, pca)
+            pca.fit(basis)
+        featurizer = cls(names, medians, sometimes_missing, pca)
+        raw = featurizer.raw(rows, embeddings)
+        featurizer.mean = raw.mean(axis=0)
+        spread = raw.std(axis=0)
+        featurizer.scale = np.where(spread > 1e-9, spread, 1.0)
+        return featurizer
 
     @property
     def columns(self) -> list[tuple[str, str]]:
@@ -84,9 +124,13 @@ class Featurizer:
             cols += [(CONTENT, f"pc{i}") for i in range(self.pca.n_components_)]
         return cols
 
-    def transform(
-        self, rows: Sequence[Mapping[str, float | None]], embeddings: np.ndarray | None
-    ) -> np.ndarray:
+    def prior_mean(self) -> np.ndarray:
+        """The cold-start ranking as weights: ``PRIOR_WEIGHT`` on each ranked signal, 0 elsewhere."""
+        return np.array(
+            [PRIOR_WEIGHT if group == column and group in RANKED else 0.0 for group, column in self.columns]
+        )
+
+    def raw(self, rows: Sequence[Mapping[str, float | None]], embeddings: np.ndarray | None) -> np.ndarray:
         values = np.array(
             [[_value(r.get(n), self.medians[n]) for n in self.names] for r in rows], dtype=np.float64
         ).reshape(len(rows), len(self.names))
@@ -100,11 +144,48 @@ class Featurizer:
             blocks.append(self.pca.transform(embeddings))
         return np.hstack(blocks)
 
+    def transform(
+        self, rows: Sequence[Mapping[str, float | None]], embeddings: np.ndarray | None
+    ) -> np.ndarray:
+        assert self.mean is not None and self.scale is not None
+        return np.asarray((self.raw(rows, embeddings) - self.mean) / self.scale)
+
 
 def _value(v: float | None, median: float) -> float:
     if v is None or not math.isfinite(v):
         return median
     return float(v)
+
+
+def fit_map(
+    x: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    prior_mean: np.ndarray,
+    strength: float,
+    *,
+    nonnegative: bool = False,
+) -> tuple[np.ndarray, float]:
+    """Weighted logistic regression, MAP under ``coef ~ N(prior_mean, 1/strength)``; free intercept.
+
+    Minimises ``sum_i w_i (log(1 + e^z_i) - y_i z_i) + strength/2 |coef - prior_mean|^2``, with every
+    coefficient kept >= 0 when ``nonnegative``.
+    """
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        b, coef = theta[0], theta[1:]
+        z = x @ coef + b
+        p = expit(z)
+        diff = coef - prior_mean
+        value = float(np.sum(w * (np.logaddexp(0.0, z) - y * z)) + 0.5 * strength * diff @ diff)
+        r = w * (p - y)
+        return value, np.concatenate([[r.sum()], x.T @ r + strength * diff])
+
+    base = float(np.clip(np.average(y, weights=w), 1e-3, 1 - 1e-3))
+    start = np.concatenate([[math.log(base / (1 - base))], prior_mean])
+    bounds = [(None, None)] + [(0.0, None) if nonnegative else (None, None)] * len(prior_mean)
+    result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 500})
+    return np.asarray(result.x[1:]), float(result.x[0])
 
 
 @dataclass
@@ -113,27 +194,45 @@ class LearnedModel:
 
     version: str
     featurizer: Featurizer
-    scaler: StandardScaler
-    linear: LogisticRegression  # on all labels, for explanations
-    calibrated: CalibratedClassifierCV
-    calibration: str
+    coef: np.ndarray
+    intercept: float
+    calibration: str  # "platt", "isotonic" or "none"
+    calibrator: Any
     n_labels: int
     n_failures: int
+    strength: float
     metrics: dict[str, Any] = field(default_factory=dict)
+
+    def decision(
+        self, rows: Sequence[Mapping[str, float | None]], embeddings: np.ndarray | None
+    ) -> np.ndarray:
+        """Log-odds before calibration."""
+        return np.asarray(self.featurizer.transform(rows, embeddings) @ self.coef + self.intercept)
 
     def predict(
         self, rows: Sequence[Mapping[str, float | None]], embeddings: np.ndarray | None
     ) -> np.ndarray:
         """Calibrated probability that each output is a failure."""
-        x = self.scaler.transform(self.featurizer.transform(rows, embeddings))
-        return np.asarray(self.calibrated.predict_proba(x)[:, 1])
+        return calibrate(self.calibration, self.calibrator, self.decision(rows, embeddings))
+
+    def weights(self) -> dict[str, float]:
+        """Learned weight per signal (log-odds per standard deviation), the embedding's as its norm."""
+        out: dict[str, float] = {}
+        content = 0.0
+        for (group, column), c in zip(self.featurizer.columns, self.coef.tolist(), strict=True):
+            if group == CONTENT:
+                content += c * c
+            elif group == column:
+                out[group] = round(c, 4)
+        if self.featurizer.pca is not None:
+            out[CONTENT] = round(math.sqrt(content), 4)
+        return out
 
     def explain(
         self, rows: Sequence[Mapping[str, float | None]], embeddings: np.ndarray | None, *, top: int = 3
     ) -> list[list[dict[str, float | str]]]:
-        """Per output, the signals that pushed its score up most (log-odds contributions, linear model)."""
-        x = self.scaler.transform(self.featurizer.transform(rows, embeddings))
-        contributions = x * self.linear.coef_[0]
+        """Per output, the signals that pushed its score up most (log-odds contributions)."""
+        contributions = self.featurizer.transform(rows, embeddings) * self.coef
         groups = [g for g, _ in self.featurizer.columns]
         out = []
         for i, row in enumerate(rows):
@@ -165,42 +264,98 @@ class LearnedModel:
         return model
 
 
+def calibrate(method: str, calibrator: Any, z: np.ndarray) -> np.ndarray:
+    if method == "platt":
+        a, b = calibrator
+        return np.asarray(expit(a * z + b))
+    if method == "isotonic":
+        return np.asarray(calibrator.predict(z))
+    return np.asarray(expit(z))
+
+
+def _platt(z: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    """Platt scaling ``sigmoid(a z + b)`` fitted on out-of-fold log-odds, ``a >= 0``: calibration may
+    flatten a ranking that shows no out-of-fold skill, never turn it upside down (a tiny ridge keeps
+    it finite)."""
+    coef, intercept = fit_map(z[:, None], y, w, np.array([1.0]), 1e-2, nonnegative=True)
+    return float(coef[0]), intercept
+
+
+def _out_of_fold(
+    x: np.ndarray, y: np.ndarray, w: np.ndarray, prior: np.ndarray, strengths: Sequence[float], seed: int
+) -> dict[float, np.ndarray]:
+    folds = min(5, int(y.sum()), int(len(y) - y.sum()))
+    out = {s: np.zeros(len(y)) for s in strengths}
+    for train_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
+        for s in strengths:
+            coef, b = fit_map(x[train_idx], y[train_idx], w[train_idx], prior, s)
+            out[s][test_idx] = x[test_idx] @ coef + b
+    return out
+
+
+def _log_likelihood(y: np.ndarray, z: np.ndarray, w: np.ndarray) -> float:
+    return float(-np.sum(w * (np.logaddexp(0.0, z) - y * z)))
+
+
 def train(
     rows: Sequence[Mapping[str, float | None]],
     embeddings: np.ndarray | None,
     failed: Sequence[bool],
     weights: Sequence[float] | None = None,
     *,
+    pool_embeddings: np.ndarray | None = None,
     version: str = "learned",
     seed: int = 0,
 ) -> LearnedModel:
-    """Fit the featurizer, a logistic regression and its calibration on reviewed outputs."""
-    y = np.asarray(failed, dtype=int)
+    """Fit the featurizer, the prior-shrunk logistic regression and its calibration on reviews."""
+    y = np.asarray(failed, dtype=float)
     n_fail, n_pass = int(y.sum()), int(len(y) - y.sum())
-    if min(n_fail, n_pass) < 5:
-        raise NotEnoughLabels(f"need at least 5 passes and 5 failures, have {n_pass} and {n_fail}")
+    if min(n_fail, n_pass) < MIN_EACH:
+        raise NotEnoughLabels(
+            f"need at least {MIN_EACH} passes and {MIN_EACH} failures, have {n_pass} and {n_fail}"
+        )
     w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
-    featurizer = Featurizer.fit(rows, embeddings)
-    scaler = StandardScaler().fit(featurizer.transform(rows, embeddings))
-    x = scaler.transform(featurizer.transform(rows, embeddings))
-    linear = LogisticRegression(C=0.5, max_iter=2000).fit(x, y, sample_weight=w)
-    method = "isotonic" if len(y) >= ISOTONIC_FROM else "sigmoid"
-    folds = min(5, n_fail, n_pass)
-    calibrated = CalibratedClassifierCV(
-        LogisticRegression(C=0.5, max_iter=2000),
-        method=method,
-        cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
-    ).fit(x, y, sample_weight=w)
+    featurizer = Featurizer.fit(rows, embeddings, pool_embeddings)
+    x = featurizer.transform(rows, embeddings)
+    prior = featurizer.prior_mean()
+    strength, calibration, calibrator = DEFAULT_STRENGTH, "none", None
+    metrics: dict[str, Any] = {}
+    if min(n_fail, n_pass) >= CV_FROM:
+        oof = _out_of_fold(x, y, w, prior, PRIOR_STRENGTHS, seed)
+        # The strongest prior wins ties: with no evidence either way, stay close to cold start.
+        strength = max(
+            reversed(PRIOR_STRENGTHS), key=lambda s: _log_likelihood(y, _platt_applied(oof[s], y, w), w)
+        )
+        z = oof[strength]
+        metrics["cv_auroc"] = round(auroc(y.astype(bool), z), 4)
+        if _platt(z, y, w)[0] < MIN_PLATT_SLOPE:
+            pass  # no out-of-fold skill yet: the MAP model's own probabilities keep its ranking
+        elif len(y) >= ISOTONIC_FROM:
+            calibration = "isotonic"
+            calibrator = IsotonicRegression(out_of_bounds="clip", y_min=1e-3, y_max=1 - 1e-3).fit(
+                z, y, sample_weight=w
+            )
+        else:
+            calibration, calibrator = "platt", _platt(z, y, w)
+    coef, intercept = fit_map(x, y, w, prior, strength)
     return LearnedModel(
         version=version,
         featurizer=featurizer,
-        scaler=scaler,
-        linear=linear,
-        calibrated=calibrated,
-        calibration="isotonic" if method == "isotonic" else "platt",
+        coef=coef,
+        intercept=intercept,
+        calibration=calibration,
+        calibrator=calibrator,
         n_labels=len(y),
         n_failures=n_fail,
+        strength=strength,
+        metrics={**metrics, "prior_strength": strength},
     )
+
+
+def _platt_applied(z: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Out-of-fold log-odds after Platt scaling: compares strengths by ranking *and* calibration."""
+    a, b = _platt(z, y, w)
+    return a * z + b
 
 
 def cross_validated(
@@ -210,6 +365,7 @@ def cross_validated(
     *,
     folds: int = 5,
     seed: int = 0,
+    pool_embeddings: np.ndarray | None = None,
 ) -> np.ndarray:
     """Out-of-fold failure probabilities: each output scored by a model that never saw its label."""
     y = np.asarray(failed, dtype=int)
@@ -221,6 +377,7 @@ def cross_validated(
             [rows[i] for i in train_idx],
             embeddings[train_idx] if embeddings is not None else None,
             y[train_idx],
+            pool_embeddings=pool_embeddings,
             seed=seed,
         )
         out[test_idx] = model.predict(

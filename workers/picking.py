@@ -4,6 +4,7 @@ pure selector in ``workers.selection``, store the selection run, its picks and t
 from __future__ import annotations
 
 import logging
+import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -24,6 +25,8 @@ def start_of_day(now: datetime) -> datetime:
 def params_for(settings: Settings, config: QueueConfig) -> selection.SelectionParams:
     return selection.SelectionParams(
         audit_share=config.audit_share,
+        explore_share=config.explore_share,
+        cluster_share=config.cluster_share,
         candidate_multiple=settings.candidate_multiple,
         pca_components=settings.selection_pca_components,
         min_cluster_size=settings.min_cluster_size,
@@ -42,6 +45,7 @@ def candidate(output: Output) -> selection.Candidate:
         prompt=output.prompt,
         response=output.response,
         finish_reason=output.finish_reason,
+        exploration=(output.signals or {}).get("reviewed_novelty"),
     )
 
 
@@ -63,15 +67,23 @@ def select_queue(queue_name: str) -> int:
             picked_before=now - timedelta(hours=settings.stale_pick_hours),
             now=now,
         )
+        picked_today = queues_repo.count_picked_since(session, queue=config.name, since=start_of_day(now))
+        waiting = queues_repo.count_waiting(session, queue=config.name)
         slots = selection.open_slots(
             budget_per_day=config.budget_per_day,
-            picked_today=queues_repo.count_picked_since(session, queue=config.name, since=start_of_day(now)),
+            picked_today=picked_today,
             backlog_limit=config.backlog_limit,
-            waiting=queues_repo.count_waiting(session, queue=config.name),
+            waiting=waiting,
+        )
+        worth_it = selection.worth_selecting(
+            slots=slots,
+            waiting=waiting,
+            budget_left=config.budget_per_day - picked_today,
+            batch=math.ceil(settings.refill_share * config.backlog_limit),
         )
         window = (
             queues_repo.queue_window(session, queue=config.name, limit=settings.selection_window)
-            if slots
+            if worth_it
             else []
         )
         candidates = [candidate(o) for o in window]

@@ -92,12 +92,13 @@ def sample_outputs(output_ids: list[str]) -> int:
         for _, _, output in pending
         if output.id in drawn
     ]
+    queues = {output.id: output.queue for _, _, output in pending}
     with transaction(rt.engine) as session:
-        history, model, _ = load_context(rt, session)
-    _, results, version = score_items(rt, items, history, model)
+        history, models, _ = load_context(rt, session)
+    _, results, versions = score_items(rt, items, history, models, [queues[i.output_id] for i in items])
     note = f"drawn: {settings.llm_samples} samples at temperature {settings.llm_temperature:g}"
     with transaction(rt.engine) as session:
-        for item, result in zip(items, results, strict=True):
+        for item, result, version in zip(items, results, versions, strict=True):
             repo.store_samples(
                 session,
                 output_id=item.output_id,

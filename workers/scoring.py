@@ -15,8 +15,9 @@ import numpy as np
 
 from workers import signals as sig
 from workers.signals import TokenLP
+from workers.text_features import TEXT_SIGNALS, text_features
 
-SCORER_VERSION = "coldstart-v2"
+SCORER_VERSION = "coldstart-v3"
 
 #: Continuous signals, combined in cold start by their percentile rank against recent traffic.
 RANKED: dict[str, str] = {
@@ -29,9 +30,17 @@ RANKED: dict[str, str] = {
     "majority_disagreement": "response differs from the samples' majority meaning",
     "novelty": "cosine distance to the nearest recent outputs",
     "failure_similarity": "similarity to an output reviewers failed",
+    # Text signals whose direction holds on most traffic: claims the prompt does not support.
+    **{
+        name: TEXT_SIGNALS[name]
+        for name in ("specificity", "unsupported", "repetition", "disclaimer", "factual_request")
+    },
 }
-#: Signals that feed the learned model and the reasons but not the cold-start mean.
+#: Signals that feed the learned model and the reasons but not the cold-start mean: their direction
+#: differs from one app to the next (long answers fail more on one, less on another), so each
+#: queue's reviews decide it.
 CONTEXT: dict[str, str] = {
+    **{name: text for name, text in TEXT_SIGNALS.items() if name not in RANKED},
     "reviewed_novelty": "cosine distance to the nearest reviewed outputs",
     "empty": "the response is empty",
     "truncated": "the response was cut off at the token limit",
@@ -99,8 +108,10 @@ def logprob_signals(tokens: Sequence[TokenLP] | None) -> dict[str, float | None]
     }
 
 
-def text_signals(response: str, finish_reason: str | None) -> dict[str, float | None]:
+def text_signals(prompt: str, response: str, finish_reason: str | None) -> dict[str, float | None]:
+    """The checks and text features that need nothing but the prompt and the response."""
     return {
+        **text_features(prompt, response),
         "empty": sig.empty_response(response),
         "truncated": sig.truncated(finish_reason),
         "refusal": sig.refusal(response),
@@ -201,7 +212,7 @@ def compute_signals(
         answers = answer_vectors[i]
         response_vector = answers[0] if len(answers) else vectors[i]
         s.update(sig.consistency(response_vector, answers[1:], threshold=params.consistency_threshold))
-        s.update(text_signals(item.response, item.finish_reason))
+        s.update(text_signals(item.prompt, item.response, item.finish_reason))
         s.update(neighbours[i])
         out.append(s)
     return out

@@ -10,18 +10,24 @@ clusters, so importing this module stays cheap.
    to many prompts`` (one normalised response given to ``junk_repeat_prompts`` or more distinct prompts)
    and ``exact repeat`` (same normalised prompt and response as another item: the highest-scoring one
    stays, the rest are junk). Pass the real ``prompt`` and ``response``: a blank response is junk.
-2. **Deterministic picks** fill ``slots - a`` slots (``a`` below). The ``candidate_multiple*(slots-a)``
-   highest-scoring non-junk candidates are cut first, so clustering never sees the whole window. Among
-   them, near-duplicates (cosine >= ``near_duplicate``) collapse into the highest-scoring one, which
-   lists the others in ``duplicates``. The distinct ones are reduced with PCA to ``pca_components`` and
-   clustered with HDBSCAN; picks go round-robin over the clusters, ordered by their best score, each
-   cluster giving its highest-scoring member not yet picked, so one failure mode cannot fill the queue.
-   Each noise point is a group of its own in that round-robin, with stratum ``novel``. A cluster's pick
-   is ``uncertain`` when it is among the ``slots - a`` highest-scoring distinct candidates, else
-   ``diverse``. Cluster numbers are renumbered by best score (0 holds the highest). HDBSCAN's GLOSH
-   outlier scores mark the top 5% as ``outliers``. Without vectors on every cut candidate, or with fewer
-   than ``2*min_cluster_size`` distinct ones, picks are plain top-k by score (``uncertain``). Unscored
+2. **Deterministic picks** fill ``k = slots - a - e`` slots (``a`` and ``e`` below). The
+   ``candidate_multiple*k`` highest-scoring non-junk candidates are cut first, so clustering never
+   sees the whole window. Among them, near-duplicates (cosine >= ``near_duplicate``) collapse into the
+   highest-scoring one, which lists the others in ``duplicates``. The distinct ones are reduced with
+   PCA to ``pca_components`` and clustered with HDBSCAN. Picks then go by score, best first, except
+   that one cluster may take at most ``ceil(cluster_share * k)`` of them, so one failure mode cannot
+   fill the queue; HDBSCAN noise is no cluster and competes on its score alone (no reserved share:
+   measured, reserved noise slots failed at the base rate). Slots the caps leave empty go to the best
+   candidates left. A pick is ``uncertain`` when it is among the ``k`` highest-scoring distinct
+   candidates, else ``diverse`` (it moved up because a better-scoring cluster was full). Cluster
+   numbers are renumbered by best score (0 holds the highest). HDBSCAN's GLOSH outlier scores mark
+   the top 5% as ``outliers``. Without vectors on every cut candidate, or with fewer than
+   ``2*min_cluster_size`` distinct ones, picks are plain top-k by score (``uncertain``). Unscored
    candidates get no deterministic pick.
+   **Exploration** (``e = round(explore_share x slots)``, 0 by default) then takes the candidates
+   least like anything reviewed (highest ``exploration``, the reviewed-novelty signal) among those
+   left, stratum ``explore``: labels where the model knows least. It is reported apart from the
+   audit, and it is deterministic (inclusion probability 1).
 3. **Random audit**: ``a = round(audit_share x slots)``, at least 1 when ``slots >= 2`` and
    ``audit_share > 0``, plus any slots the deterministic picks left unused. It is drawn uniformly without
    replacement from the N_rest non-junk candidates that are not deterministic picks (near-duplicates and
@@ -44,6 +50,7 @@ from its condensed tree.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -54,7 +61,8 @@ import numpy as np
 
 from workers.scoring import SIGNALS
 
-STRATA = ("uncertain", "diverse", "novel", "audit")
+#: ``novel`` (a reserved share for HDBSCAN noise) is no longer picked; it stays readable on old picks.
+STRATA = ("uncertain", "diverse", "explore", "novel", "audit")
 JUNK_REASONS = ("empty", "non-text", "exact repeat", "same response to many prompts")
 OUTLIER_SHARE = 0.05
 # Binary decoded as text shows up as C0/C1 controls, replacement characters or private-use code points.
@@ -73,6 +81,7 @@ class Candidate:
     prompt: str = ""
     response: str = ""
     finish_reason: str | None = None
+    exploration: float | None = None  # how unlike anything reviewed (the reviewed-novelty signal)
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,8 @@ class SelectionParams:
     """How a window's slots are spent; see the module docstring."""
 
     audit_share: float = 0.10
+    explore_share: float = 0.0
+    cluster_share: float = 0.25
     candidate_multiple: int = 4
     pca_components: int = 16
     min_cluster_size: int = 5
@@ -114,6 +125,14 @@ class Selection:
 def open_slots(*, budget_per_day: int, picked_today: int, backlog_limit: int, waiting: int) -> int:
     """How many items may be added now: what is left of today's budget, within the backlog limit."""
     return max(0, min(budget_per_day - picked_today, backlog_limit - waiting))
+
+
+def worth_selecting(*, slots: int, waiting: int, budget_left: int, batch: int) -> bool:
+    """Select when a batch of slots is open (or the queue ran dry, or the day's budget has fewer left):
+    a batch is clustered and audited as a whole, where one slot at a time would get no audit pick."""
+    if slots <= 0:
+        return False
+    return waiting == 0 or slots >= min(max(batch, 1), budget_left)
 
 
 # --- reasons ---------------------------------------------------------------------------------
@@ -305,17 +324,21 @@ def _pool(cut: Sequence[Candidate], params: SelectionParams) -> _Pool:
     return pool
 
 
-def round_robin(labels: np.ndarray, k: int) -> list[int]:
-    """Row indices (rows best first) taken one per group per round, groups ordered by their best row."""
-    groups: dict[int, list[int]] = {}
-    for i, label in enumerate(labels.tolist()):
-        groups.setdefault(label if label >= 0 else -1 - i, []).append(i)
+def capped_by_score(labels: np.ndarray, k: int, cap: int) -> list[int]:
+    """Row indices (rows best first) taken by score, at most ``cap`` from any one cluster; noise (-1)
+    is uncapped. If the caps leave slots empty, the best rows left fill them."""
+    taken: dict[int, int] = {}
     picked: list[int] = []
-    depth = 0
-    while len(picked) < k and any(len(g) > depth for g in groups.values()):
-        picked += [g[depth] for g in groups.values() if len(g) > depth][: k - len(picked)]
-        depth += 1
-    return picked
+    over: list[int] = []
+    for i, label in enumerate(labels.tolist()):
+        if len(picked) == k:
+            break
+        if label >= 0 and taken.get(label, 0) >= cap:
+            over.append(i)
+            continue
+        taken[label] = taken.get(label, 0) + 1
+        picked.append(i)
+    return picked + over[: k - len(picked)]
 
 
 def _context(pool: _Pool, i: int, k: int) -> list[str]:
@@ -333,25 +356,36 @@ def _context(pool: _Pool, i: int, k: int) -> list[str]:
     return context
 
 
-def _stratum(label: int | None, *, among_top: bool) -> str:
-    if label is not None and label < 0:
-        return "novel"
-    return "uncertain" if label is None or among_top else "diverse"
-
-
-def _deterministic(pool: _Pool, k: int) -> list[PickDecision]:
-    order = list(range(min(k, len(pool.reps)))) if pool.labels is None else round_robin(pool.labels, k)
+def _deterministic(pool: _Pool, k: int, cluster_share: float) -> list[PickDecision]:
+    cap = max(1, math.ceil(cluster_share * k))
+    order = list(range(min(k, len(pool.reps)))) if pool.labels is None else capped_by_score(pool.labels, k, cap)
     picks = []
     for i in order:
         c = pool.reps[i]
         label = None if pool.labels is None else int(pool.labels[i])
-        stratum = _stratum(label, among_top=i < k)
+        stratum = "uncertain" if i < k else "diverse"
         reason = reason_for(c, context=_context(pool, i, k))
         picks.append(PickDecision(c.output_id, stratum, reason, c.score, 1.0, label, pool.duplicates[i]))
     return picks
 
 
 # --- the window ------------------------------------------------------------------------------
+
+
+def _explore(rest: Sequence[Candidate], n: int, pool: _Pool) -> list[PickDecision]:
+    """The ``n`` candidates least like anything reviewed (highest exploration signal)."""
+    ranked = sorted(
+        (c for c in rest if c.exploration is not None),
+        key=lambda c: (-(c.exploration or 0.0), c.output_id),
+    )[: max(n, 0)]
+    labels: dict[str, int] = {}
+    if pool.labels is not None:
+        labels = {c.output_id: label for c, label in zip(pool.reps, pool.labels.tolist(), strict=True)}
+    context = ["exploration: unlike anything reviewed so far"]
+    return [
+        PickDecision(c.output_id, "explore", reason_for(c, context=context), c.score, 1.0, labels.get(c.output_id))
+        for c in ranked
+    ]
 
 
 def audit_size(slots: int, share: float) -> int:
@@ -395,9 +429,13 @@ def select_window(
     if slots <= 0:
         return Selection([], junk, 0, 0, [])
     clean = [c for i, c in enumerate(candidates) if i not in junk_of]
-    k = slots - audit_size(slots, params.audit_share)
+    n_audit = audit_size(slots, params.audit_share)
+    n_explore = min(slots - n_audit, round(params.explore_share * slots))
+    k = slots - n_audit - n_explore
     pool = _pool(_by_score(clean)[: max(1, params.candidate_multiple) * k] if k > 0 else [], params)
-    picks = _deterministic(pool, k)
+    picks = _deterministic(pool, k, params.cluster_share)
+    taken = {p.output_id for p in picks}
+    picks += _explore([c for c in clean if c.output_id not in taken], n_explore, pool)
     taken = {p.output_id for p in picks}
     rest = [c for c in clean if c.output_id not in taken]
     # Slots the deterministic picks could not use go to the audit: more of the window seen at random.

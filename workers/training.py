@@ -1,47 +1,73 @@
-"""Training the learned scorer from reviews (an RQ job) and applying the active version when scoring."""
+"""Training each queue's learned scorer from its reviews (an RQ job) and applying the active versions
+when scoring.
+
+Retraining is cheap (a prior-shrunk logistic regression on a few hundred rows) and frequent: the
+first model comes after ``min_reviews_for_model`` reviews, then a new one whenever the queue's
+reviews have grown by ``retrain_every`` or by ``retrain_growth`` of what the last model saw,
+whichever is more. Each new version rescores the queue's waiting outputs and sends the picks the old
+scores chose back to the pool, so the next picks use what was just learned.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy.orm import Session
 
+from service.settings import Settings
+from service.storage import queues as queues_repo
 from service.storage import scorers
 from service.storage.db import transaction
-from workers import learned, metrics
+from service.storage.tables import utcnow
+from workers import learned
 from workers.scoring import Scored
+
+if TYPE_CHECKING:
+    from workers.jobs import Runtime
 
 log = logging.getLogger(__name__)
 RESCORE_PAGE = 1000
 
 
-def current_model(rt: Any, session: Session) -> learned.LearnedModel | None:
-    """The active learned scorer, loaded once per version and cached on the runtime."""
-    version = scorers.active_version(session)
-    if version is None:
-        return None
-    cached = getattr(rt, "_model", None)
-    if cached is None or cached.version != version:
-        row = scorers.active_model(session)
-        if row is None:
-            return None
-        rt._model = learned.LearnedModel.loads(row.blob)
-    model: learned.LearnedModel = rt._model
-    return model
+def current_models(rt: Runtime, session: Session) -> dict[str, learned.LearnedModel]:
+    """Queue -> its active learned scorer, each loaded once per version and cached on the runtime."""
+    active = scorers.active_versions(session)
+    for queue, version in active.items():
+        cached = rt.models.get(queue)
+        if cached is None or cached.version != version:
+            row = scorers.active_model(session, queue=queue)
+            if row is not None:
+                rt.models[queue] = learned.LearnedModel.loads(row.blob)
+    for queue in set(rt.models) - set(active):
+        del rt.models[queue]
+    return dict(rt.models)
 
 
-def apply_model(model: learned.LearnedModel, results: Sequence[Scored], vectors: np.ndarray) -> None:
-    """Replace cold-start scores with calibrated failure probabilities and their explanations."""
-    rows = [r.signals for r in results]
-    p_fail = model.predict(rows, vectors)
-    explanations = model.explain(rows, vectors)
-    for result, p, why in zip(results, p_fail, explanations, strict=True):
-        result.score = float(p)
-        result.drivers = why
+def apply_models(
+    models: Mapping[str, learned.LearnedModel],
+    queues: Sequence[str | None],
+    results: Sequence[Scored],
+    vectors: np.ndarray,
+) -> list[str | None]:
+    """Replace cold-start scores with the calibrated failure probabilities of each output's queue
+    model; returns the version that scored each output (None: cold start)."""
+    versions: list[str | None] = [None] * len(results)
+    for queue, model in models.items():
+        idx = [i for i, q in enumerate(queues) if q == queue]
+        if not idx:
+            continue
+        rows = [results[i].signals for i in idx]
+        p_fail = model.predict(rows, vectors[idx])
+        for i, p, why in zip(idx, p_fail, model.explain(rows, vectors[idx]), strict=True):
+            results[i].score = float(p)
+            results[i].drivers = why
+            versions[i] = model.version
+    return versions
 
 
 def _vectors(embeddings: Sequence[bytes | None]) -> np.ndarray | None:
@@ -53,37 +79,49 @@ def _vectors(embeddings: Sequence[bytes | None]) -> np.ndarray | None:
     return np.vstack([np.frombuffer(e or b"", dtype=np.float32) for e in embeddings])
 
 
-def train_scorer(force: bool = False) -> str | None:
-    """Train a new scorer version from reviews when enough new ones arrived; swap it in, rescore the
-    waiting outputs. Returns the new version, or None when nothing was trained."""
-    from workers.jobs import runtime
+def due(settings: Settings, *, reviewed: int, trained_on: int | None) -> bool:
+    """Whether a queue with this many reviews needs a new model (``trained_on``: the active one's)."""
+    if reviewed < settings.min_reviews_for_model:
+        return False
+    if trained_on is None:
+        return True
+    step = max(settings.retrain_every, math.ceil(settings.retrain_growth * trained_on))
+    return reviewed - trained_on >= step
+
+
+def train_scorer(queue: str = "default", force: bool = False) -> str | None:
+    """Train a new version of one queue's scorer when enough new reviews arrived; swap it in, rescore
+    the queue's waiting outputs and re-choose its picks. Returns the new version, or None."""
+    from workers.jobs import runtime, work_queue_of
 
     rt = runtime()
     settings = rt.settings
     with transaction(rt.engine) as session:
-        rows = scorers.training_rows(session, limit=settings.training_limit)
-        active = scorers.active_model(session)
-        trained_on = active.n_labels if active is not None else 0
-    if len(rows) < settings.min_reviews_for_model:
-        return None
-    if not force and active is not None and len(rows) - trained_on < settings.retrain_every:
-        return None
+        active = scorers.active_model(session, queue=queue)
+        trained_on = active.n_labels if active is not None else None
+        reviewed = scorers.count_reviewed(session, queue=queue)
+        if not (force and reviewed >= settings.min_reviews_for_model) and not due(
+            settings, reviewed=reviewed, trained_on=trained_on
+        ):
+            return None
+        rows = scorers.training_rows(session, queue=queue, limit=settings.training_limit)
+        pool = scorers.recent_embeddings(session, queue=queue, limit=settings.model_pool)
     signals = [r[0] for r in rows]
-    failed = np.array([r[2] for r in rows], dtype=bool)
+    failed = [r[2] for r in rows]
     weights = learned.review_weights([r[3] for r in rows])
     vectors = _vectors([r[1] for r in rows])
-    version = f"learned-{datetime.now(UTC):%Y%m%d%H%M%S}-{len(rows)}"
+    pool_vectors = _vectors(pool) if vectors is not None else None
+    version = f"{queue[:24]}-{datetime.now(UTC):%Y%m%d%H%M%S%f}-{len(rows)}"
     try:
-        model = learned.train(signals, vectors, list(failed), weights, version=version)
-        folds = min(5, int(failed.sum()), int((~failed).sum()))
-        cv = learned.cross_validated(signals, vectors, list(failed), folds=folds)
+        model = learned.train(signals, vectors, failed, weights, pool_embeddings=pool_vectors, version=version)
     except learned.NotEnoughLabels as exc:
-        log.info("not training yet: %s", exc)
+        log.info("queue %s: not training yet: %s", queue, exc)
         return None
-    model.metrics = {"cv_auroc": metrics.auroc(failed, cv), "cv_prr": metrics.prr(failed, cv)}
+    model.metrics["weights"] = model.weights()
     with transaction(rt.engine) as session:
         scorers.activate_model(
             session,
+            queue=queue,
             version=version,
             blob=model.dumps(),
             n_labels=model.n_labels,
@@ -91,31 +129,40 @@ def train_scorer(force: bool = False) -> str | None:
             calibration=model.calibration,
             metrics=model.metrics,
         )
-    log.info("scorer %s active (%d labels, cv AUROC %.3f)", version, len(rows), model.metrics["cv_auroc"])
-    _rescore_waiting(rt, model)
+    log.info(
+        "queue %s: scorer %s active (%d labels, cv AUROC %s)",
+        queue,
+        version,
+        len(rows),
+        model.metrics.get("cv_auroc"),
+    )
+    rt.models[queue] = model
+    _rescore_waiting(rt, queue, model)
+    with transaction(rt.engine) as session:
+        released = queues_repo.release_for_new_scorer(session, queue=queue, now=utcnow())
+    if released:
+        from service import queueing
+
+        queueing.enqueue_selection(work_queue_of(rt), settings, queue)
     return version
 
 
-def _rescore_waiting(rt: Any, model: learned.LearnedModel) -> None:
+def _rescore_waiting(rt: Runtime, queue: str, model: learned.LearnedModel) -> None:
     after = ""
     while True:
         with transaction(rt.engine) as session:
-            page = scorers.unreviewed_scored(session, after=after, limit=RESCORE_PAGE)
+            page = scorers.unreviewed_scored(session, queue=queue, after=after, limit=RESCORE_PAGE)
             if not page:
                 return
             after = page[-1].id
             usable = [o for o in page if o.embedding is not None]
-            if not usable:
-                continue
             vectors = _vectors([o.embedding for o in usable])
+            if not usable or vectors is None:
+                continue
             rows = [o.signals or {} for o in usable]
             p_fail = model.predict(rows, vectors)
-            for output, p, why in zip(usable, p_fail, model.explain(rows, vectors), strict=True):
-                flags = [d for d in (output.drivers or []) if "flag" in d]
-                scorers.rescore(
-                    session,
-                    output_id=output.id,
-                    score=float(p),
-                    scorer_version=model.version,
-                    drivers=[*flags, *why],
-                )
+            scored = [
+                (output.id, float(p), [*(d for d in (output.drivers or []) if "flag" in d), *why])
+                for output, p, why in zip(usable, p_fail, model.explain(rows, vectors), strict=True)
+            ]
+            scorers.rescore_many(session, scored=scored, version=model.version)

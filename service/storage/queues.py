@@ -18,9 +18,11 @@ from service.storage.tables import Output, Pick, Review, Selection
 
 def queue_window(session: Session, *, queue: str, limit: int) -> list[Output]:
     """The queue's selection window: its most recent scored outputs not yet picked or reviewed."""
+    columns = (Output.id, Output.score, Output.drivers, Output.embedding, Output.prompt, Output.response)
     return list(
         session.scalars(
             select(Output)
+            .options(load_only(*columns, Output.finish_reason, Output.signals))
             .where(Output.queue == queue, Output.status == OutputStatus.scored.value)
             .order_by(Output.scored_at.desc())
             .limit(limit)
@@ -46,18 +48,40 @@ def release_stale_picks(
             )
         )
     )
-    if not stale:
+    return _back_to_pool(session, stale)
+
+
+def release_for_new_scorer(session: Session, *, queue: str, now: datetime) -> int:
+    """A new scorer version re-chooses the queue's waiting picks: unclaimed picks that the old scores
+    chose go back to the pool, so the next selection spends those slots on what the new model ranks
+    highest. Audit picks stay (they were drawn at random, not by a score), and so does anything a
+    reviewer holds or a blind second review waits on."""
+    chosen = list(
+        session.scalars(
+            select(Pick.output_id).where(
+                Pick.queue == queue,
+                Pick.reviewed_at.is_(None),
+                Pick.stratum != "audit",
+                or_(Pick.claimed_until.is_(None), Pick.claimed_until < now),
+            )
+        )
+    )
+    return _back_to_pool(session, chosen)
+
+
+def _back_to_pool(session: Session, output_ids: Sequence[str]) -> int:
+    if not output_ids:
         return 0
     session.execute(
-        delete(Pick).where(Pick.output_id.in_(stale)).execution_options(synchronize_session=False)
+        delete(Pick).where(Pick.output_id.in_(output_ids)).execution_options(synchronize_session=False)
     )
     session.execute(
         update(Output)
-        .where(Output.id.in_(stale), Output.status == OutputStatus.queued.value)
+        .where(Output.id.in_(output_ids), Output.status == OutputStatus.queued.value)
         .values(status=OutputStatus.scored.value)
         .execution_options(synchronize_session=False)
     )
-    return len(stale)
+    return len(output_ids)
 
 
 def mark_junk(session: Session, *, output_ids: Sequence[str], reason: str) -> None:

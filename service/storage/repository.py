@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from service.domain import NormalizedOutput, OutputIn, OutputStatus, normalize
 from service.errors import Conflict, NotFound
@@ -258,6 +258,29 @@ def reviews_for(session: Session, *, output_id: str) -> list[Review]:
     return list(
         session.scalars(select(Review).where(Review.output_id == output_id).order_by(Review.created_at))
     )
+
+
+def list_outputs(
+    session: Session,
+    *,
+    app: str | None,
+    queue: str | None,
+    status: str | None,
+    after: str,
+    limit: int,
+    with_signals: bool,
+) -> list[Output]:
+    """Outputs in id order after ``after``, optionally of one app, queue or status (a page)."""
+    columns = [Output.id, Output.external_id, Output.app, Output.queue, Output.status, Output.score]
+    columns += [Output.scorer_version] + ([Output.signals] if with_signals else [])
+    query = select(Output).options(load_only(*columns)).where(Output.id > after)
+    if app is not None:
+        query = query.where(Output.app == app)
+    if queue is not None:
+        query = query.where(Output.queue == queue)
+    if status is not None:
+        query = query.where(Output.status == status)
+    return list(session.scalars(query.order_by(Output.id).limit(limit)))
 
 
 def count_by_status(session: Session) -> dict[str, int]:

@@ -2,28 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session, load_only
 
 from service.domain import OutputStatus
 from service.storage.repository import follow_pick_score, latest_verdicts
 from service.storage.tables import Output, Pick, ScorerModel
 
 
-def active_version(session: Session) -> str | None:
-    """The version of the active learned scorer, if any (cheap: asked once per scoring batch)."""
-    return session.scalar(select(ScorerModel.version).where(ScorerModel.active.is_(True)))
+def active_versions(session: Session) -> dict[str, str]:
+    """Queue -> the version of its active learned scorer (cheap: asked once per scoring batch)."""
+    rows = session.execute(
+        select(ScorerModel.queue, ScorerModel.version).where(ScorerModel.active.is_(True))
+    )
+    return {queue: version for queue, version in rows}
 
 
-def active_model(session: Session) -> ScorerModel | None:
-    return session.scalars(select(ScorerModel).where(ScorerModel.active.is_(True))).one_or_none()
+def active_model(session: Session, *, queue: str) -> ScorerModel | None:
+    return session.scalars(
+        select(ScorerModel).where(ScorerModel.queue == queue, ScorerModel.active.is_(True))
+    ).one_or_none()
 
 
 def activate_model(
     session: Session,
     *,
+    queue: str,
     version: str,
     blob: bytes,
     n_labels: int,
@@ -31,9 +38,15 @@ def activate_model(
     calibration: str,
     metrics: dict[str, Any],
 ) -> ScorerModel:
-    """Store a new version and make it the only active one, in the caller's transaction (an atomic swap)."""
-    session.execute(update(ScorerModel).where(ScorerModel.active.is_(True)).values(active=False))
+    """Store a new version and make it the queue's only active one, in the caller's transaction
+    (an atomic swap)."""
+    session.execute(
+        update(ScorerModel)
+        .where(ScorerModel.queue == queue, ScorerModel.active.is_(True))
+        .values(active=False)
+    )
     row = ScorerModel(
+        queue=queue,
         version=version,
         blob=blob,
         n_labels=n_labels,
@@ -48,28 +61,59 @@ def activate_model(
 
 
 def training_rows(
-    session: Session, *, limit: int
+    session: Session, *, queue: str, limit: int
 ) -> list[tuple[dict[str, float | None], bytes | None, bool, float | None]]:
-    """Reviewed outputs, newest first: signals, embedding, whether the latest verdict was fail, and the
-    inclusion probability of the pick that brought it to a reviewer (None when unknown)."""
+    """A queue's reviewed outputs, newest first: signals, embedding, whether the latest verdict was
+    fail, and the inclusion probability of the pick that brought it to a reviewer (None if unknown)."""
     latest = latest_verdicts()
     rows = session.execute(
         select(Output.signals, Output.embedding, latest.c.verdict, Pick.inclusion_probability)
         .join(latest, latest.c.output_id == Output.id)
         .outerjoin(Pick, Pick.output_id == Output.id)
-        .where(Output.signals.is_not(None))
+        .where(Output.signals.is_not(None), Output.queue == queue)
         .order_by(latest.c.at.desc())
         .limit(limit)
     )
     return [(signals or {}, embedding, verdict == "fail", p) for signals, embedding, verdict, p in rows]
 
 
-def unreviewed_scored(session: Session, *, after: str, limit: int) -> list[Output]:
-    """Scored or queued outputs not reviewed yet, in id order after ``after`` (for paging rescoring)."""
+def count_reviewed(session: Session, *, queue: str) -> int:
+    """How many of a queue's outputs have a verdict (what retraining is scheduled on)."""
+    latest = latest_verdicts()
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Output)
+            .join(latest, latest.c.output_id == Output.id)
+            .where(Output.queue == queue)
+        )
+        or 0
+    )
+
+
+def recent_embeddings(session: Session, *, queue: str, limit: int) -> list[bytes]:
+    """Embeddings of a queue's most recently scored outputs: the traffic the model's PCA is fitted on."""
+    return [
+        e
+        for e in session.scalars(
+            select(Output.embedding)
+            .where(Output.queue == queue, Output.embedding.is_not(None))
+            .order_by(Output.scored_at.desc())
+            .limit(limit)
+        )
+        if e is not None
+    ]
+
+
+def unreviewed_scored(session: Session, *, queue: str, after: str, limit: int) -> list[Output]:
+    """A queue's scored or queued outputs not reviewed yet, in id order after ``after`` (for paging
+    rescoring)."""
     return list(
         session.scalars(
             select(Output)
+            .options(load_only(Output.id, Output.signals, Output.embedding, Output.drivers))
             .where(
+                Output.queue == queue,
                 Output.status.in_([OutputStatus.scored.value, OutputStatus.queued.value]),
                 Output.signals.is_not(None),
                 Output.id > after,
@@ -91,3 +135,21 @@ def rescore(
         .execution_options(synchronize_session=False)
     )
     follow_pick_score(session, output_id=output_id, score=score)
+
+
+def rescore_many(session: Session, *, scored: Sequence[tuple[str, float, list[dict[str, Any]]]], version: str) -> None:
+    """Replace outputs' scores (and their waiting picks') with a newer scorer's, in two statements.
+
+    ``scored`` holds (output id, score, drivers)."""
+    if not scored:
+        return
+    session.execute(
+        update(Output),
+        [{"id": oid, "score": score, "scorer_version": version, "drivers": drivers} for oid, score, drivers in scored],
+    )
+    session.execute(
+        update(Pick.__table__)
+        .where(Pick.__table__.c.output_id == bindparam("oid"), Pick.__table__.c.reviewed_at.is_(None))
+        .values(score=bindparam("new_score")),
+        [{"oid": oid, "new_score": score} for oid, score, _ in scored],
+    )

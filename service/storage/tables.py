@@ -175,12 +175,14 @@ class Review(Base):
 
 
 class ScorerModel(Base):
-    """A version of the learned scorer; exactly one is active at a time once any exists."""
+    """A version of a queue's learned scorer; exactly one per queue is active once any exists."""
 
     __tablename__ = "scorer_models"
+    __table_args__ = (Index("ix_scorer_models_queue_active", "queue", "active"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     version: Mapped[str] = mapped_column(String(64), unique=True)
+    queue: Mapped[str] = mapped_column(String(64), server_default="default")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     n_labels: Mapped[int] = mapped_column(Integer)
     n_failures: Mapped[int] = mapped_column(Integer)

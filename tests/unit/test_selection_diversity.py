@@ -1,4 +1,5 @@
-"""Spending the review budget well: junk out, one pick per failure mode first, one-offs kept, a fair audit."""
+"""Spending the review budget well: junk out, likely failures first with no failure mode taking more than
+its share, one-offs competing on their score, exploration apart, a fair audit."""
 
 from __future__ import annotations
 
@@ -67,28 +68,54 @@ def test_one_failure_mode_cannot_fill_the_queue() -> None:
     rng = np.random.default_rng(1)
     loud = _cluster("a", list(np.linspace(0.99, 0.90, 30)), rng)
     quiet = _cluster("b", list(np.linspace(0.40, 0.10, 30)), rng)
-    selection = _select(loud + quiet, slots=10)
+    # A third cluster, so the caps (half the batch each) cannot fill the batch on their own.
+    third = _cluster("c", list(np.linspace(0.60, 0.50, 30)), rng)
+    selection = _select(loud + quiet + third, slots=10, params=SelectionParams(audit_share=0.0, cluster_share=0.5))
     picked = [p.output_id[0] for p in selection.picks]
-    assert selection.clusters == 2
-    assert set(picked) == {"a", "b"}
-    assert min(Counter(picked).values()) >= 4
-    first = {p.output_id[0]: p for p in reversed(selection.picks)}
-    assert (first["a"].output_id, first["a"].stratum) == ("a0", "uncertain")
-    assert (first["b"].output_id, first["b"].stratum) == ("b0", "diverse")
+    assert selection.clusters >= 2
+    assert Counter(picked) == {"a": 5, "c": 5}  # "a" capped at half; "c" outscores "b"
+    assert [p.output_id for p in selection.picks if p.output_id[0] == "a"] == [f"a{i}" for i in range(5)]
+    strata = {p.output_id: p.stratum for p in selection.picks}
+    assert strata["a0"] == "uncertain" and strata["c0"] == "diverse"  # c moved up past a's capped rest
 
 
-def test_noise_points_are_picked_as_novel() -> None:
+def test_when_the_caps_leave_slots_empty_the_best_left_fill_them() -> None:
+    rng = np.random.default_rng(1)
+    only = _cluster("a", list(np.linspace(0.99, 0.50, 30)), rng) + _cluster("b", [0.1] * 12, rng)
+    selection = _select(only, slots=10, params=SelectionParams(audit_share=0.0, cluster_share=0.25))
+    picked = [p.output_id for p in selection.picks]
+    assert len(picked) == 10
+    assert picked[:3] == ["a0", "a1", "a2"] and sum(p.startswith("b") for p in picked) == 3
+
+
+def test_noise_points_compete_on_their_score_and_get_no_reserved_share() -> None:
     rng = np.random.default_rng(2)
     window = _cluster("a", [0.9] * 20, rng) + _cluster("b", [0.8] * 20, rng) + _cluster("c", [0.7] * 20, rng)
     loners = [
-        Candidate(f"x{i}", 0.5, vector=_embed(_direction(rng)), prompt=f"q{i}", response=f"r{i}")
-        for i in range(3)
+        Candidate(f"x{i}", score, vector=_embed(_direction(rng)), prompt=f"q{i}", response=f"r{i}")
+        for i, score in enumerate([0.95, 0.2, 0.2])
     ]
-    selection = _select(window + loners, slots=12)
-    novel = {p.output_id: p for p in selection.picks if p.stratum == "novel"}
-    assert {"x0", "x1", "x2"} <= set(novel)
-    assert all(p.cluster == -1 and "novel (no cluster)" in p.reason for p in novel.values())
-    assert selection.noise >= 3 and selection.clusters == 3
+    selection = _select(window + loners, slots=12, params=SelectionParams(audit_share=0.0, cluster_share=0.5))
+    picked = {p.output_id: p for p in selection.picks}
+    assert "x0" in picked and {"x1", "x2"}.isdisjoint(picked)
+    assert picked["x0"].cluster == -1 and picked["x0"].stratum == "uncertain"
+    assert "novel (no cluster)" in picked["x0"].reason
+    assert selection.noise >= 1 and selection.clusters == 3
+
+
+def test_exploration_takes_what_is_least_like_anything_reviewed_and_says_so() -> None:
+    window = [
+        Candidate(f"o{i}", i / 40, prompt=f"q{i}", response=f"r{i}", exploration=(i % 7) / 7) for i in range(40)
+    ]
+    params = SelectionParams(audit_share=0.0, explore_share=0.2)
+    selection = _select(window, slots=10, params=params)
+    explored = [p for p in selection.picks if p.stratum == "explore"]
+    assert len(explored) == 2 and all(p.inclusion_probability == 1.0 for p in explored)
+    top = [p.output_id for p in selection.picks if p.stratum == "uncertain"]
+    assert top == [f"o{i}" for i in range(39, 31, -1)]
+    # Highest exploration (6/7) among the rest: o6, o13, o20, o27 -> the two smallest ids.
+    assert [p.output_id for p in explored] == ["o13", "o20"]
+    assert all("unlike anything reviewed" in p.reason for p in explored)
 
 
 def test_near_duplicates_are_shown_once_and_counted() -> None:
@@ -183,19 +210,19 @@ def test_every_pick_has_a_readable_reason() -> None:
         + _cluster("b", list(np.linspace(0.7, 0.2, 25)), rng)
         + [Candidate("x", 0.4, vector=_embed(_direction(rng)), prompt="odd", response="one-off")]
     ]
-    selection = _select(window, slots=12, params=SelectionParams(audit_share=0.25, candidate_multiple=6))
-    assert {p.stratum for p in selection.picks} == {"uncertain", "diverse", "novel", "audit"}
+    params = SelectionParams(audit_share=0.25, candidate_multiple=6, cluster_share=0.5)
+    selection = _select(window, slots=12, params=params)
+    assert {p.stratum for p in selection.picks} == {"uncertain", "diverse", "audit"}
     patterns = {
-        "uncertain": r"cluster (\d) of 2, \d+ similar outputs",
+        "uncertain": r"cluster (\d) of 2, \d+ similar outputs|novel \(no cluster\)",
         "diverse": r"cluster (\d) of 2, \d+ similar outputs",
-        "novel": r"novel \(no cluster\)",
         "audit": r"random audit \(1 in \d+\)",
     }
     for pick in selection.picks:
         assert re.match(r"p_fail \d\.\d\d; ", pick.reason), pick.reason
         found = re.search(patterns[pick.stratum], pick.reason)
         assert found, pick.reason
-        if pick.stratum in ("uncertain", "diverse"):
+        if pick.stratum in ("uncertain", "diverse") and found.group(1) is not None:
             assert pick.cluster is not None and int(found.group(1)) == pick.cluster + 1
         assert "response differs from the samples' majority meaning (+1.10 log-odds)" in pick.reason
         assert "cut off at the token limit" in pick.reason

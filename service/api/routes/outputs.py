@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import ValidationError
 
 from service.api.deps import IngestDep, ReaderDep, SessionDep, SettingsDep
@@ -17,7 +17,9 @@ from service.domain import (
     BatchResult,
     OutputAccepted,
     OutputIn,
+    OutputPage,
     OutputStatus,
+    OutputSummary,
     OutputView,
 )
 from service.errors import PayloadTooLarge, ServiceError
@@ -100,6 +102,44 @@ def _ingest_one(session: Any, index: int, raw: dict[str, Any], new_ids: list[str
     if not duplicate:
         new_ids.append(row.id)
     return BatchItemResult(index=index, status="duplicate" if duplicate else "accepted", id=row.id)
+
+
+@router.get("", response_model=OutputPage)
+def list_outputs(
+    _: ReaderDep,
+    session: SessionDep,
+    app: str | None = None,
+    queue: str | None = None,
+    stage: OutputStatus | None = Query(default=None, alias="status"),
+    after: str = "",
+    limit: int = Query(default=500, ge=1, le=2000),
+    signals: bool = Query(default=False, description="Include each output's signals."),
+) -> OutputPage:
+    """Outputs page by page (stable id order): status, score and scorer version, for dashboards,
+    exports and replays."""
+    rows = repo.list_outputs(
+        session,
+        app=app,
+        queue=queue,
+        status=stage.value if stage is not None else None,
+        after=after,
+        limit=limit,
+        with_signals=signals,
+    )
+    items = [
+        OutputSummary(
+            id=o.id,
+            external_id=o.external_id,
+            app=o.app,
+            queue=o.queue,
+            status=OutputStatus(o.status),
+            score=o.score,
+            scorer_version=o.scorer_version,
+            signals=(o.signals or {}) if signals else None,
+        )
+        for o in rows
+    ]
+    return OutputPage(items=items, next=rows[-1].id if len(rows) == limit else None)
 
 
 @router.get("/{output_id}", response_model=OutputView)
