@@ -30,7 +30,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DATASETS: dict[str, tuple[Path, Columns]] = {
     "halueval_general": (
         REPO_ROOT / "data" / "halueval" / "general_data.jsonl.gz",
-        Columns(prompt="user_query", response="chatgpt_response", label="hallucination", id="ID"),
+        # One row's ID is the word "ID", repeated: rows are numbered instead.
+        Columns(prompt="user_query", response="chatgpt_response", label="hallucination", id=""),
     ),
     "generated": (REPO_ROOT / "benchmarks" / "qa_smollm2.jsonl.gz", Columns(label="correct", id="id")),
 }

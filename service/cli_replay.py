@@ -139,7 +139,7 @@ def add_commands(sub: Any) -> None:
         ("completion", "a chat-completion object"),
         ("samples", "extra samples (a list)"),
         ("label", "the human label"),
-        ("id", "a unique id (default: the row number)"),
+        ("id", "a unique id ('' numbers the rows)"),
     ):
         replay.add_argument(f"--{name}-field", default=None, help=f"column with {what}")
     replay.add_argument(

@@ -42,7 +42,7 @@ class Columns:
     completion: str | None = None
     samples: str | None = None
     label: str | None = None
-    id: str | None = None
+    id: str | None = None  # "" numbers the rows instead
     model: str | None = None
     fail_values: tuple[str, ...] = FAIL_VALUES
     label_means_correct: bool | None = None
@@ -110,7 +110,7 @@ def labelled(row: dict[str, Any], index: int, columns: Columns, *, app: str) -> 
     label_col = _first(row, columns.label, LABEL_NAMES)
     if label_col is None:
         raise ReplayDataError(f"row {index}: no label column (tried {columns.label or ', '.join(LABEL_NAMES)})")
-    id_col = _first(row, columns.id, ID_NAMES)
+    id_col = None if columns.id == "" else _first(row, columns.id, ID_NAMES)
     external_id = str(row[id_col]) if id_col else f"row-{index}"
     payload: dict[str, Any] = {"external_id": external_id, "app": app}
     messages = _messages(row.get(columns.messages or "messages"))

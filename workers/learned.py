@@ -52,6 +52,13 @@ CV_FROM = 10
 MIN_EACH = 3
 #: Below this Platt slope the out-of-fold scores carry no skill, and calibrating would flatten them.
 MIN_PLATT_SLOPE = 0.05
+#: The verdicts of an output's nearest reviewed neighbours (cosine of the embeddings) form one more
+#: feature, ``similar_failed``: failure modes are local in embedding space (one kind of request, one
+#: kind of mistake), which a linear model on a few principal components cannot see.
+NEIGHBOURS = 10
+NEIGHBOUR_SMOOTHING = 2.0  # pseudo-reviews at the queue's base rate, so 1 of 1 is not "certain"
+NEIGHBOUR_MEMORY = 4000  # most recent reviewed vectors a model keeps (float16) for this feature
+SIMILAR_FAILED = "similar_failed"
 
 
 def review_weights(inclusion_probabilities: Sequence[float | None]) -> list[float]:
@@ -70,6 +77,42 @@ class NotEnoughLabels(ValueError):
 
 
 @dataclass
+class NeighbourVotes:
+    """Reviewed outputs' vectors and verdicts; ``vote`` is the smoothed failure share of the nearest."""
+
+    vectors: np.ndarray  # float16, L2-normalised rows
+    failed: np.ndarray  # float per row
+    base_rate: float
+
+    @classmethod
+    def of(cls, vectors: np.ndarray, failed: np.ndarray) -> NeighbourVotes:
+        keep = slice(0, NEIGHBOUR_MEMORY)  # training rows come newest first
+        v = np.asarray(vectors[keep], dtype=np.float32)
+        v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        return cls(v.astype(np.float16), np.asarray(failed[keep], dtype=float), float(np.mean(failed)))
+
+    def vote(self, vectors: np.ndarray, *, leave_one_out: bool = False) -> np.ndarray:
+        """Per vector: ``(sum of the k nearest verdicts + a * base) / (k + a)``; with
+        ``leave_one_out`` row i of ``vectors`` is row i of the memory and is not its own neighbour."""
+        memory = self.vectors.astype(np.float32)
+        k = min(NEIGHBOURS, len(memory) - (1 if leave_one_out else 0))
+        if k <= 0:
+            return np.full(len(vectors), self.base_rate)
+        out = np.empty(len(vectors))
+        for start in range(0, len(vectors), 2048):
+            sims = np.asarray(vectors[start : start + 2048], dtype=np.float32) @ memory.T
+            if leave_one_out:
+                rows = np.arange(len(sims))
+                sims[rows, start + rows] = -np.inf
+            nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            hits = self.failed[nearest].sum(axis=1)
+            out[start : start + len(sims)] = (hits + NEIGHBOUR_SMOOTHING * self.base_rate) / (
+                k + NEIGHBOUR_SMOOTHING
+            )
+        return out
+
+
+@dataclass
 class Featurizer:
     """Signals to a standardised matrix: value (median-imputed) plus a missing indicator per signal,
     then the embedding's principal components."""
@@ -78,6 +121,7 @@ class Featurizer:
     medians: dict[str, float]
     sometimes_missing: list[str]
     pca: PCA | None = None
+    votes: NeighbourVotes | None = None
     mean: np.ndarray | None = None
     scale: np.ndarray | None = None
 
@@ -87,9 +131,11 @@ class Featurizer:
         rows: Sequence[Mapping[str, float | None]],
         embeddings: np.ndarray | None,
         pool_embeddings: np.ndarray | None = None,
+        failed: np.ndarray | None = None,
     ) -> Featurizer:
         """Fit on the reviewed rows; the PCA on ``pool_embeddings`` (unlabelled recent traffic) when
-        given, so the directions come from the traffic rather than from a few reviews."""
+        given, so the directions come from the traffic rather than from a few reviews; with the
+        verdicts (``failed``), the reviewed neighbours' votes too."""
         names, medians, sometimes_missing = [], {}, []
         for name in SIGNALS:
             values = [float(v) for r in rows if (v := r.get(name)) is not None and math.isfinite(v)]
@@ -109,8 +155,11 @@ class Featurizer:
                 svd_solver="full",  # deterministic: the same reviews always give the same model
             )
             pca.fit(basis)
-        featurizer = cls(names, medians, sometimes_missing, pca)
-        raw = featurizer.raw(rows, embeddings)
+        votes = None
+        if embeddings is not None and failed is not None and NEIGHBOURS > 0 and len(embeddings) > 1:
+            votes = NeighbourVotes.of(embeddings, np.asarray(failed, dtype=float))
+        featurizer = cls(names, medians, sometimes_missing, pca, votes)
+        raw = featurizer.raw(rows, embeddings, training=True)
         featurizer.mean = raw.mean(axis=0)
         spread = raw.std(axis=0)
         featurizer.scale = np.where(spread > 1e-9, spread, 1.0)
@@ -122,15 +171,25 @@ class Featurizer:
         cols = [(n, n) for n in self.names] + [(n, f"{n}_missing") for n in self.sometimes_missing]
         if self.pca is not None:
             cols += [(CONTENT, f"pc{i}") for i in range(self.pca.n_components_)]
+        if self.votes is not None:
+            cols.append((SIMILAR_FAILED, SIMILAR_FAILED))
         return cols
 
     def prior_mean(self) -> np.ndarray:
         """The cold-start ranking as weights: ``PRIOR_WEIGHT`` on each ranked signal, 0 elsewhere."""
+        ranked = {*RANKED, SIMILAR_FAILED}
         return np.array(
-            [PRIOR_WEIGHT if group == column and group in RANKED else 0.0 for group, column in self.columns]
+            [PRIOR_WEIGHT if group == column and group in ranked else 0.0 for group, column in self.columns]
         )
 
-    def raw(self, rows: Sequence[Mapping[str, float | None]], embeddings: np.ndarray | None) -> np.ndarray:
+    def raw(
+        self,
+        rows: Sequence[Mapping[str, float | None]],
+        embeddings: np.ndarray | None,
+        *,
+        training: bool = False,
+    ) -> np.ndarray:
+        """Unscaled features; ``training``: the rows are the reviews the votes were built from."""
         values = np.array(
             [[_value(r.get(n), self.medians[n]) for n in self.names] for r in rows], dtype=np.float64
         ).reshape(len(rows), len(self.names))
@@ -142,13 +201,22 @@ class Featurizer:
             if embeddings is None:
                 raise ValueError("this model needs embeddings")
             blocks.append(self.pca.transform(embeddings))
+        if self.votes is not None:
+            if embeddings is None:
+                raise ValueError("this model needs embeddings")
+            unit = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+            blocks.append(self.votes.vote(unit, leave_one_out=training)[:, None])
         return np.hstack(blocks)
 
     def transform(
-        self, rows: Sequence[Mapping[str, float | None]], embeddings: np.ndarray | None
+        self,
+        rows: Sequence[Mapping[str, float | None]],
+        embeddings: np.ndarray | None,
+        *,
+        training: bool = False,
     ) -> np.ndarray:
         assert self.mean is not None and self.scale is not None
-        return np.asarray((self.raw(rows, embeddings) - self.mean) / self.scale)
+        return np.asarray((self.raw(rows, embeddings, training=training) - self.mean) / self.scale)
 
 
 def _value(v: float | None, median: float) -> float:
@@ -232,10 +300,16 @@ class LearnedModel:
         self, rows: Sequence[Mapping[str, float | None]], embeddings: np.ndarray | None, *, top: int = 3
     ) -> list[list[dict[str, float | str]]]:
         """Per output, the signals that pushed its score up most (log-odds contributions)."""
-        contributions = self.featurizer.transform(rows, embeddings) * self.coef
+        raw = self.featurizer.raw(rows, embeddings)
+        assert self.featurizer.mean is not None and self.featurizer.scale is not None
+        contributions = (raw - self.featurizer.mean) / self.featurizer.scale * self.coef
         groups = [g for g, _ in self.featurizer.columns]
+        votes = raw[:, -1] if self.featurizer.votes is not None else None
         out = []
         for i, row in enumerate(rows):
+            values = dict(row)
+            if votes is not None:
+                values[SIMILAR_FAILED] = float(votes[i])
             by_group: dict[str, float] = {}
             for g, c in zip(groups, contributions[i], strict=True):
                 by_group[g] = by_group.get(g, 0.0) + float(c)
@@ -243,7 +317,7 @@ class LearnedModel:
             drivers: list[dict[str, float | str]] = [
                 {
                     "signal": g,
-                    "value": round(float(row.get(g) or 0.0), 4) if g != CONTENT else 0.0,
+                    "value": round(float(values.get(g) or 0.0), 4) if g != CONTENT else 0.0,
                     "contribution": round(c, 3),
                 }
                 for g, c in ranked
@@ -315,8 +389,8 @@ def train(
             f"need at least {MIN_EACH} passes and {MIN_EACH} failures, have {n_pass} and {n_fail}"
         )
     w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
-    featurizer = Featurizer.fit(rows, embeddings, pool_embeddings)
-    x = featurizer.transform(rows, embeddings)
+    featurizer = Featurizer.fit(rows, embeddings, pool_embeddings, y)
+    x = featurizer.transform(rows, embeddings, training=True)
     prior = featurizer.prior_mean()
     strength, calibration, calibrator = DEFAULT_STRENGTH, "none", None
     metrics: dict[str, Any] = {}

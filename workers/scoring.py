@@ -42,6 +42,8 @@ RANKED: dict[str, str] = {
 CONTEXT: dict[str, str] = {
     **{name: text for name, text in TEXT_SIGNALS.items() if name not in RANKED},
     "reviewed_novelty": "cosine distance to the nearest reviewed outputs",
+    # Computed by the learned model from its reviews, not stored with the output.
+    "similar_failed": "share of the most similar reviewed outputs that failed",
     "empty": "the response is empty",
     "truncated": "the response was cut off at the token limit",
     "refusal": "the response refuses or disclaims",

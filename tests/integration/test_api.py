@@ -179,3 +179,32 @@ def test_queues_are_listed_with_their_budgets(api) -> None:  # type: ignore[no-u
     assert queue["name"] == "default" and queue["waiting"] == 0 and queue["budget_per_day"] == 50
     assert client.get("/v1/queues/default/items").json() == {"queue": "default", "total": 0, "items": []}
     assert client.get("/openapi.json").json()["paths"]["/v1/outputs"]["post"]
+
+
+def test_outputs_are_listed_page_by_page_with_filters_and_signals_on_request(api) -> None:  # type: ignore[no-untyped-def]
+    client, _ = api
+    for i in range(5):
+        app = "support" if i % 2 else "search"
+        r = client.post("/v1/outputs", json={"external_id": f"l-{i}", "app": app, "prompt": "q", "response": f"a{i}"})
+        assert r.status_code == 202
+    first = client.get("/v1/outputs", params={"limit": 2}).json()
+    assert len(first["items"]) == 2 and first["next"] == first["items"][-1]["id"]
+    rest = client.get("/v1/outputs", params={"limit": 2, "after": first["next"]}).json()
+    last = client.get("/v1/outputs", params={"limit": 2, "after": rest["next"]}).json()
+    assert len(last["items"]) == 1 and last["next"] is None
+    everything = first["items"] + rest["items"] + last["items"]
+    assert sorted(o["external_id"] for o in everything) == [f"l-{i}" for i in range(5)]
+    assert all(o["status"] == "received" and o["score"] is None and o["signals"] is None for o in everything)
+    support = client.get("/v1/outputs", params={"app": "support", "signals": "true"}).json()["items"]
+    assert {o["external_id"] for o in support} == {"l-1", "l-3"} and all(o["signals"] == {} for o in support)
+    assert client.get("/v1/outputs", params={"status": "reviewed"}).json() == {"items": [], "next": None}
+    bad = client.get("/v1/outputs", params={"status": "lost"})
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "validation_failed"
+
+
+def test_stats_say_how_much_work_the_workers_have(api) -> None:  # type: ignore[no-untyped-def]
+    client, settings = api
+    assert client.get("/v1/stats").json()["work"] == {"queued": 0, "running": 0}
+    client.post("/v1/outputs", json={"external_id": "w-1", "prompt": "q", "response": "a"})
+    assert client.get("/v1/stats").json()["work"] == {"queued": waiting_jobs(settings), "running": 0}
+    assert waiting_jobs(settings) == 1

@@ -15,7 +15,7 @@ from service.domain import OutputIn
 from service.storage import repository as repo
 from service.storage import scorers
 from service.storage.db import transaction
-from service.storage.tables import Output
+from service.storage.tables import Output, Pick
 from tests.conftest import Database, review
 from workers import jobs, training
 from workers.main import run_worker
@@ -49,34 +49,55 @@ def _reset_runtime():  # type: ignore[no-untyped-def]
     jobs.use_runtime(None)
 
 
-def test_reviews_train_a_scorer_that_rescores_waiting_and_scores_new_outputs(
+def test_a_queues_first_reviews_train_its_scorer_which_rescores_and_rechooses_the_waiting_picks(
     fresh_db: Database,
     settings_for,  # type: ignore[no-untyped-def]
 ) -> None:
-    settings = settings_for(fresh_db, min_reviews_for_model=100, score_batch_size=64)
+    settings = settings_for(fresh_db, score_batch_size=64)
+    assert (settings.min_reviews_for_model, settings.retrain_every) == (20, 10)
     work = queueing.work_queue(Redis.from_url(settings.redis_url), settings)
     first = labelled(160)
     with transaction(fresh_db.engine) as session:
         ids = [repo.ingest_output(session, output_in=o)[0].id for o, _ in first]
     queueing.enqueue_scoring(work, settings, ids)
     run_worker(settings, burst=True)
-    assert training.train_scorer() is None  # no reviews yet: cold start stays
+    assert training.train_scorer("default") is None  # no reviews yet: cold start stays
+    with transaction(fresh_db.engine) as session:
+        old_picks = {p.output_id: p.stratum for p in session.scalars(select(Pick))}
+    assert old_picks and "audit" in old_picks.values()
 
+    labels = dict(zip(ids, (failed for _, failed in first), strict=True))
+    reviewed = sorted(labels, key=lambda i: i not in old_picks)[:30]  # picks first, as reviewers would
     with transaction(fresh_db.engine) as session:
-        for output_id, (_, failed) in list(zip(ids, first, strict=True))[:130]:
-            verdict = "fail" if failed else "pass"
-            review(session, output_id, verdict)
-    version = training.train_scorer()
-    assert version is not None and version.startswith("learned-")
+        for output_id in reviewed:
+            review(session, output_id, "fail" if labels[output_id] else "pass")
+    version = training.train_scorer("default")
+    assert version is not None and version.startswith("default-") and version.endswith("-30")
     with transaction(fresh_db.engine) as session:
-        model = scorers.active_model(session)
-        assert model is not None and model.calibration == "platt" and model.n_labels == 130
-        assert 0.0 <= model.metrics["cv_auroc"] <= 1.0
+        model = scorers.active_model(session, queue="default")
+        assert model is not None and model.queue == "default" and model.n_labels == 30
+        assert "weights" in model.metrics and "prior_strength" in model.metrics
+        assert scorers.active_model(session, queue="elsewhere") is None
         waiting = list(session.scalars(select(Output).where(Output.status.in_(["scored", "queued"]))))
+        left = {p.output_id: p.stratum for p in session.scalars(select(Pick).where(Pick.reviewed_at.is_(None)))}
     assert waiting and all(o.scorer_version == version for o in waiting)
     assert all(0.0 <= (o.score or -1) <= 1.0 for o in waiting)
     assert any(d.get("contribution") for o in waiting for d in (o.drivers or []))
-    assert training.train_scorer() is None  # nothing new since
+    # The old scores' picks went back to the pool; the random audit stayed.
+    assert set(left.values()) == {"audit"}
+    assert training.train_scorer("default") is None  # not due: 10 new reviews needed
+
+    run_worker(settings, burst=True)  # the selection the new model asked for
+    with transaction(fresh_db.engine) as session:
+        rechosen = list(session.scalars(select(Pick).where(Pick.reviewed_at.is_(None), Pick.stratum != "audit")))
+    assert rechosen and all(p.reason.startswith("p_fail") for p in rechosen)
+
+    more = [i for i in ids if i not in set(reviewed)][:10]
+    with transaction(fresh_db.engine) as session:
+        for output_id in more:
+            review(session, output_id, "fail" if labels[output_id] else "pass")
+    newer = training.train_scorer("default")
+    assert newer is not None and newer.endswith("-40")
 
     later = labelled(5, skip=200)
     with transaction(fresh_db.engine) as session:
@@ -85,4 +106,16 @@ def test_reviews_train_a_scorer_that_rescores_waiting_and_scores_new_outputs(
     run_worker(settings, burst=True)
     with transaction(fresh_db.engine) as session:
         fresh = [session.get(Output, i) for i in new_ids]
-    assert all(o is not None and o.scorer_version == version for o in fresh)
+    assert all(o is not None and o.scorer_version == newer for o in fresh)
+
+
+def test_retraining_is_due_from_the_first_reviews_then_as_they_grow_by_a_share() -> None:
+    from service.settings import Settings
+
+    settings = Settings(min_reviews_for_model=20, retrain_every=10, retrain_growth=0.1)
+    assert not training.due(settings, reviewed=19, trained_on=None)
+    assert training.due(settings, reviewed=20, trained_on=None)
+    assert not training.due(settings, reviewed=29, trained_on=20)
+    assert training.due(settings, reviewed=30, trained_on=20)
+    assert not training.due(settings, reviewed=509, trained_on=400)  # 10% of 400 = 40 > 10
+    assert training.due(settings, reviewed=440, trained_on=400)
