@@ -44,7 +44,10 @@ def instance(database_url: str, redis_url: str) -> Iterator[tuple[str, Settings]
     """A fresh API + worker on its own schema and RQ queue; yields the base URL and the settings."""
     from service.storage.db import engine_for, upgrade
 
-    with tempfile.TemporaryDirectory(prefix="rr-loop-") as tmp, bench_schema(database_url, prefix="loop") as url:
+    with (
+        tempfile.TemporaryDirectory(prefix="rr-loop-") as tmp,
+        bench_schema(database_url, prefix="loop") as url,
+    ):
         settings = Settings(
             database_url=url,
             redis_url=redis_url,
@@ -89,7 +92,11 @@ def accounts(settings: Settings) -> tuple[str, list[tuple[str, str]]]:
 
     with transaction(engine_for(settings)) as session:
         repo.add_user(
-            session, username="replayer", password_hash=auth.hash_password(PASSWORD), role="reviewer", now=utcnow()
+            session,
+            username="replayer",
+            password_hash=auth.hash_password(PASSWORD),
+            role="reviewer",
+            now=utcnow(),
         )
         key, _ = repo.create_api_key(session, name="replay", created_by=None, now=utcnow())
     return key, [("replayer", PASSWORD)]
@@ -113,7 +120,9 @@ def run_loop(
         items = load(path, columns, app=name.replace("_", "-"), limit=limit)
         with instance(database_url, redis_url) as (base, settings):
             key, reviewers = accounts(settings)
-            opts = ReplayOptions(url=base, api_key=key, reviewers=reviewers, app=name.replace("_", "-"), reviews=reviews)
+            opts = ReplayOptions(
+                url=base, api_key=key, reviewers=reviewers, app=name.replace("_", "-"), reviews=reviews
+            )
             t0 = time.perf_counter()
             run = replay(items, opts)
             figures = report(run)

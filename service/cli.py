@@ -73,7 +73,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     names = [args.queue] if args.queue else [q.name for q in settings.queues]
     for name in names:
         version = training.train_scorer(name, force=args.force)
-        print(f"{name}: active scorer {version}" if version else f"{name}: not trained: too few reviews or too few new ones")
+        print(
+            f"{name}: active scorer {version}"
+            if version
+            else f"{name}: not trained: too few reviews or too few new ones"
+        )
     return 0
 
 

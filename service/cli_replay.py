@@ -83,7 +83,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     key = args.api_key or os.environ.get("RR_API_KEY", "")
     reviewers = _reviewers(args.reviewer or [r for r in [os.environ.get("RR_REVIEWER", "")] if r])
     if not key or not reviewers:
-        print("replay needs an ingest key (--api-key or RR_API_KEY) and a reviewer (--reviewer NAME:PASSWORD)")
+        print(
+            "replay needs an ingest key (--api-key or RR_API_KEY) and a reviewer (--reviewer NAME:PASSWORD)"
+        )
         return 2
     opts = ReplayOptions(
         url=args.url,
@@ -101,7 +103,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return 1
     figures = report(run)
     print(table(path.name, figures))
-    options = {"url": args.url, "queue": args.queue, "app": args.app, "reviewers": len(reviewers), "file": str(path)}
+    options = {
+        "url": args.url,
+        "queue": args.queue,
+        "app": args.app,
+        "reviewers": len(reviewers),
+        "file": str(path),
+    }
     write_results(
         path.name,
         figures,
@@ -115,7 +123,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def add_commands(sub: Any) -> None:
     replay = sub.add_parser(
         "replay",
-        help="post a labelled history to a running instance and play its reviewers: what would it have caught?",
+        help="post a labelled history to a running instance and play its reviewers "
+        "(what would it have caught?)",
     )
     replay.add_argument("file", help="JSONL or CSV (optionally .gz), one labelled output a row")
     replay.add_argument("--url", default="http://127.0.0.1:8000", help="the running instance")
@@ -127,9 +136,13 @@ def add_commands(sub: Any) -> None:
     )
     replay.add_argument("--queue", default="default", help="the queue the replay's app is routed to")
     replay.add_argument("--app", default="replay", help="app name the outputs are posted under")
-    replay.add_argument("--reviews", type=int, default=None, help="verdicts to give (default: 30%% of the pool)")
+    replay.add_argument(
+        "--reviews", type=int, default=None, help="verdicts to give (default: 30%% of the pool)"
+    )
     replay.add_argument("--limit", type=int, default=None, help="only the first N rows")
-    replay.add_argument("--no-settle", action="store_true", help="don't wait for the worker after each verdict")
+    replay.add_argument(
+        "--no-settle", action="store_true", help="don't wait for the worker after each verdict"
+    )
     replay.add_argument("--out", default=None, help="write the figures as JSON here")
     replay.add_argument("--plot", default=None, help="write a PNG plot here")
     for name, what in (
@@ -143,7 +156,9 @@ def add_commands(sub: Any) -> None:
     ):
         replay.add_argument(f"--{name}-field", default=None, help=f"column with {what}")
     replay.add_argument(
-        "--fail-values", default=",".join(FAIL_VALUES), help="label values that mean failure (comma-separated)"
+        "--fail-values",
+        default=",".join(FAIL_VALUES),
+        help="label values that mean failure (comma-separated)",
     )
     replay.add_argument(
         "--label-means-correct",

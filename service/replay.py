@@ -18,8 +18,9 @@ that are not the replay's are skipped.
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,7 @@ from service.replay_data import Labelled
 from workers import lift
 
 BATCH = 200
+BATCH_BYTES = 900_000  # well under the default RR_MAX_BODY_BYTES (2 MB); completions with log-probs are big
 PAGE = 2000
 
 
@@ -114,7 +116,9 @@ class _Api:
         work: dict[str, Any] | None = response.json().get("work")
         return work
 
-    def outputs(self, *, status: str | None = None, signals: bool = False, limit: int = PAGE) -> list[dict[str, Any]]:
+    def outputs(
+        self, *, status: str | None = None, signals: bool = False, limit: int = PAGE
+    ) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         after = ""
         while True:
@@ -140,7 +144,9 @@ class _Api:
 
     def verdict(self, reviewer: int, output_id: str, failed: bool) -> None:
         body = {"output_id": output_id, "verdict": "fail" if failed else "pass", "note": "replay"}
-        self._check(self.http.post("/v1/reviews", json=body, headers=self.tokens[reviewer]), "recording a verdict")
+        self._check(
+            self.http.post("/v1/reviews", json=body, headers=self.tokens[reviewer]), "recording a verdict"
+        )
 
     def skip(self, reviewer: int, output_id: str) -> None:
         self._check(
@@ -166,18 +172,30 @@ def _idle(api: _Api) -> bool:
     return work is None or (work["queued"] == 0 and work["running"] == 0)
 
 
+def batches(items: Sequence[Labelled]) -> Iterator[list[Labelled]]:
+    """Consecutive batches of at most ``BATCH`` outputs and about ``BATCH_BYTES`` of JSON."""
+    chunk: list[Labelled] = []
+    size = 0
+    for item in items:
+        length = len(json.dumps(item.payload))
+        if chunk and (len(chunk) >= BATCH or size + length > BATCH_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += length
+    if chunk:
+        yield chunk
+
+
 def ingest(api: _Api, items: Sequence[Labelled], run: ReplayRun, say: Callable[[str], None]) -> None:
     """Post the pool in batches; remember each accepted output's id and label."""
-    by_external = {i.external_id: i for i in items}
     t0 = time.perf_counter()
-    for start in range(0, len(items), BATCH):
-        chunk = items[start : start + BATCH]
+    for chunk in batches(items):
         for result in api.post_batch([i.payload for i in chunk]):
-            item = chunk[result["index"]]
             if result["status"] == "error":
                 run.rejected += 1
                 continue
-            run.pool[result["id"]] = by_external[item.external_id].failed
+            run.pool[result["id"]] = chunk[result["index"]].failed
     run.timings["ingest_s"] = time.perf_counter() - t0
     say(f"posted {len(items)} outputs in {run.timings['ingest_s']:.1f} s ({run.rejected} rejected)")
 
@@ -189,7 +207,9 @@ def scores(api: _Api) -> dict[str, float | None]:
 def review(api: _Api, run: ReplayRun, target: int, say: Callable[[str], None]) -> None:
     """Reviewers take turns claiming and judging until ``target`` verdicts or an empty queue."""
     every = max(1, target // max(1, api.opts.checkpoints))
-    marks = {lift.reviews_at(s, len(run.pool)) for s in api.opts.shares} | set(range(every, target + 1, every))
+    marks = {lift.reviews_at(s, len(run.pool)) for s in api.opts.shares} | set(
+        range(every, target + 1, every)
+    )
     reviewer, empty, t0 = 0, 0, time.perf_counter()
     while len(run.claimed) < target:
         claim = api.claim(reviewer)
@@ -220,7 +240,9 @@ def review(api: _Api, run: ReplayRun, target: int, say: Callable[[str], None]) -
                 area = lift.unreviewed_auroc(scores(api), run.pool, reviewed)
                 run.auroc.append((len(run.claimed), area))
                 found = sum(c.failed for c in run.claimed)
-                say(f"  {len(run.claimed):5d} reviews, {found} failures; AUROC on the unreviewed {_fmt(area)}")
+                say(
+                    f"  {len(run.claimed):5d} reviews, {found} failures; AUROC on the unreviewed {_fmt(area)}"
+                )
         reviewer = (reviewer + 1) % len(api.tokens)
         if api.opts.settle:
             _wait(lambda: _idle(api), timeout=300, what="the worker after a verdict", poll=0.02)
@@ -265,9 +287,7 @@ def report(run: ReplayRun, shares: Sequence[float] = lift.SHARES) -> dict[str, A
     failed = np.array([run.pool[i] for i in ids], dtype=bool)
     base = float(failed.mean()) if len(failed) else 0.0
     order = [c.failed for c in run.claimed]
-    routed = {
-        f"{s * 100:g}%": lift.lift_at(order, pool=len(ids), base_rate=base, share=s) for s in shares
-    }
+    routed = {f"{s * 100:g}%": lift.lift_at(order, pool=len(ids), base_rate=base, share=s) for s in shares}
     signal_rows = lift.signal_lifts([run.signals.get(i, {}) for i in ids], failed.tolist(), shares)
     truth_rate = base
     estimate = (run.estimate or {}).get("estimate")

@@ -21,7 +21,16 @@ from typing import Any
 
 PROMPT_NAMES = ("prompt", "question", "user_query", "input", "query", "instruction")
 RESPONSE_NAMES = ("response", "chatgpt_response", "answer", "output", "completion_text")
-LABEL_NAMES = ("failed", "failure", "is_failure", "label", "hallucination", "verdict", "correct", "is_correct")
+LABEL_NAMES = (
+    "failed",
+    "failure",
+    "is_failure",
+    "label",
+    "hallucination",
+    "verdict",
+    "correct",
+    "is_correct",
+)
 ID_NAMES = ("external_id", "id", "ID", "uid")
 #: Label columns whose true value means the output is right.
 POSITIVE_NAMES = ("correct", "is_correct")
@@ -109,7 +118,9 @@ def labelled(row: dict[str, Any], index: int, columns: Columns, *, app: str) -> 
     """One row as an output payload plus its label; ``ReplayDataError`` names what is missing."""
     label_col = _first(row, columns.label, LABEL_NAMES)
     if label_col is None:
-        raise ReplayDataError(f"row {index}: no label column (tried {columns.label or ', '.join(LABEL_NAMES)})")
+        raise ReplayDataError(
+            f"row {index}: no label column (tried {columns.label or ', '.join(LABEL_NAMES)})"
+        )
     id_col = None if columns.id == "" else _first(row, columns.id, ID_NAMES)
     external_id = str(row[id_col]) if id_col else f"row-{index}"
     payload: dict[str, Any] = {"external_id": external_id, "app": app}

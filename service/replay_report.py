@@ -26,7 +26,8 @@ def table(name: str, report: Mapping[str, Any]) -> str:
     """The figures a person reads first: lift, the best single signal, AUROC over time, strata."""
     lines = [
         f"replay of {name}: {report['pool']} outputs, {report['failures']} failures "
-        f"({report['base_rate'] * 100:.1f}%); {report['reviews']} reviewed, {report['failures_found']} failures found",
+        f"({report['base_rate'] * 100:.1f}%); {report['reviews']} reviewed, "
+        f"{report['failures_found']} failures found",
         "",
         "  reviewed   router lift   best single signal (either direction)",
     ]
@@ -34,7 +35,9 @@ def table(name: str, report: Mapping[str, Any]) -> str:
         signal, best, direction = best_signal(report, share)
         lines.append(f"  {share:>8}   {_f(value, 2, 'x'):>11}   {signal} ({direction}) {_f(best, 2, 'x')}")
     lines += ["", "  AUROC of the scores on the outputs not yet reviewed:"]
-    lines.append("    " + ", ".join(f"{p['reviews']}: {_f(p['auroc'], 3)}" for p in report["auroc_unreviewed"]))
+    lines.append(
+        "    " + ", ".join(f"{p['reviews']}: {_f(p['auroc'], 3)}" for p in report["auroc_unreviewed"])
+    )
     lines += ["", "  stratum      picks  failures  yield"]
     for stratum, row in report["strata"].items():
         lines.append(f"  {stratum:<10} {row['picks']:7d} {row['failures']:9d}  {row['yield'] * 100:5.1f}%")
@@ -47,14 +50,13 @@ def table(name: str, report: Mapping[str, Any]) -> str:
     for label, value in (("queue estimate", rate), ("audit only", audit)):
         if value:
             lines.append(
-                f"    {label:<15} {value['rate'] * 100:.1f}% [{value['low'] * 100:.1f}, {value['high'] * 100:.1f}]"
+                f"    {label:<15} {value['rate'] * 100:.1f}% "
+                f"[{value['low'] * 100:.1f}, {value['high'] * 100:.1f}]"
             )
         else:
             lines.append(f"    {label:<15} not available")
     t = report["timings_s"]
-    lines.append(
-        "  time: " + ", ".join(f"{k.removesuffix('_s')} {v:.0f} s" for k, v in t.items())
-    )
+    lines.append("  time: " + ", ".join(f"{k.removesuffix('_s')} {v:.0f} s" for k, v in t.items()))
     return "\n".join(lines)
 
 
@@ -70,7 +72,13 @@ def plot(name: str, report: Mapping[str, Any], path: Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     reviews = list(range(1, n + 1))
     left.plot(reviews, found, label="router (through the API)", color="#1f5fa8", linewidth=2)
-    left.plot(reviews, [r * report["base_rate"] for r in reviews], label="random (expected)", color="#888", linestyle="--")
+    left.plot(
+        reviews,
+        [r * report["base_rate"] for r in reviews],
+        label="random (expected)",
+        color="#888",
+        linestyle="--",
+    )
     left.set_xlabel("reviews")
     left.set_ylabel("failures found")
     left.set_title(f"{name}: failures found")

@@ -233,9 +233,7 @@ def _score_round(rt: Runtime, output_ids: Sequence[str]) -> tuple[int, set[str]]
         if not items:
             return 0, set()
         history, models, recent_scores = load_context(rt, session)
-    vectors, results, versions = score_items(
-        rt, items, history, models, [routes[i.output_id] for i in items]
-    )
+    vectors, results, versions = score_items(rt, items, history, models, [routes[i.output_id] for i in items])
     similar = rt.neighbours().reviewed_neighbours(vectors, SIMILAR_SHOWN)
     decisions = [
         sampling.decide(

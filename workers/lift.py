@@ -42,7 +42,11 @@ def order_by(values: Sequence[float | None], *, descending: bool = True) -> np.n
 
 
 def sorted_lift(
-    values: Sequence[float | None], failed: Sequence[bool], *, share: float, descending: bool = True
+    values: Sequence[float | None],
+    failed: Sequence[bool] | np.ndarray,
+    *,
+    share: float,
+    descending: bool = True,
 ) -> float | None:
     """Lift at ``share`` when the pool is reviewed in order of one value alone."""
     y = np.asarray(failed, dtype=bool)

@@ -42,13 +42,17 @@ RANKED: dict[str, str] = {
 CONTEXT: dict[str, str] = {
     **{name: text for name, text in TEXT_SIGNALS.items() if name not in RANKED},
     "reviewed_novelty": "cosine distance to the nearest reviewed outputs",
-    # Computed by the learned model from its reviews, not stored with the output.
-    "similar_failed": "share of the most similar reviewed outputs that failed",
     "empty": "the response is empty",
     "truncated": "the response was cut off at the token limit",
     "refusal": "the response refuses or disclaims",
 }
 SIGNALS: dict[str, str] = {**RANKED, **CONTEXT}
+#: What reasons call each thing a score may be driven by: the signals, and what the learned model
+#: computes from its reviews rather than stores with the output.
+DESCRIPTIONS: dict[str, str] = {
+    **SIGNALS,
+    "similar_failed": "share of the most similar reviewed outputs that failed",
+}
 #: Checks that make an output worth a look whatever its rank: score at least FLAG_FLOOR.
 FLAGS = ("empty", "truncated", "repeats_failure")
 FLAG_FLOOR = 0.9

@@ -59,7 +59,7 @@ from typing import Any
 
 import numpy as np
 
-from workers.scoring import SIGNALS
+from workers.scoring import DESCRIPTIONS
 
 #: ``novel`` (a reserved share for HDBSCAN noise) is no longer picked; it stays readable on old picks.
 STRATA = ("uncertain", "diverse", "explore", "novel", "audit")
@@ -154,7 +154,7 @@ FLAG_REASONS = {
 
 def _driver_text(d: Mapping[str, Any]) -> str:
     name = str(d["signal"])
-    described = "what it is about (its embedding)" if name == "content" else SIGNALS.get(name, name)
+    described = "what it is about (its embedding)" if name == "content" else DESCRIPTIONS.get(name, name)
     if "contribution" in d:
         return f"{described} (+{float(d['contribution']):.2f} log-odds)"
     return f"{described} in the {_ordinal(float(d['percentile']))} percentile of recent traffic"
@@ -358,7 +358,9 @@ def _context(pool: _Pool, i: int, k: int) -> list[str]:
 
 def _deterministic(pool: _Pool, k: int, cluster_share: float) -> list[PickDecision]:
     cap = max(1, math.ceil(cluster_share * k))
-    order = list(range(min(k, len(pool.reps)))) if pool.labels is None else capped_by_score(pool.labels, k, cap)
+    order = (
+        list(range(min(k, len(pool.reps)))) if pool.labels is None else capped_by_score(pool.labels, k, cap)
+    )
     picks = []
     for i in order:
         c = pool.reps[i]
@@ -383,7 +385,9 @@ def _explore(rest: Sequence[Candidate], n: int, pool: _Pool) -> list[PickDecisio
         labels = {c.output_id: label for c, label in zip(pool.reps, pool.labels.tolist(), strict=True)}
     context = ["exploration: unlike anything reviewed so far"]
     return [
-        PickDecision(c.output_id, "explore", reason_for(c, context=context), c.score, 1.0, labels.get(c.output_id))
+        PickDecision(
+            c.output_id, "explore", reason_for(c, context=context), c.score, 1.0, labels.get(c.output_id)
+        )
         for c in ranked
     ]
 

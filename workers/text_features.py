@@ -51,14 +51,13 @@ _CREATIVE = re.compile(
     r"tweet|haiku|metaphor|describe|rewrite|edit|rephrase|paraphrase|summari[sz]e|translate|design)\b",
     re.IGNORECASE,
 )
-STOP_WORDS = frozenset(
-    """a an the and or but if then else of to in on at by for with from as is are was were be been being
+_STOP = """a an the and or but if then else of to in on at by for with from as is are was were be been being
     it its this that these those there here what which who whom whose when where why how i you he she we
     they me him her us them my your his our their do does did done not no yes so than too very can will
     would should could may might must shall about into over under up down out off again more most some
     any all each every both few other such only own same just also please give write list make tell
-    describe explain provide create generate name one two""".split()
-)
+    describe explain provide create generate name one two"""
+STOP_WORDS = frozenset(_STOP.split())
 
 #: Every text signal this module computes, with what it measures (higher = riskier by the prior).
 TEXT_SIGNALS: dict[str, str] = {
@@ -70,7 +69,7 @@ TEXT_SIGNALS: dict[str, str] = {
     "off_topic": "little of what the prompt asks about is taken up by the response",
     "unsupported": "numbers and names in the response that appear nowhere in the prompt",
     "repetition": "the response repeats itself (repeated word trigrams)",
-    "disclaimer": "the response disclaims (\"as an AI\", \"I cannot\") and may answer anyway",
+    "disclaimer": 'the response disclaims ("as an AI", "I cannot") and may answer anyway',
     "factual_request": "the prompt asks for facts rather than writing or ideas",
 }
 
@@ -120,9 +119,7 @@ def text_features(prompt: str, response: str) -> dict[str, float | None]:
     numbers = sum(1 for t in tokens if _NUMBER.match(t))
     prompt_content = content_words(prompt)
     response_content = content_words(response)
-    off_topic = (
-        1.0 - len(prompt_content & response_content) / len(prompt_content) if prompt_content else None
-    )
+    off_topic = 1.0 - len(prompt_content & response_content) / len(prompt_content) if prompt_content else None
     prompt_text = prompt.casefold()
     unsupported = (
         sum(1 for t in specific if t.casefold() not in prompt_text) / len(specific) if specific else None

@@ -113,7 +113,9 @@ def train_scorer(queue: str = "default", force: bool = False) -> str | None:
     pool_vectors = _vectors(pool) if vectors is not None else None
     version = f"{queue[:24]}-{datetime.now(UTC):%Y%m%d%H%M%S%f}-{len(rows)}"
     try:
-        model = learned.train(signals, vectors, failed, weights, pool_embeddings=pool_vectors, version=version)
+        model = learned.train(
+            signals, vectors, failed, weights, pool_embeddings=pool_vectors, version=version
+        )
     except learned.NotEnoughLabels as exc:
         log.info("queue %s: not training yet: %s", queue, exc)
         return None

@@ -271,8 +271,8 @@ def list_outputs(
     with_signals: bool,
 ) -> list[Output]:
     """Outputs in id order after ``after``, optionally of one app, queue or status (a page)."""
-    columns = [Output.id, Output.external_id, Output.app, Output.queue, Output.status, Output.score]
-    columns += [Output.scorer_version] + ([Output.signals] if with_signals else [])
+    columns: list[Any] = [Output.id, Output.external_id, Output.app, Output.queue, Output.status]
+    columns += [Output.score, Output.scorer_version] + ([Output.signals] if with_signals else [])
     query = select(Output).options(load_only(*columns)).where(Output.id > after)
     if app is not None:
         query = query.where(Output.app == app)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session, load_only
 
 from service.domain import OutputStatus
@@ -15,9 +15,7 @@ from service.storage.tables import Output, Pick, ScorerModel
 
 def active_versions(session: Session) -> dict[str, str]:
     """Queue -> the version of its active learned scorer (cheap: asked once per scoring batch)."""
-    rows = session.execute(
-        select(ScorerModel.queue, ScorerModel.version).where(ScorerModel.active.is_(True))
-    )
+    rows = session.execute(select(ScorerModel.queue, ScorerModel.version).where(ScorerModel.active.is_(True)))
     return {queue: version for queue, version in rows}
 
 
@@ -137,7 +135,9 @@ def rescore(
     follow_pick_score(session, output_id=output_id, score=score)
 
 
-def rescore_many(session: Session, *, scored: Sequence[tuple[str, float, list[dict[str, Any]]]], version: str) -> None:
+def rescore_many(
+    session: Session, *, scored: Sequence[tuple[str, float, list[dict[str, Any]]]], version: str
+) -> None:
     """Replace outputs' scores (and their waiting picks') with a newer scorer's, in two statements.
 
     ``scored`` holds (output id, score, drivers)."""
@@ -145,11 +145,16 @@ def rescore_many(session: Session, *, scored: Sequence[tuple[str, float, list[di
         return
     session.execute(
         update(Output),
-        [{"id": oid, "score": score, "scorer_version": version, "drivers": drivers} for oid, score, drivers in scored],
+        [
+            {"id": oid, "score": score, "scorer_version": version, "drivers": drivers}
+            for oid, score, drivers in scored
+        ],
     )
+    picks = Pick.__table__
+    assert isinstance(picks, Table)
     session.execute(
-        update(Pick.__table__)
-        .where(Pick.__table__.c.output_id == bindparam("oid"), Pick.__table__.c.reviewed_at.is_(None))
+        update(picks)
+        .where(picks.c.output_id == bindparam("oid"), picks.c.reviewed_at.is_(None))
         .values(score=bindparam("new_score")),
         [{"oid": oid, "new_score": score} for oid, score, _ in scored],
     )

@@ -185,7 +185,9 @@ def test_outputs_are_listed_page_by_page_with_filters_and_signals_on_request(api
     client, _ = api
     for i in range(5):
         app = "support" if i % 2 else "search"
-        r = client.post("/v1/outputs", json={"external_id": f"l-{i}", "app": app, "prompt": "q", "response": f"a{i}"})
+        r = client.post(
+            "/v1/outputs", json={"external_id": f"l-{i}", "app": app, "prompt": "q", "response": f"a{i}"}
+        )
         assert r.status_code == 202
     first = client.get("/v1/outputs", params={"limit": 2}).json()
     assert len(first["items"]) == 2 and first["next"] == first["items"][-1]["id"]

@@ -38,10 +38,19 @@ def test_a_correct_column_counts_the_other_way_and_completions_keep_their_logpro
     path = write(
         tmp_path / "g.jsonl",
         [
-            {"id": "a", "messages": [{"role": "user", "content": "Capital of France?"}],
-             "completion": completion, "samples": ["Paris", "Lyon"], "correct": True},
-            {"id": "b", "messages": [{"role": "user", "content": "Capital of Peru?"}],
-             "response": "Quito", "correct": False},
+            {
+                "id": "a",
+                "messages": [{"role": "user", "content": "Capital of France?"}],
+                "completion": completion,
+                "samples": ["Paris", "Lyon"],
+                "correct": True,
+            },
+            {
+                "id": "b",
+                "messages": [{"role": "user", "content": "Capital of Peru?"}],
+                "response": "Quito",
+                "correct": False,
+            },
         ],
     )
     items = load(path, Columns(), app="g")
@@ -66,5 +75,15 @@ def test_rows_without_a_label_or_with_repeated_ids_are_refused_by_row(tmp_path: 
         load(twice, Columns(), app="x")
     broken = tmp_path / "b.jsonl"
     broken.write_text('{"prompt": "p"\n')
-    with pytest.raises(ReplayDataError, match="b.jsonl:1: not JSON"):
+    with pytest.raises(ReplayDataError, match=r"b\.jsonl:1: not JSON"):
         load(broken, Columns(), app="x")
+
+
+def test_replay_posts_in_batches_bounded_by_count_and_size() -> None:
+    from service import replay
+    from service.replay_data import Labelled
+
+    small = [Labelled(f"s{i}", {"response": "x"}, False) for i in range(450)]
+    assert [len(b) for b in replay.batches(small)] == [200, 200, 50]
+    big = [Labelled(f"b{i}", {"response": "x" * 290_000}, True) for i in range(7)]
+    assert [len(b) for b in replay.batches(big)] == [3, 3, 1]

@@ -70,7 +70,9 @@ def test_one_failure_mode_cannot_fill_the_queue() -> None:
     quiet = _cluster("b", list(np.linspace(0.40, 0.10, 30)), rng)
     # A third cluster, so the caps (half the batch each) cannot fill the batch on their own.
     third = _cluster("c", list(np.linspace(0.60, 0.50, 30)), rng)
-    selection = _select(loud + quiet + third, slots=10, params=SelectionParams(audit_share=0.0, cluster_share=0.5))
+    selection = _select(
+        loud + quiet + third, slots=10, params=SelectionParams(audit_share=0.0, cluster_share=0.5)
+    )
     picked = [p.output_id[0] for p in selection.picks]
     assert selection.clusters >= 2
     assert Counter(picked) == {"a": 5, "c": 5}  # "a" capped at half; "c" outscores "b"
@@ -105,7 +107,8 @@ def test_noise_points_compete_on_their_score_and_get_no_reserved_share() -> None
 
 def test_exploration_takes_what_is_least_like_anything_reviewed_and_says_so() -> None:
     window = [
-        Candidate(f"o{i}", i / 40, prompt=f"q{i}", response=f"r{i}", exploration=(i % 7) / 7) for i in range(40)
+        Candidate(f"o{i}", i / 40, prompt=f"q{i}", response=f"r{i}", exploration=(i % 7) / 7)
+        for i in range(40)
     ]
     params = SelectionParams(audit_share=0.0, explore_share=0.2)
     selection = _select(window, slots=10, params=params)

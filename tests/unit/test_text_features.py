@@ -36,7 +36,9 @@ def test_an_answer_the_context_supports_has_nothing_unsupported() -> None:
 def test_off_topic_is_the_share_of_the_prompts_content_words_left_unanswered() -> None:
     prompt = "Explain photosynthesis in green plants"
     assert content_words(prompt) == {"photosynthesis", "green", "plants"}
-    assert text_features(prompt, "Photosynthesis turns light into sugar in plants.")["off_topic"] == pytest.approx(1 / 3)
+    assert text_features(prompt, "Photosynthesis turns light into sugar in plants.")[
+        "off_topic"
+    ] == pytest.approx(1 / 3)
     assert text_features(prompt, "I like trains.")["off_topic"] == 1.0
 
 
