@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from service.bench import bench_schema, drop_work_queue, serving
-from service.cli_replay import write_results
+from service.cli_replay import commit, write_results
 from service.replay_data import Columns, load
 from service.settings import QueueConfig, Settings
 
@@ -124,6 +124,7 @@ def run_loop(
                 url=base, api_key=key, reviewers=reviewers, app=name.replace("_", "-"), reviews=reviews
             )
             t0 = time.perf_counter()
+            measured_on = commit()
             run = replay(items, opts)
             figures = report(run)
         print(table(name, figures))
@@ -134,5 +135,12 @@ def run_loop(
             "dataset": str(path.relative_to(REPO_ROOT)),
             "cpus": os.cpu_count(),
         }
-        write_results(name, figures, options, out=out / f"loop_{name}.json", plot_to=out / f"loop_{name}.png")
+        write_results(
+            name,
+            figures,
+            options,
+            measured_on=measured_on,
+            out=out / f"loop_{name}.json",
+            plot_to=out / f"loop_{name}.png",
+        )
     return 0

@@ -57,13 +57,22 @@ def _reviewers(values: list[str]) -> list[tuple[str, str]]:
 
 
 def write_results(
-    name: str, report: dict[str, Any], options: dict[str, Any], *, out: Path | None, plot_to: Path | None
+    name: str,
+    report: dict[str, Any],
+    options: dict[str, Any],
+    *,
+    measured_on: str | None,
+    out: Path | None,
+    plot_to: Path | None,
 ) -> None:
+    """The figures as JSON (with the commit measured on, taken when the run started) and a plot."""
     from service.replay_report import plot
 
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"name": name, "commit": commit(), "options": options, **report}, indent=1))
+        out.write_text(
+            json.dumps({"name": name, "commit": measured_on, "options": options, **report}, indent=1)
+        )
         print(f"written to {out}")
     if plot_to is not None:
         plot(name, report, plot_to)
@@ -96,6 +105,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         reviews=args.reviews,
         settle=not args.no_settle,
     )
+    measured_on = commit()
     try:
         run = replay(items, opts)
     except ReplayError as exc:
@@ -114,6 +124,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         path.name,
         figures,
         options,
+        measured_on=measured_on,
         out=Path(args.out) if args.out else None,
         plot_to=Path(args.plot) if args.plot else None,
     )

