@@ -72,3 +72,62 @@ def test_review_weights_are_inverse_probabilities_truncated_and_normalised() -> 
     raw = [1.0, 1.0, 2.0, MAX_REVIEW_WEIGHT, 1.0]
     assert w == pytest.approx([r / (sum(raw) / 5) for r in raw])
     assert sum(w) / len(w) == pytest.approx(1.0)
+
+
+def prior_world(n: int, seed: int, *, sign: float) -> tuple[list[dict], np.ndarray, np.ndarray]:
+    """Outputs whose failures follow `disclaimer` (a cold-start signal) with this sign."""
+    rng = np.random.default_rng(seed)
+    disclaimer = rng.normal(size=n)
+    failed = rng.random(n) < 1 / (1 + np.exp(-(sign * 2.0 * disclaimer - 1.0)))
+    rows = [{"disclaimer": float(d), "length": float(rng.normal())} for d in disclaimer]
+    return rows, None, failed  # type: ignore[return-value]
+
+
+def test_with_a_handful_of_uninformative_reviews_the_model_keeps_the_cold_start_ranking() -> None:
+    rows, _, _ = prior_world(400, 0, sign=1.0)
+    rng = np.random.default_rng(1)
+    coin = rng.random(20) < 0.5  # verdicts that say nothing about the signals
+    model = train(rows[:20], None, coin)
+    p = model.predict(rows, None)
+    assert model.calibration == "none"  # too few of each verdict to cross-validate
+    disclaimer = np.array([r["disclaimer"] for r in rows])
+    rank_correlation = np.corrcoef(np.argsort(np.argsort(p)), np.argsort(np.argsort(disclaimer)))[0, 1]
+    assert rank_correlation > 0.5 and model.weights()["disclaimer"] > 0.1
+    # Twenty reviews are too few to cross-validate the prior strength: the default holds.
+    assert model.strength == 10.0
+
+
+def test_enough_reviews_flip_a_signal_the_queue_disagrees_with() -> None:
+    rows, _, failed = prior_world(600, 2, sign=-1.0)  # on this app, disclaiming answers are right
+    model = train(rows, None, failed)
+    assert model.weights()["disclaimer"] < -0.5
+    test_rows, _, test_failed = prior_world(400, 3, sign=-1.0)
+    assert auroc(test_failed, model.predict(test_rows, None)) > 0.75
+
+
+def test_calibration_flattens_a_ranking_without_skill_but_never_turns_it_upside_down() -> None:
+    from workers.learned import _platt
+
+    z = np.linspace(-2, 2, 100)
+    y = (z < 0).astype(float)  # out-of-fold scores pointing the wrong way
+    slope, _ = _platt(z, y, np.ones(100))
+    assert slope == pytest.approx(0.0, abs=1e-6)
+    slope, _ = _platt(z, 1 - y, np.ones(100))
+    assert slope > 1.0
+
+
+def test_a_local_failure_mode_is_found_through_the_reviewed_neighbours() -> None:
+    rng = np.random.default_rng(4)
+    centres = rng.normal(size=(30, 16))
+    topic = rng.integers(0, 30, size=600)
+    emb = centres[topic] + 0.3 * rng.normal(size=(600, 16))
+    emb = (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
+    failed = np.isin(topic, [3, 17]) ^ (rng.random(600) < 0.01)  # two kinds of request fail
+    rows = [{"length": float(rng.normal())} for _ in range(600)]
+    model = train(rows[:300], emb[:300], failed[:300], pool_embeddings=emb)
+    p = model.predict(rows[300:], emb[300:])
+    assert auroc(failed[300:], p) > 0.9
+    worst = 300 + int(np.argmax(p))
+    drivers = model.explain([rows[worst]], emb[worst : worst + 1])[0]
+    assert drivers[0]["signal"] in ("similar_failed", "content")
+    assert any(d["signal"] == "similar_failed" and 0 < float(d["value"]) <= 1 for d in drivers)
