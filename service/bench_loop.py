@@ -34,7 +34,34 @@ DATASETS: dict[str, tuple[Path, Columns]] = {
         Columns(prompt="user_query", response="chatgpt_response", label="hallucination", id=""),
     ),
     "generated": (REPO_ROOT / "benchmarks" / "qa_smollm2.jsonl.gz", Columns(label="correct", id="id")),
+    # Text-only QA like most apps send: each HaluEval QA question with its right or its hallucinated
+    # answer (a seeded draw, 37.6% hallucinated), no passage, no log-probs, no samples.
+    "halueval_qa": (
+        REPO_ROOT / "data" / "halueval" / "qa_one_turn.jsonl.gz",
+        Columns(label="failed", id="id"),
+    ),
 }
+QA_FAILURE_SHARE = 0.376
+
+
+def text_only_qa(source: Path, into: Path, *, seed: int = 7) -> Path:
+    """HaluEval QA as text-only traffic: each question answered once, right or hallucinated."""
+    import gzip
+    import json
+    import random
+
+    rng = random.Random(seed)
+    with gzip.open(source, "rt", encoding="utf-8") as rows, into.open("w") as out:
+        for i, line in enumerate(rows):
+            row = json.loads(line)
+            bad = rng.random() < QA_FAILURE_SHARE
+            answer = row["hallucinated_answer"] if bad else row["right_answer"]
+            out.write(
+                json.dumps({"id": i, "question": row["question"], "answer": answer, "failed": bad}) + "\n"
+            )
+    return into
+
+
 BUDGET = 1_000_000  # the one setting raised: a day's budget that never runs out during a replay
 PASSWORD = "replay-" + uuid.uuid4().hex
 
@@ -117,7 +144,13 @@ def run_loop(
 
     for name in datasets:
         path, columns = DATASETS[name]
-        items = load(path, columns, app=name.replace("_", "-"), limit=limit)
+        if name == "halueval_qa":
+            with tempfile.TemporaryDirectory() as tmp:
+                items = load(
+                    text_only_qa(path, Path(tmp) / "qa.jsonl"), columns, app="halueval-qa", limit=limit
+                )
+        else:
+            items = load(path, columns, app=name.replace("_", "-"), limit=limit)
         with instance(database_url, redis_url) as (base, settings):
             key, reviewers = accounts(settings)
             opts = ReplayOptions(

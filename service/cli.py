@@ -137,7 +137,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from service.bench_loop import run_loop
 
         return run_loop(
-            datasets=args.dataset or ["halueval_general", "generated"],
+            datasets=args.dataset or ["halueval_general", "generated", "halueval_qa"],
             database_url=args.database_url
             or os.environ.get("DATABASE_URL")
             or "postgresql://postgres@127.0.0.1:5432/test",
@@ -221,7 +221,10 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--rounds", type=int, default=1000, help="scoring: bootstrap rounds")
     bench.add_argument("--folds", type=int, default=5, help="scoring: folds for the learned scorer")
     bench.add_argument(
-        "--dataset", action="append", choices=["halueval_general", "generated"], help="loop: (repeatable)"
+        "--dataset",
+        action="append",
+        choices=["halueval_general", "generated", "halueval_qa"],
+        help="loop: (repeatable)",
     )
     bench.add_argument("--limit", type=int, default=None, help="loop: only the first N rows of each dataset")
     bench.add_argument("--reviews", type=int, default=None, help="loop: verdicts (default 30%% of the pool)")
