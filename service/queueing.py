@@ -26,8 +26,7 @@ log = logging.getLogger(__name__)
 SCORE_JOB = "workers.jobs.score_outputs"
 SELECT_JOB = "workers.picking.select_queue"
 SWEEP_JOB = "workers.jobs.sweep"
-TRAIN_JOB = "workers.training.train_scorer"
-REVIEW_JOB = "workers.jobs.after_review"
+REFRESH_JOB = "workers.jobs.refresh_queue"
 SAMPLE_JOB = "workers.sampling.sample_outputs"
 RETRY_INTERVALS = [5, 30, 120]
 
@@ -111,15 +110,10 @@ def enqueue_selection(queue: Queue, settings: Settings, queue_name: str) -> None
     _enqueue_once(queue, settings, SELECT_JOB, f"select-{queue_name}", (queue_name,))
 
 
-def enqueue_training(queue: Queue, settings: Settings, queue_name: str) -> None:
-    """Ask a worker to retrain a queue's scorer if enough new reviews arrived; one pending per queue."""
-    _enqueue_once(queue, settings, TRAIN_JOB, f"train-scorer-{queue_name}", (queue_name,))
-
-
-def enqueue_after_review(queue: Queue, settings: Settings, queue_name: str) -> None:
-    """Ask a worker to retrain a queue's scorer if due and refill the queue: one job per verdict
-    rather than two (at most one waits per review queue)."""
-    _enqueue_once(queue, settings, REVIEW_JOB, f"after-review-{queue_name}", (queue_name,))
+def enqueue_refresh(queue: Queue, settings: Settings, queue_name: str) -> None:
+    """Ask a worker to retrain a queue's scorer if enough new reviews arrived, then refill the queue
+    (after a verdict, and from the sweep); at most one waits per review queue."""
+    _enqueue_once(queue, settings, REFRESH_JOB, f"refresh-{queue_name}", (queue_name,))
 
 
 def pending_work(queue: Queue) -> tuple[int, int]:

@@ -116,24 +116,24 @@ class _Api:
         work: dict[str, Any] | None = response.json().get("work")
         return work
 
-    def outputs(
-        self, *, status: str | None = None, signals: bool = False, limit: int = PAGE
-    ) -> list[dict[str, Any]]:
+    def _page(self, after: str, limit: int, **filters: str) -> dict[str, Any]:
+        params: dict[str, str | int] = {"app": self.opts.app, "after": after, "limit": limit, **filters}
+        response = self.http.get("/v1/outputs", params=params, headers=self.tokens[0])
+        page: dict[str, Any] = self._check(response, "listing outputs").json()
+        return page
+
+    def outputs(self, *, signals: bool = False) -> list[dict[str, Any]]:
+        """Every output of the replay's app, page by page."""
         items: list[dict[str, Any]] = []
-        after = ""
-        while True:
-            params: dict[str, Any] = {"app": self.opts.app, "after": after, "limit": limit}
-            if status:
-                params["status"] = status
-            if signals:
-                params["signals"] = "true"
-            page = self._check(
-                self.http.get("/v1/outputs", params=params, headers=self.tokens[0]), "listing outputs"
-            ).json()
+        page = self._page("", PAGE, **({"signals": "true"} if signals else {}))
+        items += page["items"]
+        while page["next"] is not None:
+            page = self._page(page["next"], PAGE, **({"signals": "true"} if signals else {}))
             items += page["items"]
-            if page["next"] is None or (status and limit == 1):
-                return items
-            after = page["next"]
+        return items
+
+    def any_with_status(self, status: str) -> bool:
+        return bool(self._page("", 1, status=status)["items"])
 
     def claim(self, reviewer: int) -> dict[str, Any] | None:
         response = self.http.post(f"/v1/queues/{self.opts.queue}/claims", headers=self.tokens[reviewer])
@@ -262,7 +262,7 @@ def replay(items: Sequence[Labelled], opts: ReplayOptions, say: Callable[[str], 
         ingest(api, items, run, say)
         t0 = time.perf_counter()
         _wait(
-            lambda: not api.outputs(status="received", limit=1) and _idle(api),
+            lambda: not api.any_with_status("received") and _idle(api),
             timeout=opts.timeout,
             what="the worker to score the pool",
             poll=0.5,
@@ -287,10 +287,10 @@ def report(run: ReplayRun, shares: Sequence[float] = lift.SHARES) -> dict[str, A
     failed = np.array([run.pool[i] for i in ids], dtype=bool)
     base = float(failed.mean()) if len(failed) else 0.0
     order = [c.failed for c in run.claimed]
-    routed = {f"{s * 100:g}%": lift.lift_at(order, pool=len(ids), base_rate=base, share=s) for s in shares}
+    routed = {
+        lift.share_label(s): lift.lift_at(order, pool=len(ids), base_rate=base, share=s) for s in shares
+    }
     signal_rows = lift.signal_lifts([run.signals.get(i, {}) for i in ids], failed.tolist(), shares)
-    truth_rate = base
-    estimate = (run.estimate or {}).get("estimate")
     return {
         "pool": len(ids),
         "failures": int(failed.sum()),
@@ -302,7 +302,7 @@ def report(run: ReplayRun, shares: Sequence[float] = lift.SHARES) -> dict[str, A
         "auroc_unreviewed": [{"reviews": n, "auroc": a} for n, a in run.auroc],
         "strata": lift.by_stratum([c.stratum for c in run.claimed], order),
         "signals": [row.__dict__ for row in signal_rows],
-        "estimate": {"queue_stats": run.estimate, "truth": truth_rate, "point": estimate},
+        "estimate": {"queue_stats": run.estimate, "truth": base},
         "second_reviews": run.second_reviews,
         "rejected": run.rejected,
         "skipped_foreign": run.skipped_foreign,

@@ -288,8 +288,8 @@ def score_outputs(output_ids: list[str]) -> int:
     return total
 
 
-def after_review(queue_name: str) -> None:
-    """After a verdict: retrain the queue's scorer if it is due, then refill the queue."""
+def refresh_queue(queue_name: str) -> None:
+    """Retrain the queue's scorer if it is due, then refill the queue (after a verdict, or the sweep)."""
     training.train_scorer(queue_name)
     picking.select_queue(queue_name)
 
@@ -315,8 +315,7 @@ def sweep() -> int:
     for start in range(0, len(stale), size):
         queueing.enqueue_scoring(queue, rt.settings, stale[start : start + size])
     for config in rt.settings.queues:
-        queueing.enqueue_selection(queue, rt.settings, config.name)
-        queueing.enqueue_training(queue, rt.settings, config.name)
+        queueing.enqueue_refresh(queue, rt.settings, config.name)
     if stale:
         log.warning("sweep re-enqueued %d outputs whose scoring was lost", len(stale))
     return len(stale)

@@ -132,10 +132,11 @@ class Featurizer:
         embeddings: np.ndarray | None,
         pool_embeddings: np.ndarray | None = None,
         failed: np.ndarray | None = None,
-    ) -> Featurizer:
-        """Fit on the reviewed rows; the PCA on ``pool_embeddings`` (unlabelled recent traffic) when
-        given, so the directions come from the traffic rather than from a few reviews; with the
-        verdicts (``failed``), the reviewed neighbours' votes too."""
+    ) -> tuple[Featurizer, np.ndarray]:
+        """Fit on the reviewed rows and return the featurizer with their standardised features. The
+        PCA is fitted on ``pool_embeddings`` (unlabelled recent traffic) when given, so the directions
+        come from the traffic rather than from a few reviews; with the verdicts (``failed``), the
+        reviewed neighbours' votes are fitted too (leave-one-out for the rows themselves)."""
         names, medians, sometimes_missing = [], {}, []
         for name in SIGNALS:
             values = [float(v) for r in rows if (v := r.get(name)) is not None and math.isfinite(v)]
@@ -163,7 +164,7 @@ class Featurizer:
         featurizer.mean = raw.mean(axis=0)
         spread = raw.std(axis=0)
         featurizer.scale = np.where(spread > 1e-9, spread, 1.0)
-        return featurizer
+        return featurizer, featurizer.standardise(raw)
 
     @property
     def columns(self) -> list[tuple[str, str]]:
@@ -208,15 +209,14 @@ class Featurizer:
             blocks.append(self.votes.vote(unit, leave_one_out=training)[:, None])
         return np.hstack(blocks)
 
-    def transform(
-        self,
-        rows: Sequence[Mapping[str, float | None]],
-        embeddings: np.ndarray | None,
-        *,
-        training: bool = False,
-    ) -> np.ndarray:
+    def standardise(self, raw: np.ndarray) -> np.ndarray:
         assert self.mean is not None and self.scale is not None
-        return np.asarray((self.raw(rows, embeddings, training=training) - self.mean) / self.scale)
+        return np.asarray((raw - self.mean) / self.scale)
+
+    def transform(
+        self, rows: Sequence[Mapping[str, float | None]], embeddings: np.ndarray | None
+    ) -> np.ndarray:
+        return self.standardise(self.raw(rows, embeddings))
 
 
 def _value(v: float | None, median: float) -> float:
@@ -283,6 +283,16 @@ class LearnedModel:
         """Calibrated probability that each output is a failure."""
         return calibrate(self.calibration, self.calibrator, self.decision(rows, embeddings))
 
+    def score(
+        self, rows: Sequence[Mapping[str, float | None]], embeddings: np.ndarray | None, *, top: int = 3
+    ) -> tuple[np.ndarray, list[list[dict[str, float | str]]]]:
+        """``predict`` and ``explain`` together, from one pass over the features (PCA and the
+        neighbours' votes are the costly part)."""
+        raw = self.featurizer.raw(rows, embeddings)
+        x = self.featurizer.standardise(raw)
+        p = calibrate(self.calibration, self.calibrator, x @ self.coef + self.intercept)
+        return p, self._drivers(rows, raw, x, top)
+
     def weights(self) -> dict[str, float]:
         """Learned weight per signal (log-odds per standard deviation), the embedding's as its norm."""
         out: dict[str, float] = {}
@@ -301,8 +311,12 @@ class LearnedModel:
     ) -> list[list[dict[str, float | str]]]:
         """Per output, the signals that pushed its score up most (log-odds contributions)."""
         raw = self.featurizer.raw(rows, embeddings)
-        assert self.featurizer.mean is not None and self.featurizer.scale is not None
-        contributions = (raw - self.featurizer.mean) / self.featurizer.scale * self.coef
+        return self._drivers(rows, raw, self.featurizer.standardise(raw), top)
+
+    def _drivers(
+        self, rows: Sequence[Mapping[str, float | None]], raw: np.ndarray, x: np.ndarray, top: int
+    ) -> list[list[dict[str, float | str]]]:
+        contributions = x * self.coef
         groups = [g for g, _ in self.featurizer.columns]
         votes = raw[:, -1] if self.featurizer.votes is not None else None
         out = []
@@ -389,8 +403,7 @@ def train(
             f"need at least {MIN_EACH} passes and {MIN_EACH} failures, have {n_pass} and {n_fail}"
         )
     w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
-    featurizer = Featurizer.fit(rows, embeddings, pool_embeddings, y)
-    x = featurizer.transform(rows, embeddings, training=True)
+    featurizer, x = Featurizer.fit(rows, embeddings, pool_embeddings, y)
     prior = featurizer.prior_mean()
     strength, calibration, calibrator = DEFAULT_STRENGTH, "none", None
     metrics: dict[str, Any] = {}
@@ -402,7 +415,8 @@ def train(
         )
         z = oof[strength]
         metrics["cv_auroc"] = round(auroc(y.astype(bool), z), 4)
-        if _platt(z, y, w)[0] < MIN_PLATT_SLOPE:
+        platt = _platt(z, y, w)
+        if platt[0] < MIN_PLATT_SLOPE:
             pass  # no out-of-fold skill yet: the MAP model's own probabilities keep its ranking
         elif len(y) >= ISOTONIC_FROM:
             calibration = "isotonic"
@@ -410,7 +424,7 @@ def train(
                 z, y, sample_weight=w
             )
         else:
-            calibration, calibrator = "platt", _platt(z, y, w)
+            calibration, calibrator = "platt", platt
     coef, intercept = fit_map(x, y, w, prior, strength)
     return LearnedModel(
         version=version,

@@ -65,7 +65,8 @@ class SignalLift:
     lift_reversed: dict[str, float | None]  # ascending
 
 
-def _label(share: float) -> str:
+def share_label(share: float) -> str:
+    """How a share of the pool is named in reports: 0.1 -> "10%"."""
     return f"{share * 100:g}%"
 
 
@@ -87,8 +88,10 @@ def signal_lifts(
                 signal=name,
                 present=float(present.mean()),
                 auroc=None if np.isnan(area) else area,
-                lift={_label(s): sorted_lift(values, y, share=s) for s in shares},
-                lift_reversed={_label(s): sorted_lift(values, y, share=s, descending=False) for s in shares},
+                lift={share_label(s): sorted_lift(values, y, share=s) for s in shares},
+                lift_reversed={
+                    share_label(s): sorted_lift(values, y, share=s, descending=False) for s in shares
+                },
             )
         )
     return out

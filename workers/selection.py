@@ -256,6 +256,12 @@ class _Pool:
     labels: np.ndarray | None = None  # renumbered by best score; -1 noise
     outlier: np.ndarray | None = None
 
+    def cluster_of(self) -> dict[str, int]:
+        """Output id -> cluster, for the distinct candidates that were clustered."""
+        if self.labels is None:
+            return {}
+        return {c.output_id: label for c, label in zip(self.reps, self.labels.tolist(), strict=True)}
+
     def similar(self, label: int) -> int:
         assert self.labels is not None
         members = np.flatnonzero(self.labels == label)
@@ -380,9 +386,7 @@ def _explore(rest: Sequence[Candidate], n: int, pool: _Pool) -> list[PickDecisio
         (c for c in rest if c.exploration is not None),
         key=lambda c: (-(c.exploration or 0.0), c.output_id),
     )[: max(n, 0)]
-    labels: dict[str, int] = {}
-    if pool.labels is not None:
-        labels = {c.output_id: label for c, label in zip(pool.reps, pool.labels.tolist(), strict=True)}
+    labels = pool.cluster_of()
     context = ["exploration: unlike anything reviewed so far"]
     return [
         PickDecision(
@@ -405,9 +409,7 @@ def _audit(
 ) -> list[PickDecision]:
     if n_audit <= 0:
         return []
-    labels: dict[str, int] = {}
-    if pool.labels is not None:
-        labels = {c.output_id: label for c, label in zip(pool.reps, pool.labels.tolist(), strict=True)}
+    labels = pool.cluster_of()
     context = [f"random audit (1 in {len(rest) / n_audit:.0f})"]
     return [
         PickDecision(

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sqlalchemy.orm import Session
 
+from service import queueing
 from service.settings import Settings
 from service.storage import queues as queues_repo
 from service.storage import scorers
@@ -61,9 +62,8 @@ def apply_models(
         idx = [i for i, q in enumerate(queues) if q == queue]
         if not idx:
             continue
-        rows = [results[i].signals for i in idx]
-        p_fail = model.predict(rows, vectors[idx])
-        for i, p, why in zip(idx, p_fail, model.explain(rows, vectors[idx]), strict=True):
+        p_fail, reasons = model.score([results[i].signals for i in idx], vectors[idx])
+        for i, p, why in zip(idx, p_fail, reasons, strict=True):
             results[i].score = float(p)
             results[i].drivers = why
             versions[i] = model.version
@@ -100,9 +100,11 @@ def train_scorer(queue: str = "default", force: bool = False) -> str | None:
         active = scorers.active_model(session, queue=queue)
         trained_on = active.n_labels if active is not None else None
         reviewed = scorers.count_reviewed(session, queue=queue)
-        if not (force and reviewed >= settings.min_reviews_for_model) and not due(
-            settings, reviewed=reviewed, trained_on=trained_on
-        ):
+        if force:
+            ready = reviewed >= settings.min_reviews_for_model
+        else:
+            ready = due(settings, reviewed=reviewed, trained_on=trained_on)
+        if not ready:
             return None
         rows = scorers.training_rows(session, queue=queue, limit=settings.training_limit)
         pool = scorers.recent_embeddings(session, queue=queue, limit=settings.model_pool)
@@ -143,8 +145,6 @@ def train_scorer(queue: str = "default", force: bool = False) -> str | None:
     with transaction(rt.engine) as session:
         released = queues_repo.release_for_new_scorer(session, queue=queue, now=utcnow())
     if released:
-        from service import queueing
-
         queueing.enqueue_selection(work_queue_of(rt), settings, queue)
     return version
 
@@ -161,10 +161,9 @@ def _rescore_waiting(rt: Runtime, queue: str, model: learned.LearnedModel) -> No
             vectors = _vectors([o.embedding for o in usable])
             if not usable or vectors is None:
                 continue
-            rows = [o.signals or {} for o in usable]
-            p_fail = model.predict(rows, vectors)
+            p_fail, reasons = model.score([o.signals or {} for o in usable], vectors)
             scored = [
                 (output.id, float(p), [*(d for d in (output.drivers or []) if "flag" in d), *why])
-                for output, p, why in zip(usable, p_fail, model.explain(rows, vectors), strict=True)
+                for output, p, why in zip(usable, p_fail, reasons, strict=True)
             ]
             scorers.rescore_many(session, scored=scored, version=model.version)

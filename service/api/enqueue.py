@@ -33,6 +33,6 @@ def after_commit_review(request: Request, queue_name: str | None) -> None:
     try:
         queue = work_queue(request)
         if queue_name is not None:
-            queueing.enqueue_after_review(queue, settings, queue_name)
+            queueing.enqueue_refresh(queue, settings, queue_name)
     except ServiceError as exc:
         log.warning("follow-up of a review not enqueued (%s); the sweep will catch up", exc)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from service.domain import OutputStatus, OutputView, PickView, QueueItem, ReviewView, Verdict
+from service.domain import OutputStatus, OutputSummary, OutputView, PickView, QueueItem, ReviewView, Verdict
 from service.storage import queues as queues_repo
 from service.storage import repository as repo
 from service.storage.tables import Output, Pick, Review
@@ -36,6 +36,20 @@ def review_view(review: Review) -> ReviewView:
         kind=review.kind,  # type: ignore[arg-type]
         queue=review.queue,
         created_at=review.created_at,
+    )
+
+
+def output_summary(output: Output, *, with_signals: bool) -> OutputSummary:
+    """An output in a listing; its signals only when asked for (they were loaded only then)."""
+    return OutputSummary(
+        id=output.id,
+        external_id=output.external_id,
+        app=output.app,
+        queue=output.queue,
+        status=OutputStatus(output.status),
+        score=output.score,
+        scorer_version=output.scorer_version,
+        signals=(output.signals or {}) if with_signals else None,
     )
 
 

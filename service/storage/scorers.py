@@ -9,7 +9,7 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session, load_only
 
 from service.domain import OutputStatus
-from service.storage.repository import follow_pick_score, latest_verdicts
+from service.storage.repository import latest_verdicts
 from service.storage.tables import Output, Pick, ScorerModel
 
 
@@ -120,19 +120,6 @@ def unreviewed_scored(session: Session, *, queue: str, after: str, limit: int) -
             .limit(limit)
         )
     )
-
-
-def rescore(
-    session: Session, *, output_id: str, score: float, scorer_version: str, drivers: list[dict[str, Any]]
-) -> None:
-    """Replace an output's score (and its waiting pick's) with a newer scorer's."""
-    session.execute(
-        update(Output)
-        .where(Output.id == output_id)
-        .values(score=score, scorer_version=scorer_version, drivers=drivers)
-        .execution_options(synchronize_session=False)
-    )
-    follow_pick_score(session, output_id=output_id, score=score)
 
 
 def rescore_many(

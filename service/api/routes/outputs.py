@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from service.api.deps import IngestDep, ReaderDep, SessionDep, SettingsDep
 from service.api.enqueue import after_commit_score
-from service.api.views import output_view
+from service.api.views import output_summary, output_view
 from service.auth import Permission
 from service.domain import (
     BatchIn,
@@ -19,7 +19,6 @@ from service.domain import (
     OutputIn,
     OutputPage,
     OutputStatus,
-    OutputSummary,
     OutputView,
 )
 from service.errors import PayloadTooLarge, ServiceError
@@ -126,19 +125,7 @@ def list_outputs(
         limit=limit,
         with_signals=signals,
     )
-    items = [
-        OutputSummary(
-            id=o.id,
-            external_id=o.external_id,
-            app=o.app,
-            queue=o.queue,
-            status=OutputStatus(o.status),
-            score=o.score,
-            scorer_version=o.scorer_version,
-            signals=(o.signals or {}) if signals else None,
-        )
-        for o in rows
-    ]
+    items = [output_summary(o, with_signals=signals) for o in rows]
     return OutputPage(items=items, next=rows[-1].id if len(rows) == limit else None)
 
 
