@@ -148,9 +148,9 @@ def run_loop(
             with tempfile.TemporaryDirectory() as tmp:
                 items = load(
                     text_only_qa(path, Path(tmp) / "qa.jsonl"), columns, app="halueval-qa", limit=limit
-                )
+                ).items
         else:
-            items = load(path, columns, app=name.replace("_", "-"), limit=limit)
+            items = load(path, columns, app=name.replace("_", "-"), limit=limit).items
         with instance(database_url, redis_url) as (base, settings):
             key, reviewers = accounts(settings)
             opts = ReplayOptions(

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from service.cli_replay import commit
 from service.domain import OutputIn, normalize
 from service.settings import Settings
 from workers import jobs, learned
@@ -345,6 +346,7 @@ def run_scoring(
         print(table(name, results[name]), flush=True)
     seconds = time.perf_counter() - started
     report = {
+        "commit": commit(),
         "benchmark": [str(p) for p in benchmark if p.exists()],
         "general": str(general),
         "general_count": general_count,

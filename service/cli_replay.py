@@ -85,10 +85,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     path = Path(args.file)
     try:
-        items = load(path, columns_of(args), app=args.app, limit=args.limit)
+        loaded = load(path, columns_of(args), app=args.app, limit=args.limit)
     except (OSError, ReplayDataError) as exc:
         print(f"cannot replay {path}: {exc}")
         return 2
+    items = loaded.items
+    if loaded.unlabelled:
+        print(f"left out {loaded.unlabelled} rows with an empty label (never judged)")
     key = args.api_key or os.environ.get("RR_API_KEY", "")
     reviewers = _reviewers(args.reviewer or [r for r in [os.environ.get("RR_REVIEWER", "")] if r])
     if not key or not reviewers:

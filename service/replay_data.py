@@ -5,7 +5,8 @@ Columns are found by their usual names or named explicitly (``Columns``). A row 
 chat ``messages`` (a list, or JSON text of one) or as prompt text, its output as a chat-completion
 object (``completion``: its log-probs become signals) or as response text, optional extra
 ``samples``, and a label. Labels are failures when their text is one of ``fail_values``; a column
-named like ``correct`` counts the other way round.
+named like ``correct`` counts the other way round. A row whose label is empty (null, "", "none",
+"nan") was never judged: it is left out and counted, never guessed either way.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ LABEL_NAMES = (
 ID_NAMES = ("external_id", "id", "ID", "uid")
 #: Label columns whose true value means the output is right.
 POSITIVE_NAMES = ("correct", "is_correct")
+#: Label cells that mean "nobody judged this row".
+UNLABELLED = ("", "none", "null", "nan", "n/a")
 FAIL_VALUES = ("yes", "true", "1", "fail", "failed", "failure", "wrong", "incorrect", "hallucination", "bad")
 
 
@@ -86,10 +89,13 @@ def read_rows(path: Path) -> Iterator[dict[str, Any]]:
                 yield row
 
 
-def _first(row: dict[str, Any], named: str | None, names: Sequence[str]) -> str | None:
+def _first(
+    row: dict[str, Any], named: str | None, names: Sequence[str], *, empty_ok: bool = False
+) -> str | None:
+    """The column named, else the first usual name the row has (with a value, unless ``empty_ok``)."""
     if named is not None:
         return named if named in row else None
-    return next((n for n in names if n in row and row[n] not in (None, "")), None)
+    return next((n for n in names if n in row and (empty_ok or row[n] not in (None, ""))), None)
 
 
 def _messages(value: Any) -> list[dict[str, Any]] | None:
@@ -101,7 +107,17 @@ def _messages(value: Any) -> list[dict[str, Any]] | None:
     return value if isinstance(value, list) and value else None
 
 
-def _failed(value: Any, columns: Columns, column: str) -> bool:
+@dataclass(frozen=True)
+class Loaded:
+    """The labelled rows of a file, and how many rows had an empty label and were left out."""
+
+    items: list[Labelled]
+    unlabelled: int = 0
+
+
+def _failed(value: Any, columns: Columns, column: str) -> bool | None:
+    if value is None or (not isinstance(value, bool) and str(value).strip().casefold() in UNLABELLED):
+        return None
     positive = columns.label_means_correct
     if positive is None:
         positive = column in POSITIVE_NAMES
@@ -114,13 +130,17 @@ def _failed(value: Any, columns: Columns, column: str) -> bool:
     return not truth if positive else truth
 
 
-def labelled(row: dict[str, Any], index: int, columns: Columns, *, app: str) -> Labelled:
-    """One row as an output payload plus its label; ``ReplayDataError`` names what is missing."""
-    label_col = _first(row, columns.label, LABEL_NAMES)
+def labelled(row: dict[str, Any], index: int, columns: Columns, *, app: str) -> Labelled | None:
+    """One row as an output payload plus its label, None if its label is empty;
+    ``ReplayDataError`` names what is missing."""
+    label_col = _first(row, columns.label, LABEL_NAMES, empty_ok=True)
     if label_col is None:
         raise ReplayDataError(
             f"row {index}: no label column (tried {columns.label or ', '.join(LABEL_NAMES)})"
         )
+    failed = _failed(row[label_col], columns, label_col)
+    if failed is None:
+        return None
     id_col = None if columns.id == "" else _first(row, columns.id, ID_NAMES)
     external_id = str(row[id_col]) if id_col else f"row-{index}"
     payload: dict[str, Any] = {"external_id": external_id, "app": app}
@@ -146,21 +166,26 @@ def labelled(row: dict[str, Any], index: int, columns: Columns, *, app: str) -> 
     model = row.get(columns.model or "model")
     if isinstance(model, str) and model:
         payload["model"] = model
-    return Labelled(external_id, payload, _failed(row[label_col], columns, label_col))
+    return Labelled(external_id, payload, failed)
 
 
-def load(path: Path, columns: Columns, *, app: str, limit: int | None = None) -> list[Labelled]:
-    """The file's rows as labelled outputs (the first ``limit``); external ids must be unique."""
+def load(path: Path, columns: Columns, *, app: str, limit: int | None = None) -> Loaded:
+    """The file's labelled rows as outputs (the first ``limit``), rows with an empty label counted
+    apart; external ids must be unique."""
     out: list[Labelled] = []
     seen: set[str] = set()
+    unlabelled = 0
     for index, row in enumerate(read_rows(path)):
         if limit is not None and len(out) >= limit:
             break
         item = labelled(row, index, columns, app=app)
+        if item is None:
+            unlabelled += 1
+            continue
         if item.external_id in seen:
             raise ReplayDataError(f"row {index}: external id {item.external_id!r} repeats an earlier row")
         seen.add(item.external_id)
         out.append(item)
     if not out:
-        raise ReplayDataError(f"{path}: no rows")
-    return out
+        raise ReplayDataError(f"{path}: no labelled rows" if unlabelled else f"{path}: no rows")
+    return Loaded(out, unlabelled)

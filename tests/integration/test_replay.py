@@ -38,7 +38,7 @@ def history(path: Path, n: int) -> Path:
 def test_a_replay_posts_the_history_works_the_queue_and_reports_what_the_router_caught(
     tmp_path: Path, redis_url: str
 ) -> None:
-    items = load(history(tmp_path / "history.jsonl", 60), Columns(label="verdict"), app="replay-test")
+    items = load(history(tmp_path / "history.jsonl", 60), Columns(label="verdict"), app="replay-test").items
     truth = sum(i.failed for i in items)
     with bench_loop.instance(POSTGRES_URL, redis_url) as (base, settings):
         key, reviewers = bench_loop.accounts(settings)

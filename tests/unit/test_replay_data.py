@@ -23,7 +23,7 @@ def test_halueval_style_rows_become_chat_outputs_with_their_labels(tmp_path: Pat
             {"ID": "2", "user_query": "Name a prime.", "chatgpt_response": "9", "hallucination": "yes"},
         ],
     )
-    items = load(path, Columns(), app="qa")
+    items = load(path, Columns(), app="qa").items
     assert [i.failed for i in items] == [False, True]
     assert items[1].payload == {
         "external_id": "2",
@@ -53,7 +53,7 @@ def test_a_correct_column_counts_the_other_way_and_completions_keep_their_logpro
             },
         ],
     )
-    items = load(path, Columns(), app="g")
+    items = load(path, Columns(), app="g").items
     assert [i.failed for i in items] == [False, True]
     assert items[0].payload["completion"] == completion and items[0].payload["samples"] == ["Paris", "Lyon"]
     assert items[1].payload["response"] == "Quito"
@@ -62,7 +62,7 @@ def test_a_correct_column_counts_the_other_way_and_completions_keep_their_logpro
 def test_csv_with_named_columns_and_custom_fail_values(tmp_path: Path) -> None:
     path = tmp_path / "h.csv"
     path.write_text("q,a,grade\nWho?,Me,BAD\nWhat?,It,ok\n")
-    items = load(path, Columns(prompt="q", response="a", label="grade", fail_values=("bad",)), app="c")
+    items = load(path, Columns(prompt="q", response="a", label="grade", fail_values=("bad",)), app="c").items
     assert [(i.external_id, i.failed) for i in items] == [("row-0", True), ("row-1", False)]
 
 
@@ -77,6 +77,21 @@ def test_rows_without_a_label_or_with_repeated_ids_are_refused_by_row(tmp_path: 
     broken.write_text('{"prompt": "p"\n')
     with pytest.raises(ReplayDataError, match=r"b\.jsonl:1: not JSON"):
         load(broken, Columns(), app="x")
+
+
+def test_rows_with_an_empty_label_are_left_out_and_counted_never_guessed(tmp_path: Path) -> None:
+    rows = [
+        {"id": "a", "prompt": "p", "response": "r", "correct": None},
+        {"id": "b", "prompt": "p", "response": "r", "correct": False},
+        {"id": "c", "prompt": "p", "response": "r", "correct": ""},
+        {"id": "d", "prompt": "p", "response": "r", "correct": True},
+    ]
+    loaded = load(write(tmp_path / "u.jsonl", rows), Columns(), app="u")
+    assert [(i.external_id, i.failed) for i in loaded.items] == [("b", True), ("d", False)]
+    assert loaded.unlabelled == 2
+    only_blank = write(tmp_path / "z.jsonl", [{"prompt": "p", "response": "r", "label": "null"}])
+    with pytest.raises(ReplayDataError, match="no labelled rows"):
+        load(only_blank, Columns(), app="x")
 
 
 def test_replay_posts_in_batches_bounded_by_count_and_size() -> None:
