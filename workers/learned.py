@@ -4,14 +4,12 @@ Pure: it trains on arrays and predicts on arrays; storing and loading versions i
 
 It has to help from a queue's first twenty reviews and keep getting better, on traffic whose
 signals may point either way. So it is a logistic regression fitted by maximum a posteriori with a
-Gaussian prior whose *mean is the cold-start ranking*: on standardised features, the cold-start
-score itself (stored with the signals as ``coldstart_rank``) starts with a positive weight and
-everything else (each signal, the embedding's principal components) at zero, so the first model
-ranks as cold start did, not as a noisier approximation of it. (Outputs scored before that signal
-was stored fall back to a small positive weight on each signal cold start ranks by.) With few labels
-the model stays close to cold start; as reviews come in, the data move the weights, and can turn
-the cold-start ranking down or round where the queue's traffic disagrees with it. The prior's
-strength is chosen by cross-validated log-likelihood once there are enough labels.
+Gaussian prior whose *mean is the cold-start ranking*: on standardised features, the signals that
+cold start ranks by (``workers.scoring.RANKED``) start with a small positive weight, everything else
+(the other signals, the embedding's principal components) at zero. With few labels the model stays
+close to cold start; as reviews come in, the data move the weights, and can flip a sign the queue's
+traffic disagrees with. The prior's strength is chosen by cross-validated log-likelihood once there
+are enough labels.
 
 Reviews are weighted by 1 / their pick's inclusion probability (truncated), so outputs that routing
 made likely to be reviewed don't bias the model toward what routing already believes. Calibration
@@ -36,7 +34,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import StratifiedKFold
 
 from workers.metrics import auroc
-from workers.scoring import COLDSTART_RANK, RANKED, SIGNALS
+from workers.scoring import RANKED, SIGNALS
 
 ISOTONIC_FROM = 1000
 #: Inverse-probability weights are capped (truncated) at this many times a certainty pick's weight:
@@ -44,16 +42,11 @@ ISOTONIC_FROM = 1000
 MAX_REVIEW_WEIGHT = 10.0
 EMBEDDING_COMPONENTS = 16
 CONTENT = "content"  # the name under which the embedding's contribution is reported
-#: Prior mean of the cold-start score's weight, in log-odds per standard deviation (a ranking with an
-#: AUROC near 0.7 separates the verdicts by about this much).
-PRIOR_COLDSTART = 1.0
-#: Without a stored cold-start score: the prior mean of each cold-start signal's weight instead.
+#: Prior mean of a cold-start signal's weight, in log-odds per standard deviation.
 PRIOR_WEIGHT = 0.3
-#: Prior precisions tried by cross-validation (larger: closer to cold start), and the one used before
-#: there are enough labels to cross-validate. With some forty features and twenty reviews, a weaker
-#: default lets noise in every feature add up to more than the cold-start ranking it started from.
-PRIOR_STRENGTHS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
-DEFAULT_STRENGTH = 30.0
+#: Prior precisions tried by cross-validation (larger: closer to cold start); the default below that.
+PRIOR_STRENGTHS = (1.0, 3.0, 10.0, 30.0, 100.0)
+DEFAULT_STRENGTH = 10.0
 #: Labels of each verdict needed before the prior's strength and the calibration are cross-validated.
 CV_FROM = 10
 MIN_EACH = 3
@@ -184,16 +177,10 @@ class Featurizer:
         return cols
 
     def prior_mean(self) -> np.ndarray:
-        """The cold-start ranking as weights: ``PRIOR_COLDSTART`` on the stored cold-start score (or,
-        without one, ``PRIOR_WEIGHT`` on each ranked signal), ``PRIOR_WEIGHT`` on the reviewed
-        neighbours' vote, 0 elsewhere."""
-        if COLDSTART_RANK in self.names:
-            weights = {COLDSTART_RANK: PRIOR_COLDSTART}
-        else:
-            weights = dict.fromkeys(RANKED, PRIOR_WEIGHT)
-        weights[SIMILAR_FAILED] = PRIOR_WEIGHT
+        """The cold-start ranking as weights: ``PRIOR_WEIGHT`` on each ranked signal, 0 elsewhere."""
+        ranked = {*RANKED, SIMILAR_FAILED}
         return np.array(
-            [weights.get(group, 0.0) if group == column else 0.0 for group, column in self.columns]
+            [PRIOR_WEIGHT if group == column and group in ranked else 0.0 for group, column in self.columns]
         )
 
     def raw(

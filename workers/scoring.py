@@ -36,8 +36,6 @@ RANKED: dict[str, str] = {
         for name in ("specificity", "unsupported", "repetition", "disclaimer", "factual_request")
     },
 }
-#: The cold-start score itself, stored among the signals: the learned model's prior is centred on it.
-COLDSTART_RANK = "coldstart_rank"
 #: Signals that feed the learned model and the reasons but not the cold-start mean: their direction
 #: differs from one app to the next (long answers fail more on one, less on another), so each
 #: queue's reviews decide it.
@@ -47,7 +45,6 @@ CONTEXT: dict[str, str] = {
     "empty": "the response is empty",
     "truncated": "the response was cut off at the token limit",
     "refusal": "the response refuses or disclaims",
-    COLDSTART_RANK: "rank before any review: the mean percentile of the cold-start signals",
 }
 SIGNALS: dict[str, str] = {**RANKED, **CONTEXT}
 #: What reasons call each thing a score may be driven by: the signals, and what the learned model
@@ -158,8 +155,6 @@ def coldstart(
         if value is not None and name in RANKED and len(reference.get(name, ())) > 0
     }
     score = sum(ranks.values()) / len(ranks) if ranks else None
-    # Kept with the signals: the learned model starts from exactly this ranking (its prior's mean).
-    signals = {**signals, COLDSTART_RANK: score}
     if flags:
         score = max(score or 0.0, FLAG_FLOOR)
     ordered = sorted(ranks.items(), key=lambda kv: kv[1], reverse=True)

@@ -39,8 +39,6 @@ def test_a_flag_raises_the_score_to_the_floor() -> None:
     reference = {"novelty": np.array([0.1, 0.2, 0.3, 0.4])}
     result = scoring.coldstart({"novelty": 0.0}, reference, flags=["truncated"])
     assert result.score == scoring.FLAG_FLOOR and result.flags == ["truncated"]
-    # the rank itself is kept with the signals, without the floor: the learned model starts from it
-    assert result.signals[scoring.COLDSTART_RANK] == pytest.approx(0.0)
 
 
 def test_score_batch_ranks_the_odd_one_out_highest() -> None:
