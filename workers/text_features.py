@@ -9,7 +9,11 @@ the prompt" is riskier on most apps, but a queue's own reviews decide the sign a
 Formulas (``words`` are the response's word tokens, ``content`` those not in a short stop list):
 
 - ``length`` = ``log(1 + len(words))``
-- ``specificity`` = share of words that are numbers or capitalised mid-sentence (names, places, dates)
+- ``specificity`` = ``specific / (len(words) + 10)``, where ``specific`` counts the numbers and the
+  words capitalised mid-sentence (names, places, dates): their share of the words, shrunk toward 0
+  by ten pseudo-words (about a sentence), because a rate over a handful of words says little. A
+  two-word answer that is a name is not a dense run of claims (unshrunk, such answers, typically
+  right, ranked as the riskiest of short-answer QA traffic)
 - ``numbers`` = ``log(1 + count of number tokens)``
 - ``hedging`` = hedge phrases per 100 words ("may", "might", "approximately", "I think", ...)
 - ``structure`` = ``log(1 + list items + table rows)``
@@ -28,6 +32,9 @@ from __future__ import annotations
 
 import math
 import re
+
+#: Words of zero specificity added to every response before taking the share (see ``specificity``).
+SPECIFICITY_PSEUDO_WORDS = 10
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*|\d[\d,.:/\-]*")
 _NUMBER = re.compile(r"\d")
@@ -62,7 +69,7 @@ STOP_WORDS = frozenset(_STOP.split())
 #: Every text signal this module computes, with what it measures (higher = riskier by the prior).
 TEXT_SIGNALS: dict[str, str] = {
     "length": "the response is long (log word count)",
-    "specificity": "share of numbers and names among the response's words",
+    "specificity": "share of numbers and names among the response's words (shrunk when it is short)",
     "numbers": "numbers stated in the response",
     "hedging": "hedging phrases per 100 words",
     "structure": "list items and table rows in the response",
@@ -127,7 +134,7 @@ def text_features(prompt: str, response: str) -> dict[str, float | None]:
     structure = len(_LIST_ITEM.findall(response)) + len(_TABLE_ROW.findall(response))
     return {
         "length": math.log1p(n),
-        "specificity": len(specific) / n,
+        "specificity": len(specific) / (n + SPECIFICITY_PSEUDO_WORDS),
         "numbers": math.log1p(numbers),
         "hedging": 100.0 * len(_HEDGES.findall(response)) / n,
         "structure": math.log1p(structure),

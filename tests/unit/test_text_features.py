@@ -19,11 +19,22 @@ def test_a_long_specific_answer_measures_as_written() -> None:
     # 1889, Gustave, Eiffel (after "by"), World, Fair, Paris; the sentence-initial "The" is not a name,
     # and "Eiffel" right after "The" is a name.
     assert f["numbers"] == pytest.approx(math.log1p(1))
-    assert f["specificity"] == pytest.approx(8 / 16)
+    assert f["specificity"] == pytest.approx(8 / (16 + 10))
     # "Eiffel" and "Tower" are in the prompt; 1889, Gustave, World, Fair, Paris are not.
     assert f["unsupported"] == pytest.approx(5 / 8)
     assert f["factual_request"] == 1.0
     assert f["disclaimer"] == 0.0
+
+
+def test_specificity_of_a_short_answer_is_shrunk_toward_zero() -> None:
+    # One name in a two-word answer is not a dense run of claims: less specific than a sentence
+    # naming three things.
+    short = text_features("Which magazine came first?", "Arthur's Magazine")["specificity"]
+    sentence = text_features(
+        "Who built it?", "It was designed by Maurice Koechlin and built by Gustave Eiffel in 1889."
+    )["specificity"]
+    assert short == pytest.approx(1 / (2 + 10))
+    assert sentence == pytest.approx(5 / (13 + 10)) and sentence > short
 
 
 def test_an_answer_the_context_supports_has_nothing_unsupported() -> None:
