@@ -203,7 +203,7 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--queue", help="only this review queue (default: every queue)")
     train.set_defaults(func=cmd_train)
 
-    stats = sub.add_parser("stats", help="each queue's failure rate with a 95% interval")
+    stats = sub.add_parser("stats", help="each queue's failure rate with a 95%% interval")
     stats.add_argument("queue", nargs="?", default=None)
     stats.set_defaults(func=cmd_stats)
 
