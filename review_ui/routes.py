@@ -24,6 +24,7 @@ from service.api.enqueue import after_commit_review
 from service.api.routes.queues import queue_config, queue_view, start_of_day
 from service.api.views import output_view, queue_item
 from service.auth import Permission
+from service.domain import OutputStatus
 from service.storage import collections as collection_store
 from service.storage import quality, reviewing
 from service.storage import queues as queues_repo
@@ -47,7 +48,12 @@ def queues_page(request: Request, _: ReaderDep, session: SessionDep, settings: S
         }
         for q in settings.queues
     ]
-    return render(request, "queues.html", {"queues": queues, "disputed": quality.count_disputed(session)})
+    unscorable = repo.count_by_status(session)[OutputStatus.error.value]
+    return render(
+        request,
+        "queues.html",
+        {"queues": queues, "disputed": quality.count_disputed(session), "unscorable": unscorable},
+    )
 
 
 def _names(session: Any, user_ids: set[str]) -> dict[str, str]:

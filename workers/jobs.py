@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from redis.exceptions import RedisError
 from rq import get_current_job
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from service import queueing
 from service.settings import Settings, get_settings
@@ -233,7 +235,15 @@ def _score_round(rt: Runtime, output_ids: Sequence[str]) -> tuple[int, set[str]]
         if not items:
             return 0, set()
         history, models, recent_scores = load_context(rt, session)
-    vectors, results, versions = score_items(rt, items, history, models, [routes[i.output_id] for i in items])
+    items, scored, failed = _score_isolating(rt, items, history, models, routes)
+    if failed:
+        with transaction(rt.engine) as session:
+            for output_id, reason in failed.items():
+                repo.mark_error(session, output_id=output_id, token=token, reason=reason)
+        log.error("gave up scoring %d outputs: %s", len(failed), failed)
+    if not items:
+        return 0, set()
+    vectors, results, versions = scored
     similar = rt.neighbours().reviewed_neighbours(vectors, SIMILAR_SHOWN)
     decisions = [
         sampling.decide(
@@ -267,6 +277,45 @@ def _score_round(rt: Runtime, output_ids: Sequence[str]) -> tuple[int, set[str]]
     if to_sample:
         queueing.enqueue_sampling(work_queue_of(rt), settings, to_sample)
     return stored, {q for q in routes.values() if q is not None}
+
+
+Scored = tuple[np.ndarray, list[scoring.Scored], list[str]]
+#: Failures of what scoring runs on, not of an output: these fail the job (RQ and the sweep retry).
+INFRASTRUCTURE: tuple[type[BaseException], ...] = (SQLAlchemyError, RedisError, OSError, MemoryError)
+
+
+def _score_isolating(
+    rt: Runtime,
+    items: list[scoring.ScoringInput],
+    history: list[dict[str, Any]],
+    models: dict[str, learned.LearnedModel],
+    routes: dict[str, str | None],
+) -> tuple[list[scoring.ScoringInput], Scored, dict[str, str]]:
+    """Score the batch; if it fails, score its outputs one at a time, so one output the encoder or a
+    signal cannot handle costs only itself. Returns the outputs scored, their scores, and the reason
+    for each output that failed on its own (those are given up on: status "error")."""
+    try:
+        return items, score_items(rt, items, history, models, [routes[i.output_id] for i in items]), {}
+    except INFRASTRUCTURE:
+        raise  # the database, Redis or the disk: the job fails and is retried, nobody is blamed
+    except Exception:
+        log.exception("a batch of %d outputs failed to score; scoring them one at a time", len(items))
+    kept: list[scoring.ScoringInput] = []
+    parts: list[Scored] = []
+    failed: dict[str, str] = {}
+    for item in items:
+        try:
+            parts.append(score_items(rt, [item], history, models, [routes[item.output_id]]))
+            kept.append(item)
+        except INFRASTRUCTURE:
+            raise
+        except Exception as exc:  # this output alone: it would fail every retry the same way
+            log.exception("output %s cannot be scored", item.output_id)
+            failed[item.output_id] = f"scoring failed: {type(exc).__name__}: {exc}"
+    if not parts:
+        return [], (np.zeros((0, 0), dtype=np.float32), [], []), failed
+    vectors = np.vstack([p[0] for p in parts])
+    return kept, (vectors, [r for p in parts for r in p[1]], [v for p in parts for v in p[2]]), failed
 
 
 def score_outputs(output_ids: list[str]) -> int:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from service.domain import OutputStatus, OutputSummary, OutputView, PickView, QueueItem, ReviewView, Verdict
+from service.domain import (
+    OutputStatus,
+    OutputSummary,
+    OutputView,
+    PickView,
+    QueueItem,
+    ReviewView,
+    Verdict,
+    printable,
+)
 from service.storage import queues as queues_repo
 from service.storage import repository as repo
 from service.storage.tables import Output, Pick, Review
@@ -64,13 +73,14 @@ def output_view(session: Session, output: Output, *, hide_reviews: bool = False)
         status=OutputStatus(output.status),
         received_at=output.received_at,
         scored_at=output.scored_at,
-        prompt=output.prompt,
-        messages=output.messages,
-        response=output.response,
+        prompt=printable(output.prompt),
+        messages=printable(output.messages),
+        response=printable(output.response),
         finish_reason=output.finish_reason,
-        samples=output.samples or [],
+        samples=printable(output.samples or []),
         sampling=output.sampling,
-        metadata=output.meta or {},
+        error=printable(output.error),
+        metadata=printable(output.meta or {}),
         signals=output.signals or {},
         score=output.score,
         scorer_version=output.scorer_version,

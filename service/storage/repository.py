@@ -189,6 +189,27 @@ def store_score(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def mark_error(session: Session, *, output_id: str, token: str, reason: str) -> bool:
+    """Give up on an output that scoring cannot handle: status "error" with the reason, claim
+    released, never claimed again. False if this worker no longer holds its claim."""
+    result = session.execute(
+        update(Output)
+        .where(
+            Output.id == output_id,
+            Output.claim_token == token,
+            Output.status == OutputStatus.received.value,
+        )
+        .values(
+            status=OutputStatus.error.value,
+            error=reason[:500],
+            claim_token=None,
+            claimed_until=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def store_samples(
     session: Session,
     *,

@@ -94,6 +94,8 @@ class Output(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     sampling: Mapped[str | None] = mapped_column(String(200))
     junk_reason: Mapped[str | None] = mapped_column(String(64))
+    #: Why scoring gave up on this output (status "error"): it failed alone, after its batch failed.
+    error: Mapped[str | None] = mapped_column(String(500))
     queue: Mapped[str | None] = mapped_column(String(64))
     # Nearest reviewed outputs when it was scored: [{"id": ..., "similarity": ...}], best first.
     similar: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)

@@ -205,3 +205,51 @@ def test_queue_stats_estimate_the_failure_rate_from_the_audit(fresh_db: Database
     assert 0.0 <= est["low"] <= est["rate"] <= est["high"] <= 1.0 and est["n_audit"] == 3
     assert stats["audit_only"]["n_audit"] == 3
     assert client.get("/v1/queues/nope/stats").status_code == 404
+
+
+def test_an_output_that_cannot_be_scored_is_marked_error_and_its_batch_is_scored(
+    tmp_path: Path,
+    settings_for,  # type: ignore[no-untyped-def]
+) -> None:
+    # A lone surrogate in a stored sample breaks the encoder's tokenizer for its whole batch. The
+    # API refuses such text now, but whatever breaks scoring must cost only its own output.
+    from tests.conftest import create_database
+
+    db = create_database("sqlite", tmp_path)  # PostgreSQL cannot even store a lone surrogate
+    try:
+        settings = settings_for(db, score_batch_size=16)
+        ids = ingest(db, 10)
+        poison = ids[4]
+        with transaction(db.engine) as session:
+            session.execute(update(Output).where(Output.id == poison).values(samples=["fine", "\ud800 bad"]))
+        enqueue(settings, ids)
+        run_worker(settings, burst=True)
+        by_id = {o.id: o for o in outputs(db)}
+        bad = by_id.pop(poison)
+        assert bad.status == "error" and bad.error and bad.error.startswith("scoring failed:")
+        assert bad.claim_token is None and bad.score is None
+        assert all(o.status in {"scored", "queued"} and o.score is not None for o in by_id.values())
+        # the sweep leaves it alone: it is not "received" any more
+        with transaction(db.engine) as session:
+            stale = repo.stale_unscored_ids(
+                session, received_before=utcnow() + timedelta(hours=1), now=utcnow(), limit=100
+            )
+            assert poison not in stale
+            assert repo.count_by_status(session)["error"] == 1
+        # visible to people: the output's status and reason in the API, a count on the queue list
+        from fastapi.testclient import TestClient
+
+        from service.app import create_app
+
+        app = create_app(settings)
+        with TestClient(app) as client:
+            headers = credentials(app, "viewer")
+            view = client.get(f"/v1/outputs/{poison}", headers=headers).json()
+            assert view["status"] == "error" and view["error"] == bad.error
+            listed = client.get("/v1/outputs", params={"status": "error"}, headers=headers).json()
+            assert [row["id"] for row in listed["items"]] == [poison]
+            assert client.get("/v1/stats", headers=headers).json()["outputs"]["error"] == 1
+            page = client.get("/ui/", headers=headers).text
+            assert "1 output could not be scored" in page
+    finally:
+        db.close()
