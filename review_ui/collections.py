@@ -7,16 +7,17 @@ Every form posts its CSRF token; the item page's promote button is ``_promote.ht
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from review_ui.pages import local_path, render, see_other
 from service.api.deps import AdminDep, ReaderDep, ReviewerDep, SessionDep, SettingsDep
 from service.errors import BadRequest, ValidationFailed
+from service.hygiene import MAX_INT
 from service.storage import collection_exports as exporting
 from service.storage import collections as store
 from service.storage import promotions, staging
@@ -74,7 +75,7 @@ def collection_page(
     _: ReaderDep,
     session: SessionDep,
     settings: SettingsDep,
-    v: int | None = None,
+    v: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
     done: str = "",
 ) -> HTMLResponse:
     if v is None:  # the latest version includes what rules staged since the last one

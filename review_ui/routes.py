@@ -8,10 +8,10 @@ forms carry the session's CSRF token. Model output is untrusted text and is only
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
@@ -25,6 +25,7 @@ from service.api.routes.queues import queue_config, queue_view, start_of_day
 from service.api.views import output_view, queue_item
 from service.auth import Permission
 from service.domain import OutputStatus
+from service.hygiene import MAX_INT
 from service.storage import collections as collection_store
 from service.storage import quality, reviewing
 from service.storage import queues as queues_repo
@@ -64,7 +65,12 @@ def _names(session: Any, user_ids: set[str]) -> dict[str, str]:
 
 @router.get("/queues/{name}", response_class=HTMLResponse)
 def queue_page(
-    request: Request, name: str, _: ReaderDep, session: SessionDep, settings: SettingsDep, done: int = 0
+    request: Request,
+    name: str,
+    _: ReaderDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    done: Annotated[int, Query(ge=0, le=1)] = 0,
 ) -> HTMLResponse:
     config = queue_config(settings, name)
     total, rows = queues_repo.waiting_items(session, queue=config.name, limit=100, offset=0)
@@ -113,7 +119,7 @@ def item_page(
     session: SessionDep,
     settings: SettingsDep,
     recorded: str = "",
-    undone: int = 0,
+    undone: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     promoted: str = "",
 ) -> HTMLResponse:
     """One item. A reviewer opening an item that needs a verdict claims it for the lease."""

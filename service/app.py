@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service import queueing
 from service.api.routes import accounts, claims, collections, outputs, qc, queues, reviews, stats
 from service.errors import ServiceError, error_envelope
+from service.hygiene import request_problem
 from service.settings import Settings
 from service.storage.db import engine_for, session_factory
 
@@ -38,7 +39,9 @@ HTTP_CODES = {
 
 
 class BodyLimit:
-    """Answers 413 in the error envelope for bodies over the limit, declared or streamed."""
+    """Buffers the request body: answers 413 in the error envelope for bodies over the limit,
+    declared or streamed, and 400 for text that cannot be stored in the path, the query string or a
+    form body (``service.hygiene``; JSON bodies are checked by their models, item by item)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -67,6 +70,18 @@ class BodyLimit:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
+        headers = dict(scope["headers"])
+        is_form = headers.get(b"content-type", b"").startswith(b"application/x-www-form-urlencoded")
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        problem = request_problem(
+            raw_path.decode("latin-1"),
+            scope.get("query_string", b"").decode("latin-1"),
+            body if is_form else None,
+        )
+        if problem is not None:
+            response = JSONResponse(error_envelope("bad_request", problem), status_code=400)
+            await response(scope, receive, send)
+            return
         replayed = False
 
         async def replay() -> Message:
@@ -141,6 +156,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         response = _error_response(request, exc.status_code, exc.envelope())
         if exc.status_code == 401 and isinstance(response, JSONResponse):
             response.headers["WWW-Authenticate"] = 'Bearer realm="review-router"'
+        if isinstance(exc.details, dict) and isinstance(exc.details.get("retry_after"), int):
+            response.headers["Retry-After"] = str(exc.details["retry_after"])
         return response
 
     @app.exception_handler(RequestValidationError)

@@ -30,7 +30,7 @@ def _lines(fmt: str, text: str) -> list[dict[str, Any]]:
         rows = list(csv.reader(io.StringIO(text)))
         if tuple(rows[0]) != exports.CSV_COLUMNS or any(len(r) != len(exports.CSV_COLUMNS) for r in rows):
             raise ValueError("a CSV row does not have the export's columns")
-        return [dict(zip(exports.CSV_COLUMNS, r, strict=True)) for r in rows[1:]]
+        return [dict(zip(exports.CSV_COLUMNS, map(exports.csv_value, r), strict=True)) for r in rows[1:]]
     records = [json.loads(raw) for raw in text.splitlines()]
     if any(set(r) != FIELDS[fmt] for r in records):
         raise ValueError(f"a line does not have exactly the fields {sorted(FIELDS[fmt])}")

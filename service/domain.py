@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from service.hygiene import CleanInput
+
 MAX_SAMPLES = 50
 MAX_TEXT_CHARS = 200_000
 
@@ -107,7 +109,7 @@ class Completion(BaseModel):
     choices: list[CompletionChoice] = Field(min_length=1)
 
 
-class OutputIn(BaseModel):
+class OutputIn(CleanInput):
     """One LLM output posted by an application."""
 
     model_config = ConfigDict(extra="forbid")
@@ -251,7 +253,7 @@ class PickView(BaseModel):
     reviewed: bool
 
 
-class ReviewIn(BaseModel):
+class ReviewIn(CleanInput):
     """A reviewer's verdict on one output; the reviewer is whoever is signed in."""
 
     model_config = ConfigDict(extra="forbid")

@@ -7,9 +7,10 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.auth import Role
+from service.hygiene import CleanInput
 
 
-class LoginIn(BaseModel):
+class LoginIn(CleanInput):
     model_config = ConfigDict(extra="forbid")
 
     username: str = Field(min_length=1, max_length=64)
@@ -32,7 +33,7 @@ class SessionOut(BaseModel):
     user: UserView
 
 
-class UserIn(BaseModel):
+class UserIn(CleanInput):
     model_config = ConfigDict(extra="forbid")
 
     username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$")
@@ -40,7 +41,7 @@ class UserIn(BaseModel):
     role: Role = Role.reviewer
 
 
-class UserPatch(BaseModel):
+class UserPatch(CleanInput):
     model_config = ConfigDict(extra="forbid")
 
     role: Role | None = None
@@ -48,7 +49,7 @@ class UserPatch(BaseModel):
     password: str | None = Field(default=None, min_length=1, max_length=1024)
 
 
-class ApiKeyIn(BaseModel):
+class ApiKeyIn(CleanInput):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100, description="Which application uses the key.")

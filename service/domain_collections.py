@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.hygiene import CleanInput
 from service.storage.tables import Collection, CollectionVersion, PromotionRule
 from workers.promotion import RuleCondition
 
@@ -15,7 +16,7 @@ CollectionKind = Literal["eval_suite", "finetune_set"]
 ExportFormat = Literal["openai-chat", "openai-dpo", "eval-jsonl", "csv"]
 
 
-class CollectionIn(BaseModel):
+class CollectionIn(CleanInput):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=NAME_PATTERN, description="Lowercase letters, digits, - and _.")
@@ -62,14 +63,14 @@ class VersionDetail(VersionView):
     entries: list[ItemView] = Field(description="The version's items in export order.")
 
 
-class PromoteIn(BaseModel):
+class PromoteIn(CleanInput):
     model_config = ConfigDict(extra="forbid")
 
     output_ids: list[str] = Field(min_length=1, max_length=1000)
     note: str | None = Field(default=None, max_length=2000)
 
 
-class BulkPromoteIn(BaseModel):
+class BulkPromoteIn(CleanInput):
     """Promote every verdict that meets all the filters that are set."""
 
     model_config = ConfigDict(extra="forbid")
@@ -88,7 +89,7 @@ class PromotionResult(BaseModel):
     version: VersionView | None = Field(description="The new version; null when nothing changed.")
 
 
-class RuleIn(BaseModel):
+class RuleIn(CleanInput):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=NAME_PATTERN)
@@ -96,7 +97,7 @@ class RuleIn(BaseModel):
     condition: RuleCondition
 
 
-class RulePatch(BaseModel):
+class RulePatch(CleanInput):
     model_config = ConfigDict(extra="forbid")
 
     active: bool
@@ -111,7 +112,7 @@ class RuleView(BaseModel):
     created_by: str | None
 
 
-class RerunIn(BaseModel):
+class RerunIn(CleanInput):
     model_config = ConfigDict(extra="forbid")
 
     rules: list[str] | None = Field(default=None, description="Only these rules; all active ones if null.")

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.domain import MAX_TEXT_CHARS, QueueItem, Verdict
 from service.errors import ValidationFailed
+from service.hygiene import CleanInput
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class ClaimView(BaseModel):
     claimed_until: datetime
 
 
-class AdjudicationIn(BaseModel):
+class AdjudicationIn(CleanInput):
     model_config = ConfigDict(extra="forbid")
 
     verdict: Verdict

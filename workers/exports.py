@@ -125,6 +125,21 @@ def line(fmt: str, item: ExportItem) -> dict[str, Any]:
     raise ValueError(f"unknown JSONL format {fmt!r}")
 
 
+#: A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: str) -> str:
+    """A cell a spreadsheet shows as text: a leading ``'`` before a formula start (and before a
+    leading ``'`` itself, so ``csv_value`` undoes it exactly)."""
+    return "'" + value if value.startswith((*FORMULA_STARTS, "'")) else value
+
+
+def csv_value(cell: str) -> str:
+    """The value ``csv_cell`` wrote."""
+    return cell[1:] if cell.startswith("'") else cell
+
+
 def _csv_row(item: ExportItem) -> list[str]:
     meta = _metadata(item)
     values: list[Any] = [
@@ -136,7 +151,7 @@ def _csv_row(item: ExportItem) -> list[str]:
     ]
     values += [meta[k] for k in PROVENANCE_COLUMNS]
     values.append(dumps(item.merged_output_ids))
-    return ["" if v is None else str(v) for v in values]
+    return [csv_cell("" if v is None else str(v)) for v in values]
 
 
 def export(
@@ -170,7 +185,7 @@ def parse(fmt: str, text: str) -> list[dict[str, Any]]:
     """Read an export back into ``input``, ``ideal`` and (where the format has them) ``bad_output``,
     ``categories`` and ``id``: what a round trip must preserve."""
     if fmt == "csv":
-        rows = list(csv.DictReader(io.StringIO(text)))
+        rows = [{k: csv_value(v) for k, v in r.items()} for r in csv.DictReader(io.StringIO(text))]
         return [
             {
                 "id": r["id"],

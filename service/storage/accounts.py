@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from service import auth
 from service.errors import Conflict, NotFound, TooManyRequests, ValidationFailed
-from service.storage.tables import ApiKey, User, WebSession, new_id
+from service.storage.tables import ApiKey, SignInFailure, User, WebSession, new_id
 
 
 def add_user(session: Session, *, username: str, password_hash: str, role: str, now: datetime) -> User:
@@ -131,33 +131,45 @@ def sign_in(
     session: Session, *, username: str, password: str, now: datetime, lifetime: timedelta
 ) -> tuple[str, WebSession, User] | None:
     """Check a password and open a session. None for an unknown name or a wrong password (the same
-    answer for both; the caller commits, so a wrong password is counted, then refuses with 401).
+    answer for both; the caller commits, so a wrong try is counted, then refuses with 401).
 
-    After LOCK_AFTER wrong passwords in a row the account refuses sign-ins (TooManyRequests) for a
-    pause that doubles with each further failure, up to LONGEST_LOCK.
+    After LOCK_AFTER wrong tries in a row *for a name* (an account's or not) sign-ins with that name
+    are refused (TooManyRequests) for a pause that doubles with each further failure, up to
+    LONGEST_LOCK: an unknown name is answered exactly like a real one, so answers don't reveal
+    which names exist.
     """
+    failures = session.get(SignInFailure, username)
+    if failures is not None and failures.locked_until is not None and failures.locked_until > now:
+        wait = int((failures.locked_until - now).total_seconds()) + 1
+        raise TooManyRequests(
+            f"too many wrong passwords for this name: try again in {wait} s", details={"retry_after": wait}
+        )
     user = find_user(session, username=username)
     if user is None or not user.active:
         if not _DUMMY_HASH:
             _DUMMY_HASH.append(auth.hash_password("not a real password"))
         auth.verify_password(_DUMMY_HASH[0], password)
+        _count_failure(session, failures, username=username, now=now)
         return None
-    if user.locked_until is not None and user.locked_until > now:
-        wait = int((user.locked_until - now).total_seconds()) + 1
-        raise TooManyRequests(
-            f"too many wrong passwords for this account: try again in {wait} s", details={"retry_after": wait}
-        )
     if not auth.verify_password(user.password_hash, password):
-        user.failed_logins = (user.failed_logins or 0) + 1
-        if user.failed_logins >= LOCK_AFTER:
-            pause = min(FIRST_LOCK * 2 ** (user.failed_logins - LOCK_AFTER), LONGEST_LOCK)
-            user.locked_until = now + pause
+        _count_failure(session, failures, username=username, now=now)
         return None
-    user.failed_logins, user.locked_until = 0, None
+    if failures is not None:
+        session.delete(failures)
     if auth.needs_rehash(user.password_hash):
         user.password_hash = auth.hash_password(password)
     token, row = open_session(session, user=user, now=now, lifetime=lifetime)
     return token, row, user
+
+
+def _count_failure(session: Session, failures: SignInFailure | None, *, username: str, now: datetime) -> None:
+    if failures is None:
+        failures = SignInFailure(username=username, failed=0)
+        session.add(failures)
+    failures.failed = (failures.failed or 0) + 1
+    failures.last_at = now
+    if failures.failed >= LOCK_AFTER:
+        failures.locked_until = now + min(FIRST_LOCK * 2 ** (failures.failed - LOCK_AFTER), LONGEST_LOCK)
 
 
 def close_session(session: Session, *, session_id: str) -> None:
@@ -165,6 +177,8 @@ def close_session(session: Session, *, session_id: str) -> None:
 
 
 def purge_expired_sessions(session: Session, *, now: datetime) -> int:
+    """Forget expired sessions, and wrong sign-ins older than a day (names typed once, long ago)."""
+    session.execute(delete(SignInFailure).where(SignInFailure.last_at < now - timedelta(days=1)))
     result = session.execute(delete(WebSession).where(WebSession.expires_at <= now))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

@@ -18,7 +18,7 @@ from service.storage import queues as queues_repo
 from service.storage import repository as repo
 from service.storage import reviewing
 from service.storage.db import session_factory, transaction
-from service.storage.tables import Output, Pick, User, utcnow
+from service.storage.tables import Output, Pick, SignInFailure, utcnow
 from tests.conftest import PASSWORD, Database, add_account, credentials, rolled_back_app
 
 LEASE = timedelta(minutes=10)
@@ -133,8 +133,14 @@ def test_repeated_wrong_passwords_pause_the_account(bench) -> None:  # type: ign
         assert client.post("/v1/sessions", json=wrong).status_code == 401
     paused = client.post("/v1/sessions", json={"username": "lena", "password": PASSWORD})
     assert paused.status_code == 429 and paused.json()["error"]["details"]["retry_after"] <= 31
+    assert 1 <= int(paused.headers["Retry-After"]) <= 31
+    # A name no account has is answered exactly the same way: answers don't tell which names exist.
+    ghost = {"username": "nobody-here", "password": "guess-guess"}
+    assert [client.post("/v1/sessions", json=ghost).status_code for _ in range(6)] == [401] * 5 + [429]
     with client.app.state.sessions() as session, session.begin():  # type: ignore[attr-defined]
-        session.execute(update(User).where(User.username == "lena").values(locked_until=utcnow()))
+        session.execute(
+            update(SignInFailure).where(SignInFailure.username == "lena").values(locked_until=utcnow())
+        )
     assert client.post("/v1/sessions", json={"username": "lena", "password": PASSWORD}).status_code == 201
     # Success starts the count again: one more wrong password does not pause the account.
     assert client.post("/v1/sessions", json=wrong).status_code == 401

@@ -96,6 +96,20 @@ def test_csv_has_one_header_and_every_column_for_every_item() -> None:
     assert len(rows) == 5 and all(len(r) == len(exports.CSV_COLUMNS) for r in rows)
 
 
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_written_as_text_and_read_back_exactly() -> None:
+    risky = [
+        item("f1", bad_output='=HYPERLINK("http://evil.example","click")', ideal="+1 555 0100"),
+        item("f2", bad_output="@SUM(A1:A9)", ideal="-5 degrees"),
+        item("f3", bad_output="\tindented", ideal="'quoted already"),
+    ]
+    result = exports.export("csv", risky)
+    rows = list(csv.DictReader(io.StringIO(result.text)))
+    cells = [c for r in rows for c in (r["bad_output"], r["ideal"])]
+    assert all(c.startswith("'") for c in cells)  # nothing starts with = + - @ tab or CR
+    back = exports.parse("csv", result.text)
+    assert [(b["bad_output"], b["ideal"]) for b in back] == [(i.bad_output, i.ideal) for i in risky]
+
+
 @pytest.mark.parametrize("fmt", exports.FORMATS)
 def test_each_format_round_trips_what_it_carries(fmt: str) -> None:
     result = exports.export(fmt, ITEMS)

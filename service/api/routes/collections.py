@@ -30,6 +30,7 @@ from service.domain_collections import (
     version_view,
 )
 from service.errors import BadRequest
+from service.hygiene import MAX_INT
 from service.settings import Settings
 from service.storage import collection_exports as exporting
 from service.storage import collections as store
@@ -45,8 +46,8 @@ def version_number(version: str) -> int | None:
     """A version path segment: a number, or ``latest``."""
     if version == "latest":
         return None
-    if not version.isdigit() or int(version) < 1:
-        raise BadRequest(f"a version is a positive number or 'latest', not {version!r}")
+    if not version.isdigit() or not 1 <= int(version) <= MAX_INT:
+        raise BadRequest(f"a version is a number from 1 to {MAX_INT} or 'latest', not {version[:40]!r}")
     return int(version)
 
 
@@ -137,8 +138,8 @@ def diff(
     name: str,
     principal: ReaderDep,
     session: SessionDep,
-    old: Annotated[int, Query(alias="from", ge=1)],
-    new: Annotated[int, Query(alias="to", ge=1)],
+    old: Annotated[int, Query(alias="from", ge=1, le=MAX_INT)],
+    new: Annotated[int, Query(alias="to", ge=1, le=MAX_INT)],
 ) -> dict[str, Any]:
     """What changed between two versions: items added, removed, newly held back and released."""
     return exporting.diff_versions(session, name=name, old=old, new=new)

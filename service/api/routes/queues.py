@@ -12,6 +12,7 @@ from service.api.views import queue_item
 from service.domain import QueueItems, QueueView
 from service.errors import NotFound
 from service.estimates import QueueStats, queue_stats
+from service.hygiene import MAX_INT
 from service.settings import QueueConfig, Settings
 from service.storage import queues as queues_repo
 
@@ -57,7 +58,7 @@ def list_items(
     session: SessionDep,
     settings: SettingsDep,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_INT),
 ) -> QueueItems:
     """The unreviewed items of a queue, most likely failures first, each with its reason."""
     config = queue_config(settings, name)

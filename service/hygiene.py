@@ -1,0 +1,73 @@
+"""Input hygiene at one boundary: text that storage, the encoder or a page cannot take is refused.
+
+Every request body model derives from ``CleanInput``: a string anywhere in it (dict keys included)
+with a NUL character or a lone UTF-16 surrogate (``"\\ud800"`` in JSON) fails validation with a 422
+that names where it is. Refused, not replaced: silently changing what an application posted would
+make the stored output differ from the one it logged. A batch validates item by item, so one such
+item costs only itself. The path, the query string and form bodies are checked by the ``CleanRequest``
+middleware (400). Integers a caller chooses (offsets, version numbers) are bounded by ``MAX_INT``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from pydantic import BaseModel, model_validator
+
+#: The largest integer a caller may pass where one is stored or compared (SQLite and PostgreSQL
+#: integers hold it everywhere).
+MAX_INT = 2**31 - 1
+_BAD = re.compile("[\x00\ud800-\udfff]")
+
+
+def text_problem(value: Any, where: str = "") -> str | None:
+    """Where the first string under ``value`` that cannot be stored is, and why; None if all can."""
+    if isinstance(value, str):
+        bad = _BAD.search(value)
+        if bad is None:
+            return None
+        what = "a NUL character" if bad.group() == "\x00" else "a lone UTF-16 surrogate (not valid Unicode)"
+        return f"{where or 'value'}: text contains {what}"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            shown = _BAD.sub("\ufffd", str(key))  # the message must be storable and printable too
+            path = f"{where}.{shown}" if where else shown
+            if (problem := text_problem(key, f"{path} (key)")) or (problem := text_problem(item, path)):
+                return problem
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            if problem := text_problem(item, f"{where}[{index}]" if where else f"[{index}]"):
+                return problem
+    return None
+
+
+class CleanInput(BaseModel):
+    """A request body: refuses text that cannot be stored or shown (see the module docstring)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: Any) -> Any:
+        if problem := text_problem(data):
+            raise ValueError(problem)
+        return data
+
+
+def request_problem(path: str, query: str, form: bytes | None) -> str | None:
+    """The same check for what a request carries outside a JSON body."""
+    decoded_path = unquote(path, errors="surrogateescape")
+    if problem := text_problem(decoded_path, "path"):
+        return problem
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, errors="surrogateescape")
+        if form is not None:
+            pairs += parse_qsl(
+                form.decode("utf-8", "surrogateescape"), keep_blank_values=True, errors="surrogateescape"
+            )
+    except ValueError as exc:
+        return f"query: {exc}"
+    for key, value in pairs:
+        if problem := text_problem(value, key) or text_problem(key, "query"):
+            return problem
+    return None
