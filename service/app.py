@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 HTTP_CODES = {
     400: "bad_request",
-    401: "unauthorized",
+    401: "unauthenticated",
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
@@ -80,6 +80,22 @@ class BodyLimit:
         )
         if problem is not None:
             response = JSONResponse(error_envelope("bad_request", problem), status_code=400)
+            await response(scope, receive, send)
+            return
+        media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if (
+            body
+            and scope["path"].startswith("/v1/")
+            and not (media == b"application/json" or media.endswith(b"+json"))
+        ):
+            response = JSONResponse(
+                error_envelope(
+                    "unsupported_media_type",
+                    "the API takes JSON: send Content-Type: application/json",
+                    {"content_type": media.decode("latin-1") or None},
+                ),
+                status_code=415,
+            )
             await response(scope, receive, send)
             return
         replayed = False

@@ -123,6 +123,16 @@ def requires(permission: Permission) -> Callable[[Principal], Principal]:
     return check
 
 
+def _signed_in(principal: PrincipalDep) -> Principal:
+    """A person's session: an API key is not one (it may only post outputs and read stats)."""
+    if principal.kind != "user":
+        raise Forbidden(
+            "an API key may not use this: it is for signed-in people", details={"needs": "a user"}
+        )
+    return principal
+
+
+UserDep = Annotated[Principal, Depends(_signed_in)]
 IngestDep = Annotated[Principal, Depends(requires(Permission.ingest))]
 ReaderDep = Annotated[Principal, Depends(requires(Permission.read))]
 ReviewerDep = Annotated[Principal, Depends(requires(Permission.review))]

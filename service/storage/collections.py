@@ -109,7 +109,7 @@ def get_version(
             )
         ).one_or_none()
     if version is None:
-        which = "any version yet" if number is None else f"a version {number}"
+        which = "any version yet" if number is None else f"version {number}"
         raise NotFound(f"collection {name!r} has no {which}", details={"name": name, "version": number})
     return collection, version
 

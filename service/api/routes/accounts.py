@@ -7,7 +7,7 @@ from datetime import timedelta
 from fastapi import APIRouter, Response, status
 
 from service import auth
-from service.api.deps import AdminDep, PrincipalDep, SessionDep, SettingsDep
+from service.api.deps import AdminDep, SessionDep, SettingsDep, UserDep
 from service.domain_accounts import (
     ApiKeyCreated,
     ApiKeyIn,
@@ -71,7 +71,7 @@ def sign_in(login: LoginIn, session: SessionDep, settings: SettingsDep) -> Sessi
 
 
 @router.delete("/sessions/current", status_code=status.HTTP_204_NO_CONTENT)
-def sign_out(principal: PrincipalDep, session: SessionDep) -> Response:
+def sign_out(principal: UserDep, session: SessionDep) -> Response:
     """End the session this request was made with."""
     if principal.session_id is not None:
         with session.begin():
@@ -80,7 +80,7 @@ def sign_out(principal: PrincipalDep, session: SessionDep) -> Response:
 
 
 @router.get("/me")
-def me(principal: PrincipalDep) -> dict[str, object]:
+def me(principal: UserDep) -> dict[str, object]:
     """Who this request is made as, and what it may do."""
     allowed = sorted(p.value for p in auth.Permission if principal.can(p))
     return {

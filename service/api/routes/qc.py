@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Request
 from service import workbench
 from service.api.deps import AdjudicatorDep, ReaderDep, SessionDep, SettingsDep
 from service.api.enqueue import after_commit_review
+from service.api.routes.queues import queue_config
 from service.api.views import queue_item, review_view
 from service.domain import QueueItem, ReviewView
 from service.domain_workbench import AdjudicationIn, QcReport, VerdictIn
@@ -19,7 +20,9 @@ router = APIRouter(tags=["quality control"])
 @router.get("/qc", response_model=QcReport)
 def qc(_: ReaderDep, session: SessionDep, settings: SettingsDep, queue: str | None = Query(None)) -> QcReport:
     """Percent agreement and Cohen's kappa of blind double reviews: overall, per reviewer pair and
-    per failure category."""
+    per failure category. An unknown queue is a 404, not an empty report."""
+    if queue is not None:
+        queue_config(settings, queue)
     return workbench.qc_report(session, settings, queue=queue)
 
 
@@ -28,7 +31,7 @@ class Dispute(QueueItem):
 
 
 @router.get("/adjudications", response_model=list[Dispute])
-def disputes(_: ReaderDep, session: SessionDep) -> list[Dispute]:
+def disputes(_: AdjudicatorDep, session: SessionDep) -> list[Dispute]:
     """Double reviews whose verdicts disagree, oldest first, with both verdicts."""
     return [
         Dispute(
