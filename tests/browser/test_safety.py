@@ -164,3 +164,30 @@ def test_a_signed_out_browser_is_sent_to_sign_in_and_back(workbench: Workbench) 
     expect(page).to_have_url(re.compile(r"/ui/login"))
     page.goto(f"/ui/outputs/{workbench.items[0]}")
     expect(page).to_have_url(re.compile(r"/ui/login\?next="))
+
+
+def test_the_pages_policy_blocks_script_that_did_not_come_from_the_server(workbench: Workbench) -> None:
+    page = workbench.signed_in("ana", "/ui/queues/default")
+    response = page.request.get("/ui/queues/default")
+    headers = response.headers
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY"
+    assert headers["referrer-policy"] == "same-origin"
+    # Even if markup ever slipped through, an inline script would not run (and an inline handler
+    # would not either); the page's own scripts still work: the keyboard moves the selection.
+    ran = page.evaluate(
+        """() => {
+            const s = document.createElement('script');
+            s.textContent = 'window.__injected = 1';
+            document.body.appendChild(s);
+            const img = document.createElement('img');
+            img.setAttribute('onerror', 'window.__handler = 1');
+            img.src = 'data:,x';
+            document.body.appendChild(img);
+            return new Promise(r => setTimeout(() => r([window.__injected, window.__handler]), 300));
+        }"""
+    )
+    assert ran == [None, None]
+    expect(page.locator("body")).to_have_attribute("hx-boost", "true")
+    assert page.evaluate("() => typeof window.htmx") == "object"  # the vendored script is allowed
