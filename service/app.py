@@ -158,6 +158,37 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+class Unexpected:
+    """Answers an unexpected exception with the 500 envelope *here*, inside Starlette's outermost
+    error middleware, which would otherwise send the same answer and then re-raise: uvicorn then
+    closes the connection, and a client's next request on that keep-alive connection is reset."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            log.exception("unexpected error answering %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                return  # the answer is on its way already; nothing better can be sent
+            request = Request(scope, receive)
+            response = _error_response(request, 500, error_envelope("internal", "internal server error"))
+            await response(scope, receive, send)
+
+
 class ServerTiming:
     """Adds ``Server-Timing: app;dur=<ms>``: the server's own time to the response head, which
     browsers' dev tools show and ``review-router bench ui`` reads."""
@@ -301,5 +332,6 @@ def create_app(settings: Settings, *, sweeper: bool = False) -> FastAPI:
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ServerTiming)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(Unexpected)
+    app.add_middleware(SecurityHeaders)  # outermost: on every answer, a 500 included
     return app
