@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import queueing
 from service.api.routes import accounts, claims, collections, outputs, qc, queues, reviews, stats
-from service.errors import ServiceError, error_envelope
+from service.errors import ERROR_RESPONSES, ServiceError, error_envelope
 from service.hygiene import request_problem
 from service.settings import Settings
 from service.storage.db import engine_for, session_factory
@@ -310,6 +310,7 @@ def create_app(settings: Settings, *, sweeper: bool = False) -> FastAPI:
         version="1",
         summary="Decides which LLM outputs a human should review.",
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
     app.state.settings = settings
     app.state.sessions = session_factory(engine_for(settings))

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 
 class ServiceError(Exception):
     """Root of every error the service reports; knows its HTTP status and machine code."""
@@ -94,6 +96,36 @@ class Unavailable(ServiceError):
 
 class QueueUnavailable(Unavailable):
     code = "queue_unavailable"
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. validation_failed.")
+    message: str
+    details: Any = None
+
+
+class ErrorEnvelope(BaseModel):
+    """The one shape of every 4xx and 5xx answer."""
+
+    error: ErrorBody
+
+
+#: Documented on every operation of the API, so clients (and the schema fuzzing test) know them.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorEnvelope, "description": text}
+    for status, text in {
+        400: "Bad request: not JSON, or text or a number that cannot be stored.",
+        401: "Not signed in, or a wrong password.",
+        403: "Not allowed for this role or key, or a stale CSRF token.",
+        404: "Not found.",
+        409: "Conflicts with the current state.",
+        413: "The body is too large.",
+        415: "Not JSON.",
+        422: "Invalid input.",
+        429: "Too many tries: see Retry-After.",
+        503: "The database or the queue is unavailable.",
+    }.items()
+}
 
 
 def error_envelope(code: str, message: str, details: Any = None) -> dict[str, Any]:
