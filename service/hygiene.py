@@ -1,15 +1,17 @@
-"""Input hygiene at one boundary: text that storage, the encoder or a page cannot take is refused.
+"""Input hygiene at one boundary: what storage, the encoder or a page cannot take is refused.
 
 Every request body model derives from ``CleanInput``: a string anywhere in it (dict keys included)
-with a NUL character or a lone UTF-16 surrogate (``"\\ud800"`` in JSON) fails validation with a 422
-that names where it is. Refused, not replaced: silently changing what an application posted would
-make the stored output differ from the one it logged. A batch validates item by item, so one such
-item costs only itself. The path, the query string and form bodies are checked by the ``CleanRequest``
-middleware (400). Integers a caller chooses (offsets, version numbers) are bounded by ``MAX_INT``.
+with a NUL character or a lone UTF-16 surrogate (``"\\ud800"`` in JSON), and any number that is not
+finite (``NaN``, ``-Infinity``), fails validation with a 422 that names where it is. Refused, not
+replaced: silently changing what an application posted would make the stored output differ from the
+one it logged. A batch validates item by item, so one such item costs only itself. The path, the
+query string and form bodies are checked by ``request_problem`` in the app's body middleware (400).
+Integers a caller chooses (offsets, version numbers) are bounded by ``MAX_INT``.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -22,8 +24,12 @@ MAX_INT = 2**31 - 1
 _BAD = re.compile("[\x00\ud800-\udfff]")
 
 
-def text_problem(value: Any, where: str = "") -> str | None:
-    """Where the first string under ``value`` that cannot be stored is, and why; None if all can."""
+def value_problem(value: Any, where: str = "") -> str | None:
+    """Where the first value under ``value`` that cannot be stored is, and why; None if all can:
+    strings with NUL or a lone surrogate, and numbers that are not finite (Python's JSON reader
+    takes ``NaN`` and ``-Infinity``, which JSON does not have and PostgreSQL refuses)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{where or 'value'}: {value} is not a finite number (JSON has no NaN or Infinity)"
     if isinstance(value, str):
         bad = _BAD.search(value)
         if bad is None:
@@ -34,11 +40,11 @@ def text_problem(value: Any, where: str = "") -> str | None:
         for key, item in value.items():
             shown = _BAD.sub("\ufffd", str(key))  # the message must be storable and printable too
             path = f"{where}.{shown}" if where else shown
-            if (problem := text_problem(key, f"{path} (key)")) or (problem := text_problem(item, path)):
+            if (problem := value_problem(key, f"{path} (key)")) or (problem := value_problem(item, path)):
                 return problem
     if isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            if problem := text_problem(item, f"{where}[{index}]" if where else f"[{index}]"):
+            if problem := value_problem(item, f"{where}[{index}]" if where else f"[{index}]"):
                 return problem
     return None
 
@@ -49,7 +55,7 @@ class CleanInput(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _storable_text(cls, data: Any) -> Any:
-        if problem := text_problem(data):
+        if problem := value_problem(data):
             raise ValueError(problem)
         return data
 
@@ -57,7 +63,7 @@ class CleanInput(BaseModel):
 def request_problem(path: str, query: str, form: bytes | None) -> str | None:
     """The same check for what a request carries outside a JSON body."""
     decoded_path = unquote(path, errors="surrogateescape")
-    if problem := text_problem(decoded_path, "path"):
+    if problem := value_problem(decoded_path, "path"):
         return problem
     try:
         pairs = parse_qsl(query, keep_blank_values=True, errors="surrogateescape")
@@ -68,6 +74,6 @@ def request_problem(path: str, query: str, form: bytes | None) -> str | None:
     except ValueError as exc:
         return f"query: {exc}"
     for key, value in pairs:
-        if problem := text_problem(value, key) or text_problem(key, "query"):
+        if problem := value_problem(value, key) or value_problem(key, "query"):
             return problem
     return None

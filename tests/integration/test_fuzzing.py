@@ -2,6 +2,7 @@
 on SQLite and PostgreSQL: no server error, and every answer conforms to the schema.
 
 Bounded: a few dozen examples per operation, so the suite stays fast; `RR_FUZZ_EXAMPLES` raises it.
+Derandomised, so CI is repeatable; `RR_FUZZ_RANDOM=1` explores new examples on each run.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from tests.conftest import Database, credentials, rolled_back_app
 
 EXAMPLES = int(os.environ.get("RR_FUZZ_EXAMPLES", "25"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+DERANDOMIZE = not os.environ.get("RR_FUZZ_RANDOM")
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    derandomize=DERANDOMIZE,
+    suppress_health_check=list(HealthCheck),
+)
 # The schema cannot say "no NUL character in any string", so a schema-valid request may still be
 # refused with a 4xx (by design: service.hygiene); every other check runs.
 EXCLUDED = [positive_data_acceptance]
@@ -112,7 +120,11 @@ def test_any_json_posted_as_an_output_is_refused_with_a_4xx_or_stored_and_readab
         @example(body={"prompt": "p", "response": "r", "metadata": {"k\ud800": "v"}})
         @example(body={"messages": [{"role": "user", "content": "\udfff"}], "response": "r"})
         @settings(
-            max_examples=EXAMPLES * 4, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+            max_examples=EXAMPLES * 4,
+            deadline=None,
+            database=None,
+            derandomize=DERANDOMIZE,
+            suppress_health_check=list(HealthCheck),
         )
         def post(body: Any) -> None:
             sent = client.post(

@@ -116,3 +116,14 @@ def test_nul_or_invalid_utf8_in_the_path_query_or_a_form_is_a_400(client: TestCl
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert form.status_code == 400
+
+
+def test_numbers_json_does_not_have_are_refused_not_stored(client: TestClient) -> None:
+    # Python's JSON reader takes NaN and -Infinity; PostgreSQL's JSON does not (found by fuzzing).
+    for raw in [
+        '{"prompt": "p", "response": "r", "metadata": {"x": -Infinity}}',
+        '{"prompt": "p", "response": "r", "metadata": {"x": [NaN]}}',
+    ]:
+        r = client.post("/v1/outputs", content=raw, headers={"Content-Type": "application/json"})
+        assert r.status_code == 422 and "not a finite number" in r.text, r.text
+    assert client.get("/v1/stats").json()["total"] == 0
