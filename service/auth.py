@@ -55,6 +55,8 @@ class Principal:
     session_id: str | None = None
     csrf_token: str | None = None
     via_cookie: bool = False
+    #: An API key's own ingest limit (outputs per minute); None: the instance's default.
+    rate_per_minute: int | None = None
 
     def can(self, permission: Permission) -> bool:
         return permission in ROLE_PERMISSIONS.get(self.role, frozenset())

@@ -85,14 +85,17 @@ def cmd_keys(args: argparse.Namespace) -> int:
     engine = _engine()
     with transaction(engine) as session:
         if args.action == "create":
-            key, row = accounts.create_api_key(session, name=args.name, created_by=None, now=utcnow())
+            key, row = accounts.create_api_key(
+                session, name=args.name, created_by=None, now=utcnow(), rate_per_minute=args.rate
+            )
             print(key)
             print(f"API key {row.id} for {row.name!r}: shown once, store it now", file=sys.stderr)
         elif args.action == "list":
             for k in accounts.list_api_keys(session):
                 state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
                 used = f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "never"
-                print(f"{k.id}  {k.prefix}…  {k.name:<24} {state:<18} last used {used}")
+                rate = "default rate" if k.rate_per_minute is None else f"{k.rate_per_minute}/min"
+                print(f"{k.id}  {k.prefix}…  {k.name:<24} {state:<18} {rate:<14} last used {used}")
         else:
             try:
                 row = accounts.revoke_api_key(session, key_id=args.name, now=utcnow())
@@ -117,6 +120,12 @@ def add_commands(sub: Any) -> None:
     keys.add_argument("action", choices=["create", "list", "revoke"])
     keys.add_argument(
         "name", nargs="?", default="", help="create: the application's name; revoke: the key id"
+    )
+    keys.add_argument(
+        "--rate",
+        type=int,
+        default=None,
+        help="create: outputs the key may post a minute (0: no limit; default: RR_INGEST_RATE_PER_MINUTE)",
     )
     keys.set_defaults(func=_needs_name(cmd_keys, "list"))
 

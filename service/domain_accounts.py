@@ -53,6 +53,12 @@ class ApiKeyIn(CleanInput):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100, description="Which application uses the key.")
+    rate_per_minute: int | None = Field(
+        default=None,
+        ge=0,
+        le=2**31 - 1,
+        description="Outputs it may post a minute (0: no limit; null: default).",
+    )
 
 
 class ApiKeyView(BaseModel):
@@ -62,6 +68,7 @@ class ApiKeyView(BaseModel):
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
+    rate_per_minute: int | None = None
 
 
 class ApiKeyCreated(ApiKeyView):

@@ -93,6 +93,11 @@ class Settings(BaseSettings):
         default=2_000_000, ge=1024, description="Largest request body; bigger is 413."
     )
     max_batch_outputs: int = Field(default=500, ge=1, description="Most outputs in one batch request.")
+    ingest_rate_per_minute: int = Field(
+        default=0,
+        ge=0,
+        description="Outputs an API key may post a minute, unless the key has its own limit; 0: no limit.",
+    )
     score_batch_size: int = Field(
         default=256, ge=1, description="Most outputs one scoring job claims and embeds in one pass."
     )

@@ -184,7 +184,7 @@ def purge_expired_sessions(session: Session, *, now: datetime) -> int:
 
 
 def create_api_key(
-    session: Session, *, name: str, created_by: str | None, now: datetime
+    session: Session, *, name: str, created_by: str | None, now: datetime, rate_per_minute: int | None = None
 ) -> tuple[str, ApiKey]:
     """A new ingest key; the key itself is returned once and only its digest is stored."""
     if not name.strip():
@@ -197,6 +197,7 @@ def create_api_key(
         key_hash=auth.token_digest(key),
         created_by=created_by,
         created_at=now,
+        rate_per_minute=rate_per_minute,
     )
     session.add(row)
     session.flush()
@@ -224,4 +225,6 @@ def key_principal(session: Session, *, key: str, now: datetime) -> auth.Principa
         return None
     if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
         session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
-    return auth.Principal(kind="api_key", id=row.id, name=row.name, role="app")
+    return auth.Principal(
+        kind="api_key", id=row.id, name=row.name, role="app", rate_per_minute=row.rate_per_minute
+    )

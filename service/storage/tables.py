@@ -247,6 +247,8 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Outputs this key may post a minute; None: RR_INGEST_RATE_PER_MINUTE (``service.ratelimit``).
+    rate_per_minute: Mapped[int | None] = mapped_column(Integer)
 
 
 class Skip(Base):

@@ -43,6 +43,7 @@ def key_view(key: ApiKey) -> ApiKeyView:
         created_at=key.created_at,
         revoked_at=key.revoked_at,
         last_used_at=key.last_used_at,
+        rate_per_minute=key.rate_per_minute,
     )
 
 
@@ -137,7 +138,11 @@ def create_key(key_in: ApiKeyIn, principal: AdminDep, session: SessionDep) -> Ap
     """A new ingest key for an application. The key is in this answer only; store it now."""
     with session.begin():
         key, row = accounts.create_api_key(
-            session, name=key_in.name, created_by=principal.user_id, now=utcnow()
+            session,
+            name=key_in.name,
+            created_by=principal.user_id,
+            now=utcnow(),
+            rate_per_minute=key_in.rate_per_minute,
         )
         return ApiKeyCreated(key=key, **key_view(row).model_dump())
 

@@ -7,10 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import ValidationError
 
-from service.api.deps import IngestDep, ReaderDep, SessionDep, SettingsDep
+from service import ratelimit
+from service.api.deps import IngestDep, ReaderDep, SessionDep, SettingsDep, work_queue
 from service.api.enqueue import after_commit_score
 from service.api.views import output_summary, output_view
-from service.auth import Permission
+from service.auth import Permission, Principal
 from service.domain import (
     BatchIn,
     BatchItemResult,
@@ -22,6 +23,7 @@ from service.domain import (
     OutputView,
 )
 from service.errors import PayloadTooLarge, ServiceError
+from service.settings import Settings
 from service.storage import repository as repo
 from service.storage import reviewing
 
@@ -40,9 +42,15 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
     responses={200: {"description": "A repeat of a stored external_id: the stored record, nothing added."}},
 )
 def post_output(
-    output_in: OutputIn, _: IngestDep, session: SessionDep, request: Request, response: Response
+    output_in: OutputIn,
+    principal: IngestDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
+    response: Response,
 ) -> OutputAccepted:
     """Store one output and enqueue its scoring; answers before scoring runs."""
+    _within_rate(request, principal, settings, 1)
     with session.begin():
         row, duplicate = repo.ingest_output(session, output_in=output_in)
     if duplicate:
@@ -62,7 +70,7 @@ def post_output(
 )
 def post_batch(
     batch: BatchIn,
-    _: IngestDep,
+    principal: IngestDep,
     session: SessionDep,
     settings: SettingsDep,
     request: Request,
@@ -74,6 +82,7 @@ def post_batch(
             f"a batch holds at most {settings.max_batch_outputs} outputs, got {len(batch.outputs)}",
             details={"max_batch_outputs": settings.max_batch_outputs},
         )
+    _within_rate(request, principal, settings, len(batch.outputs))
     results: list[BatchItemResult] = []
     new_ids: list[str] = []
     with session.begin():
@@ -87,6 +96,14 @@ def post_batch(
     return BatchResult(
         accepted=counts["accepted"], duplicates=counts["duplicate"], errors=counts["error"], results=results
     )
+
+
+def _within_rate(request: Request, principal: Principal, settings: Settings, outputs: int) -> None:
+    """Count these outputs against the key's per-minute limit (429 with Retry-After past it)."""
+    if ratelimit.limit_of(principal, settings.ingest_rate_per_minute) > 0:
+        ratelimit.take(
+            work_queue(request).connection, principal, outputs, default=settings.ingest_rate_per_minute
+        )
 
 
 def _ingest_one(session: Any, index: int, raw: dict[str, Any], new_ids: list[str]) -> BatchItemResult:
