@@ -13,6 +13,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,6 +26,8 @@ from service.storage.db import engine_for, session_factory
 
 log = logging.getLogger(__name__)
 
+#: Seconds a client is asked to wait when the database cannot be reached.
+DB_RETRY_AFTER = 5
 HTTP_CODES = {
     400: "bad_request",
     401: "unauthenticated",
@@ -266,6 +269,19 @@ def _install_error_handlers(app: FastAPI) -> None:
         response = _error_response(request, exc.status_code, error_envelope(code, message))
         if exc.headers:
             response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def database_unavailable(request: Request, exc: Exception) -> Response:
+        # The database cannot be reached (down, restarting, connection dropped): a 503 the client
+        # can retry, not a 500. pool_pre_ping replaces dead pooled connections once it is back.
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        envelope = error_envelope(
+            "unavailable", "the database is unavailable; try again shortly", {"retry_after": DB_RETRY_AFTER}
+        )
+        response = _error_response(request, 503, envelope)
+        response.headers["Retry-After"] = str(DB_RETRY_AFTER)
         return response
 
     @app.exception_handler(Exception)
