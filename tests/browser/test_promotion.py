@@ -64,6 +64,8 @@ def test_a_reviewer_promotes_an_item_by_hand_from_its_page(workbench: Workbench)
         made = admin.post("/v1/collections", json={"name": "support-regressions", "kind": "eval_suite"})
         assert made.status_code == 201, made.text
         page = workbench.signed_in("ana", f"/ui/outputs/{workbench.items[0]}")
+        # no verdict yet: nothing to promote (the verdict is what a collection keeps)
+        expect(page.get_by_test_id("promote")).to_have_count(0)
         page.keyboard.press("2")  # hallucination
         page.keyboard.press("f")
         on_item(page, workbench.items[1])
