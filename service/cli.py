@@ -128,6 +128,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
             out=Path(args.out),
             keep=args.keep,
         )
+    if args.suite == "load":
+        from service.bench_load import run_load
+
+        return run_load(
+            database_url=args.database_url
+            or os.environ.get("DATABASE_URL")
+            or "postgresql://postgres@127.0.0.1:5432/test",
+            redis_url=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/12",
+            data=Path(args.data),
+            rate=args.rate,
+            seconds=args.seconds,
+            drain_s=args.drain_seconds,
+            out=Path(args.out),
+        )
     if args.suite == "selection-scale":
         from service.bench_selection import run_selection_scale
 
@@ -209,7 +223,7 @@ def parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="benchmarks that print figures")
     bench.add_argument(
-        "suite", choices=["throughput", "scoring", "loop", "selection-scale", "ui", "collections"]
+        "suite", choices=["throughput", "scoring", "loop", "selection-scale", "ui", "collections", "load"]
     )
     bench.add_argument("--count", type=int, default=2000, help="throughput: outputs to push through")
     bench.add_argument("--data", default=str(DEMO_DATA), help="HaluEval general data")
@@ -233,10 +247,13 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--database-url",
         default=None,
-        help="ui, loop: PostgreSQL to use (in a schema of its own, dropped afterwards; default "
+        help="ui, loop, load: PostgreSQL to use (in a schema of its own, dropped afterwards; default "
         "DATABASE_URL, else the local test database); collections: PostgreSQL instead of a temporary SQLite",
     )
     bench.add_argument("--keep", action="store_true", help="ui: keep the filled schema")
+    bench.add_argument("--rate", type=float, default=300.0, help="load: outputs a second offered")
+    bench.add_argument("--seconds", type=float, default=20.0, help="load: seconds of offered load")
+    bench.add_argument("--drain-seconds", type=float, default=45.0, help="load: seconds each drain is timed")
     bench.add_argument("--items", type=int, default=200, help="collections: HaluEval QA items to post")
     bench.set_defaults(func=cmd_bench)
     add_collection_commands(sub)
