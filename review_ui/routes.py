@@ -121,6 +121,9 @@ def item_page(
     recorded: str = "",
     undone: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     promoted: str = "",
+    draft_categories: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI copies defaults)
+    draft_note: Annotated[str, Query(max_length=1000)] = "",
+    draft_correction: Annotated[str | None, Query()] = None,
 ) -> HTMLResponse:
     """One item. A reviewer opening an item that needs a verdict claims it for the lease."""
     reviewer = principal.id if principal.can(Permission.review) else None
@@ -148,6 +151,8 @@ def item_page(
             "signal_names": SIGNALS,
             "recorded": recorded,
             "undone": bool(undone),
+            # what the taken-back verdict said, so undo never throws a reviewer's work away
+            "draft": {"categories": draft_categories, "note": draft_note, "correction": draft_correction},
             "promoted": promoted,
             "collections": collection_store.list_collections(session)
             if principal.can(Permission.review)
@@ -196,7 +201,24 @@ def undo_form(
     with session.begin():
         review = workbench.undo(session, settings, principal)
     after_commit_review(request, review.queue)
-    return see_other(f"/ui/outputs/{review.output_id}?undone=1")
+    return see_other(f"/ui/outputs/{review.output_id}?{undo_query(review)}")
+
+
+#: A correction longer than this is not carried back in the address (the editor restarts from the
+#: response); categories and note always are.
+DRAFT_CORRECTION_CHARS = 4000
+
+
+def undo_query(review: Any) -> str:
+    """The item page's address after an undo: the taken-back categories, note and correction come
+    back into the form, so the reviewer fixes the verdict instead of retyping it."""
+    params: list[tuple[str, str]] = [("undone", "1")]
+    params += [("draft_categories", c) for c in review.categories or []]
+    if review.note:
+        params.append(("draft_note", review.note))
+    if review.correction and len(review.correction) <= DRAFT_CORRECTION_CHARS:
+        params.append(("draft_correction", review.correction))
+    return urlencode(params)
 
 
 def mount_ui(app: FastAPI) -> None:

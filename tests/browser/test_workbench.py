@@ -144,6 +144,38 @@ def test_undo_takes_back_the_last_verdict(workbench: Workbench) -> None:
     assert [r["verdict"] for r in workbench.output(first)["reviews"]] == ["fail"]
 
 
+def test_undo_brings_back_the_categories_note_and_correction_to_fix_them(workbench: Workbench) -> None:
+    first, second = workbench.items[:2]
+    page = workbench.signed_in("ana", f"/ui/outputs/{first}")
+    page.keyboard.press("1")
+    page.keyboard.press("n")
+    page.keyboard.type("wrong year")
+    page.keyboard.press("Escape")
+    page.keyboard.press("e")
+    page.keyboard.press("Control+a")
+    page.keyboard.type("It opened in 1889.")
+    page.keyboard.press("Control+Enter")
+    on_item(page, second)
+    (stored,) = workbench.output(first)["reviews"]
+    page.keyboard.press("u")
+    on_item(page, first)
+    expect(page.get_by_test_id("undone")).to_be_visible()
+    checked = page.locator('input[name="categories"]:checked')
+    expect(checked).to_have_count(len(stored["categories"]))
+    expect(page.get_by_label("Note")).to_have_value("wrong year")
+    expect(page.get_by_label("Corrected response")).to_have_value("It opened in 1889.")
+    # fixing one thing and saving keeps the rest of what was typed
+    page.keyboard.press("e")
+    page.keyboard.press("Control+Enter")
+    on_item(page, second)
+    (again,) = workbench.output(first)["reviews"]
+    assert (again["categories"], again["note"], again["correction"]) == (
+        stored["categories"],
+        "wrong year",
+        "It opened in 1889.",
+    )
+
+
 def test_j_and_k_walk_the_queue_without_a_verdict(workbench: Workbench) -> None:
     first, second, third = workbench.items[:3]
     page = workbench.signed_in("ana", f"/ui/outputs/{first}")
