@@ -232,3 +232,8 @@ def mount_ui(app: FastAPI) -> None:
     app.include_router(quality_pages.router)
     app.include_router(collection_pages.router)
     app.mount("/ui/static", StaticFiles(directory=str(HERE / "static")), name="ui-static")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        # Browsers ask for it on every page; without it each page logs a 404.
+        return see_other("/ui/static/favicon.svg")

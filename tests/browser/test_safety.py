@@ -191,3 +191,16 @@ def test_the_pages_policy_blocks_script_that_did_not_come_from_the_server(workbe
     assert ran == [None, None]
     expect(page.locator("body")).to_have_attribute("hx-boost", "true")
     assert page.evaluate("() => typeof window.htmx") == "object"  # the vendored script is allowed
+
+
+def test_pages_have_an_icon_and_log_no_404_for_it(workbench: Workbench) -> None:
+    page = workbench.signed_in("ana", "/ui/")
+    missing: list[str] = []
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+    page.reload()
+    page.wait_for_load_state("networkidle")
+    icon = page.locator('link[rel="icon"]').get_attribute("href")
+    assert icon == "/ui/static/favicon.svg"
+    assert page.request.get(icon).headers["content-type"].startswith("image/svg+xml")
+    assert page.request.get("/favicon.ico").status == 200  # followed to the icon
+    assert missing == []
