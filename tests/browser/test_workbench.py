@@ -22,6 +22,9 @@ def test_a_reviewer_signs_in_and_clears_an_easy_item_in_two_keystrokes(workbench
     on_item(page, first)
     expect(page.get_by_test_id("claim")).to_contain_text("Yours until")
     expect(page.get_by_test_id("p-fail")).to_have_text("0.93")
+    # no learned model yet: the score is a cold-start rank, never called a probability
+    expect(page.locator(".pfail")).to_contain_text("cold-start rank")
+    expect(page.locator(".pfail")).not_to_contain_text("p_fail")
     screenshot(page, "item")
     page.keyboard.press("p")
 
