@@ -42,9 +42,10 @@ HTTP_CODES = {
 
 
 class BodyLimit:
-    """Buffers the request body: answers 413 in the error envelope for bodies over the limit,
-    declared or streamed, and 400 for text that cannot be stored in the path, the query string or a
-    form body (``service.hygiene``; JSON bodies are checked by their models, item by item)."""
+    """Buffers the request body, refusing in the error envelope what the API cannot take: a path or
+    query string with text that cannot be stored (400, ``service.hygiene``), a body sent to the API
+    as anything but JSON (415), a body over the limit, declared or streamed (413), and a form body
+    with text that cannot be stored (400). JSON bodies are checked by their models, item by item."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -54,9 +55,16 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        query = scope.get("query_string", b"").decode("latin-1")
+        if problem := request_problem(raw_path.decode("latin-1"), query, None):
+            await _refuse(scope, receive, send, 400, "bad_request", problem)
+            return
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(scope, receive, send)
+            await self._too_large(scope, receive, send)
             return
         chunks: list[bytes] = []
         size = 0
@@ -68,38 +76,22 @@ class BodyLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await self._reject(scope, receive, send)
+                await self._too_large(scope, receive, send)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        headers = dict(scope["headers"])
-        is_form = headers.get(b"content-type", b"").startswith(b"application/x-www-form-urlencoded")
-        raw_path = scope.get("raw_path") or scope["path"].encode()
-        problem = request_problem(
-            raw_path.decode("latin-1"),
-            scope.get("query_string", b"").decode("latin-1"),
-            body if is_form else None,
-        )
-        if problem is not None:
-            response = JSONResponse(error_envelope("bad_request", problem), status_code=400)
-            await response(scope, receive, send)
-            return
-        media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         if (
             body
             and scope["path"].startswith("/v1/")
             and not (media == b"application/json" or media.endswith(b"+json"))
         ):
-            response = JSONResponse(
-                error_envelope(
-                    "unsupported_media_type",
-                    "the API takes JSON: send Content-Type: application/json",
-                    {"content_type": media.decode("latin-1") or None},
-                ),
-                status_code=415,
-            )
-            await response(scope, receive, send)
+            message_415 = "the API takes JSON: send Content-Type: application/json"
+            details = {"content_type": media.decode("latin-1") or None}
+            await _refuse(scope, receive, send, 415, "unsupported_media_type", message_415, details)
+            return
+        if media == b"application/x-www-form-urlencoded" and (problem := request_problem("", "", body)):
+            await _refuse(scope, receive, send, 400, "bad_request", problem)
             return
         replayed = False
 
@@ -112,16 +104,18 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = JSONResponse(
-            error_envelope(
-                "payload_too_large",
-                f"request body is larger than {self.max_bytes} bytes",
-                {"max_body_bytes": self.max_bytes},
-            ),
-            status_code=413,
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"request body is larger than {self.max_bytes} bytes"
+        await _refuse(
+            scope, receive, send, 413, "payload_too_large", message, {"max_body_bytes": self.max_bytes}
         )
-        await response(scope, receive, send)
+
+
+async def _refuse(
+    scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str, details: Any = None
+) -> None:
+    """Answer in the error envelope before the request reaches the app."""
+    await JSONResponse(error_envelope(code, message, details), status_code=status)(scope, receive, send)
 
 
 #: Pages run only the vendored scripts and style sheet; nothing may frame them. FastAPI's own /docs
@@ -283,11 +277,6 @@ def _install_error_handlers(app: FastAPI) -> None:
         response = _error_response(request, 503, envelope)
         response.headers["Retry-After"] = str(DB_RETRY_AFTER)
         return response
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _error_response(request, 500, error_envelope("internal", "internal server error"))
 
 
 async def _sweep_ticker(app: FastAPI, interval: float) -> None:

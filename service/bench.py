@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
+import subprocess
 import tempfile
 import threading
 import time
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 BATCH = 100
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _outputs(data: Path, count: int) -> list[dict[str, Any]]:
@@ -95,6 +98,39 @@ def signed_in(session: Session, *, username: str, role: str, now: datetime) -> s
     )
     token, _ = accounts.open_session(session, user=user, now=now, lifetime=timedelta(hours=2))
     return token
+
+
+def process_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment that makes a `review-router` subprocess use this instance's database, Redis,
+    data directory and RQ queue (``extra``: more RR_* settings)."""
+    return {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "RR_DATA_DIR": str(settings.data_dir),
+        "RR_RQ_QUEUE": settings.rq_queue,
+        "HF_HUB_OFFLINE": "1",
+        **extra,
+    }
+
+
+@contextmanager
+def processes(
+    commands: list[list[str]], env: dict[str, str], *, quiet: bool = False
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Start these commands in the repository; stop them (SIGINT, then SIGKILL) on the way out."""
+    out = subprocess.DEVNULL if quiet else None
+    procs = [subprocess.Popen(c, env=env, cwd=REPO_ROOT, stdout=out, stderr=out) for c in commands]
+    try:
+        yield procs
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
 
 
 def drop_work_queue(settings: Settings) -> None:

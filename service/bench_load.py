@@ -13,15 +13,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from itertools import cycle, islice
 from pathlib import Path
@@ -30,7 +26,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from service.bench import bench_schema, drop_work_queue
+from service.bench import bench_schema, drop_work_queue, process_env, processes
 from service.cli_replay import commit
 from service.demo import halueval_outputs
 from service.settings import Settings
@@ -44,25 +40,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@contextmanager
-def processes(commands: list[list[str]], env: dict[str, str]) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Start these commands; stop them (SIGINT, then SIGKILL) on the way out."""
-    procs = [
-        subprocess.Popen(c, env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for c in commands
-    ]
-    try:
-        yield procs
-    finally:
-        for p in procs:
-            p.send_signal(signal.SIGINT)
-        for p in procs:
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
 
 
 def _wait_up(urls: list[str], timeout: float = 60) -> None:
@@ -137,7 +114,8 @@ def _scored(settings: Settings) -> int:
 def _drain(settings: Settings, env: dict[str, str], workers: int, seconds: float) -> dict[str, Any]:
     """Scoring rate of ``workers`` worker processes over ``seconds``, after they loaded the encoder."""
     command = [sys.executable, "-m", "service.cli", "worker"]
-    with processes([[*command, "--name", f"load-{uuid.uuid4().hex[:6]}"] for _ in range(workers)], env):
+    names = [f"load-{uuid.uuid4().hex[:6]}" for _ in range(workers)]
+    with processes([[*command, "--name", name] for name in names], env, quiet=True):
         before, t0 = _scored(settings), time.monotonic()
         while _scored(settings) == before and time.monotonic() - t0 < 120:  # encoder loading
             time.sleep(0.5)
@@ -174,20 +152,12 @@ def run_load(
         upgrade(engine_for(settings))
         with transaction(engine_for(settings)) as session:
             key, _ = accounts.create_api_key(session, name="load", created_by=None, now=utcnow())
-        env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "REDIS_URL": redis_url,
-            "RR_DATA_DIR": tmp,
-            "RR_RQ_QUEUE": settings.rq_queue,
-            "RR_SWEEP_INTERVAL_SECONDS": str(timedelta(hours=1).total_seconds()),
-            "HF_HUB_OFFLINE": "1",
-        }
+        env = process_env(settings, RR_SWEEP_INTERVAL_SECONDS=str(timedelta(hours=1).total_seconds()))
         ports = [_free_port(), _free_port()]
         urls = [f"http://127.0.0.1:{p}" for p in ports]
         serve = [[sys.executable, "-m", "service.cli", "serve", "--port", str(p)] for p in ports]
         try:
-            with processes(serve, env):
+            with processes(serve, env, quiet=True):
                 _wait_up(urls)
                 print(f"offering {rate:g} outputs/s for {seconds:g} s to 2 API processes ...", flush=True)
                 ingest = asyncio.run(_offer(urls, key, outputs, rate))

@@ -10,8 +10,6 @@ verdicts.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from service.bench import bench_schema, drop_work_queue, serving
+from service.bench import bench_schema, drop_work_queue, process_env, processes, serving
 from service.cli_replay import commit, write_results
 from service.replay_data import Columns, load
 from service.settings import QueueConfig, Settings
@@ -83,29 +81,12 @@ def instance(database_url: str, redis_url: str) -> Iterator[tuple[str, Settings]
             queues=[QueueConfig(name="default", budget_per_day=BUDGET)],
         )
         upgrade(engine_for(settings))
-        env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "REDIS_URL": redis_url,
-            "RR_DATA_DIR": tmp,
-            "RR_RQ_QUEUE": settings.rq_queue,
-            "RR_QUEUES": f'[{{"name": "default", "budget_per_day": {BUDGET}}}]',
-            "HF_HUB_OFFLINE": "1",
-        }
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "worker", "--name", f"loop-{uuid.uuid4().hex[:8]}"],
-            env=env,
-            cwd=REPO_ROOT,
-        )
+        env = process_env(settings, RR_QUEUES=f'[{{"name": "default", "budget_per_day": {BUDGET}}}]')
+        worker = [sys.executable, "-m", "service.cli", "worker", "--name", f"loop-{uuid.uuid4().hex[:8]}"]
         try:
-            with serving(settings) as base:
+            with processes([worker], env), serving(settings) as base:
                 yield base, settings
         finally:
-            worker.send_signal(signal.SIGINT)
-            try:
-                worker.wait(30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
             drop_work_queue(settings)
             engine_for(settings).dispose()
 

@@ -21,19 +21,6 @@ MAX_SAMPLES = 50
 MAX_TEXT_CHARS = 200_000
 
 
-def printable(value: Any) -> Any:
-    """``value`` with every string made valid Unicode (lone surrogates become U+FFFD), recursively
-    through lists and dicts (keys too): for showing text stored before ingest refused such strings,
-    which would otherwise fail to encode as UTF-8 in a response or a page."""
-    if isinstance(value, str):
-        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-    if isinstance(value, list):
-        return [printable(v) for v in value]
-    if isinstance(value, dict):
-        return {printable(k): printable(v) for k, v in value.items()}
-    return value
-
-
 class OutputStatus(StrEnum):
     received = "received"
     scored = "scored"

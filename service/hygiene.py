@@ -22,6 +22,20 @@ from pydantic import BaseModel, model_validator
 #: integers hold it everywhere).
 MAX_INT = 2**31 - 1
 _BAD = re.compile("[\x00\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def printable(value: Any) -> Any:
+    """``value`` with every string made valid Unicode (lone surrogates become U+FFFD), recursively
+    through lists and dicts (keys too): for showing text stored before ingest refused such strings,
+    which would otherwise fail to encode as UTF-8 in a response or a page."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [printable(v) for v in value]
+    if isinstance(value, dict):
+        return {printable(k): printable(v) for k, v in value.items()}
+    return value
 
 
 def value_problem(value: Any, where: str = "") -> str | None:
@@ -38,7 +52,7 @@ def value_problem(value: Any, where: str = "") -> str | None:
         return f"{where or 'value'}: text contains {what}"
     if isinstance(value, dict):
         for key, item in value.items():
-            shown = _BAD.sub("\ufffd", str(key))  # the message must be storable and printable too
+            shown = printable(str(key))  # the message itself must encode as UTF-8
             path = f"{where}.{shown}" if where else shown
             if (problem := value_problem(key, f"{path} (key)")) or (problem := value_problem(item, path)):
                 return problem

@@ -12,8 +12,8 @@ from service.domain import (
     QueueItem,
     ReviewView,
     Verdict,
-    printable,
 )
+from service.hygiene import printable
 from service.storage import queues as queues_repo
 from service.storage import repository as repo
 from service.storage.tables import Output, Pick, Review

@@ -163,35 +163,34 @@ def store_score(
     similar: list[dict[str, Any]] | None = None,
 ) -> bool:
     """Record an output's signals and score if this worker still holds its claim; False otherwise."""
-    result = session.execute(
-        update(Output)
-        .where(
-            Output.id == output_id,
-            Output.claim_token == token,
-            Output.status == OutputStatus.received.value,
-        )
-        .values(
-            signals=signals,
-            score=score,
-            scorer_version=scorer_version,
-            drivers=drivers,
-            embedding=embedding,
-            scored_at=now,
-            sampling=sampling,
-            queue=queue,
-            similar=similar,
-            status=OutputStatus.scored.value,
-            claim_token=None,
-            claimed_until=None,
-        )
-        .execution_options(synchronize_session=False)
+    return _finish_claim(
+        session,
+        output_id=output_id,
+        token=token,
+        signals=signals,
+        score=score,
+        scorer_version=scorer_version,
+        drivers=drivers,
+        embedding=embedding,
+        scored_at=now,
+        sampling=sampling,
+        queue=queue,
+        similar=similar,
+        status=OutputStatus.scored.value,
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def mark_error(session: Session, *, output_id: str, token: str, reason: str) -> bool:
     """Give up on an output that scoring cannot handle: status "error" with the reason, claim
     released, never claimed again. False if this worker no longer holds its claim."""
+    return _finish_claim(
+        session, output_id=output_id, token=token, status=OutputStatus.error.value, error=reason[:500]
+    )
+
+
+def _finish_claim(session: Session, *, output_id: str, token: str, **values: Any) -> bool:
+    """Set ``values`` and release the claim, only if this worker still holds the output's scoring
+    claim (so a worker whose lease ran out never overwrites the one that took over)."""
     result = session.execute(
         update(Output)
         .where(
@@ -199,12 +198,7 @@ def mark_error(session: Session, *, output_id: str, token: str, reason: str) -> 
             Output.claim_token == token,
             Output.status == OutputStatus.received.value,
         )
-        .values(
-            status=OutputStatus.error.value,
-            error=reason[:500],
-            claim_token=None,
-            claimed_until=None,
-        )
+        .values(**values, claim_token=None, claimed_until=None)
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -8,7 +8,6 @@ sweep re-enqueues outputs left unscored past `RR_SWEEP_GRACE_SECONDS`.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from redis import Redis
 from sqlalchemy import func, select
 
 from service import queueing
+from service.bench import process_env
 from service.demo import halueval_outputs
 from service.domain import OutputIn
 from service.settings import Settings
@@ -95,16 +95,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_scores_each_output_once(
     settings = _settings(pg, settings_for)
     ids = _ingest(pg, 240)
     queueing.enqueue_scoring(queueing.work_queue(Redis.from_url(settings.redis_url), settings), settings, ids)
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "RR_DATA_DIR": str(settings.data_dir),
-        "RR_RQ_QUEUE": settings.rq_queue,
-        "RR_SCORE_BATCH_SIZE": "16",
-        "RR_CLAIM_SECONDS": "5",
-        "HF_HUB_OFFLINE": "1",
-    }
+    env = process_env(settings, RR_SCORE_BATCH_SIZE="16", RR_CLAIM_SECONDS="5")
     worker = subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env, cwd=ROOT)
     try:
         deadline = time.monotonic() + 180
