@@ -115,7 +115,7 @@ def measure(observer: Observer, rows: list[tuple[str, str, bool]]) -> dict[str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from service.cli_replay import commit
+    from service.cli.replay import commit
 
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.observer_check", description=__doc__.split("\n")[0]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -11,13 +10,10 @@ from pydantic import ValidationError
 
 from review_ui.pages import local_path, render, see_other
 from service import auth
-from service.api.deps import SESSION_COOKIE, AdminDep, PrincipalDep, SessionDep, SettingsDep
-from service.api.routes.accounts import checked_password, key_view, user_view
-from service.api.routes.outputs import validation_details
+from service.deps import SESSION_COOKIE, AdminDep, PrincipalDep, SessionDep, SettingsDep
 from service.domain_accounts import UserIn
-from service.errors import CsrfFailed, ServiceError, Unauthenticated, ValidationFailed
-from service.storage import accounts
-from service.storage.tables import utcnow
+from service.errors import CsrfFailed, ServiceError, ValidationFailed, invalid
+from service.usecases import accounts
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 LOGIN_CSRF_COOKIE = "rr_login_csrf"
@@ -47,15 +43,9 @@ def login(
         raise CsrfFailed("the sign-in form expired: reload the page and try again")
     try:
         with session.begin():
-            signed = accounts.sign_in(
-                session,
-                username=username.strip(),
-                password=password,
-                now=utcnow(),
-                lifetime=timedelta(hours=settings.session_hours),
-            )
+            signed = accounts.sign_in(session, settings, username=username.strip(), password=password)
         if signed is None:
-            raise Unauthenticated("wrong username or password")
+            raise accounts.refused_sign_in()
     except ServiceError as exc:
         return render(
             request,
@@ -80,9 +70,8 @@ def login(
 
 @router.post("/logout")
 def logout(principal: PrincipalDep, session: SessionDep) -> Response:
-    if principal.session_id is not None:
-        with session.begin():
-            accounts.close_session(session, session_id=principal.session_id)
+    with session.begin():
+        accounts.sign_out(session, principal)
     response = see_other("/ui/login")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -90,10 +79,14 @@ def logout(principal: PrincipalDep, session: SessionDep) -> Response:
 
 @router.get("/admin", response_class=HTMLResponse)
 def admin_page(request: Request, _: AdminDep, session: SessionDep) -> HTMLResponse:
-    users = [user_view(u) for u in accounts.list_users(session)]
-    keys = [key_view(k) for k in accounts.list_api_keys(session)]
     return render(
-        request, "admin.html", {"users": users, "keys": keys, "roles": [r.value for r in auth.Role]}
+        request,
+        "admin.html",
+        {
+            "users": accounts.people(session),
+            "keys": accounts.keys(session),
+            "roles": [r.value for r in auth.Role],
+        },
     )
 
 
@@ -109,16 +102,9 @@ def add_user(
     try:
         user_in = UserIn(username=username.strip(), password=password, role=role)  # type: ignore[arg-type]
     except ValidationError as exc:
-        raise ValidationFailed("the new account is not valid", details=validation_details(exc)) from exc
-    password_hash = checked_password(user_in.password)
+        raise invalid("the new account is not valid", exc) from exc
     with session.begin():
-        accounts.add_user(
-            session,
-            username=user_in.username,
-            password_hash=password_hash,
-            role=user_in.role.value,
-            now=utcnow(),
-        )
+        accounts.add_user(session, username=user_in.username, password=user_in.password, role=user_in.role)
     return see_other("/ui/admin")
 
 
@@ -131,21 +117,18 @@ def change_user(
     active: str = Form(""),
 ) -> Response:
     with session.begin():
-        accounts.update_user(
-            session,
-            user=accounts.get_user(session, user_id=user_id),
-            role=_role(role),
-            active={"yes": True, "no": False}.get(active),
+        accounts.change_user(
+            session, user_id=user_id, role=_role(role), active={"yes": True, "no": False}.get(active)
         )
     return see_other("/ui/admin")
 
 
-def _role(value: str) -> str | None:
+def _role(value: str) -> auth.Role | None:
     if not value:
         return None
     if value not in auth.Role.__members__:
         raise ValidationFailed(f"unknown role {value!r}", details={"allowed": list(auth.Role.__members__)})
-    return value
+    return auth.Role(value)
 
 
 @router.post("/admin/keys", response_class=HTMLResponse)
@@ -154,15 +137,13 @@ def create_key(
 ) -> HTMLResponse:
     """The new key is shown on this page once; reloading does not show it again."""
     with session.begin():
-        key, _ = accounts.create_api_key(session, name=name, created_by=principal.user_id, now=utcnow())
-    users = [user_view(u) for u in accounts.list_users(session)]
-    keys = [key_view(k) for k in accounts.list_api_keys(session)]
+        key, _ = accounts.create_key(session, principal, name=name)
     return render(
         request,
         "admin.html",
         {
-            "users": users,
-            "keys": keys,
+            "users": accounts.people(session),
+            "keys": accounts.keys(session),
             "roles": [r.value for r in auth.Role],
             "new_key": key,
             "new_key_name": name,
@@ -173,5 +154,5 @@ def create_key(
 @router.post("/admin/keys/{key_id}/revoke")
 def revoke_key(key_id: str, _: AdminDep, session: SessionDep) -> Response:
     with session.begin():
-        accounts.revoke_api_key(session, key_id=key_id, now=utcnow())
+        accounts.revoke_key(session, key_id=key_id)
     return see_other("/ui/admin")

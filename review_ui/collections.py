@@ -14,16 +14,17 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
+from core import exports
+from core.promotion import COLLECTION_KINDS, RuleCondition
 from review_ui.pages import local_path, render, see_other
-from service.api.deps import AdminDep, ReaderDep, ReviewerDep, SessionDep, SettingsDep
-from service.errors import BadRequest, ValidationFailed
+from service.deps import AdminDep, ReaderDep, ReviewerDep, SessionDep, SettingsDep
+from service.domain_collections import CollectionIn
+from service.errors import BadRequest, invalid
 from service.hygiene import MAX_INT
 from service.storage import collection_exports as exporting
 from service.storage import collections as store
-from service.storage import promotions, staging
-from service.storage.tables import utcnow
-from workers import exports
-from workers.promotion import COLLECTION_KINDS, RuleCondition
+from service.storage import promotion_rules
+from service.usecases import collections as curation
 
 router = APIRouter(prefix="/ui/collections", include_in_schema=False)
 BULK_PREVIEW = 200
@@ -40,8 +41,8 @@ def _day(text: str, *, end: bool = False) -> datetime | None:
     return datetime.combine(day + timedelta(days=1 if end else 0), time(), tzinfo=UTC)
 
 
-def _filter(params: dict[str, str]) -> promotions.VerdictFilter:
-    return promotions.VerdictFilter(
+def _filter(params: dict[str, str]) -> promotion_rules.VerdictFilter:
+    return promotion_rules.VerdictFilter(
         queue=params.get("queue") or None,
         verdict=params.get("verdict") or None,
         category=params.get("category") or None,
@@ -60,7 +61,7 @@ def collections_page(
         "collections.html",
         {
             "collections": store.list_collections(session),
-            "rules": promotions.list_rules(session),
+            "rules": promotion_rules.list_rules(session),
             "kinds": COLLECTION_KINDS,
             "taxonomy": settings.failure_categories,
             "done": done,
@@ -79,8 +80,7 @@ def collection_page(
     done: str = "",
 ) -> HTMLResponse:
     if v is None:  # the latest version includes what rules staged since the last one
-        with session.begin():
-            staging.cut_pending(session, now=utcnow(), settings=settings)
+        curation.cut_staged(session, settings)
     collection = store.get_collection(session, name=name)
     versions = store.list_versions(session, name=name)
     context: dict[str, Any] = {
@@ -96,11 +96,11 @@ def collection_page(
     }
     if versions:
         number = v if v is not None else versions[-1].number
-        version = store.get_version(session, name=name, number=number)[1]
+        version, entries, held = curation.contents(session, name=name, number=number)
         context.update(
             version=version,
-            items=exporting.export_items(session, version=version),
-            held={h["entry_id"] for h in version.held_back},
+            items=entries,
+            held=held,
             report=exporting.leakage_report(session, name=name, number=number),
             diff=exporting.diff_versions(session, name=name, old=number - 1, new=number)
             if number > 1
@@ -116,7 +116,7 @@ def bulk_page(
     """A filtered list of verdicts, and one button promoting all of them."""
     collection = store.get_collection(session, name=name)
     params = dict(request.query_params)
-    found = promotions.matching_verdicts(session, where=_filter(params), limit=BULK_PREVIEW + 1)
+    found = promotion_rules.matching_verdicts(session, where=_filter(params), limit=BULK_PREVIEW + 1)
     return render(
         request,
         "collections_promote.html",
@@ -138,14 +138,8 @@ async def bulk_form(
     form = await request.form()
     params = {k: str(v) for k, v in form.items() if k != "csrf_token"}
     with session.begin():
-        matched, made = promotions.promote_matching(
-            session,
-            name=name,
-            where=_filter(params),
-            limit=10_000,
-            by=principal.name,
-            now=utcnow(),
-            settings=settings,
+        matched, made = curation.promote_matching(
+            session, settings, principal, name=name, where=_filter(params)
         )
     done = f"version {made.number}: {matched} promoted" if made else f"{matched} matched, nothing new"
     return see_other(f"/ui/collections/{name}?" + urlencode({"done": done}))
@@ -162,14 +156,7 @@ def promote_form(
 ) -> Response:
     """The item page's promote button: this output's verdict into one collection."""
     with session.begin():
-        made = promotions.promote(
-            session,
-            name=collection,
-            output_ids=[output_id],
-            by=principal.name,
-            now=utcnow(),
-            settings=settings,
-        )
+        made = curation.promote(session, settings, principal, name=collection, output_ids=[output_id])
     done = f"{collection} version {made.number}" if made else f"already in {collection}"
     target = local_path(back, f"/ui/outputs/{output_id}")
     return see_other(target + ("&" if "?" in target else "?") + urlencode({"promoted": done}))
@@ -178,7 +165,7 @@ def promote_form(
 @router.post("/{name}/recheck")
 def recheck_form(name: str, principal: ReviewerDep, session: SessionDep, settings: SettingsDep) -> Response:
     with session.begin():
-        made = promotions.refresh(session, name=name, by=principal.name, now=utcnow(), settings=settings)
+        made = curation.recheck(session, settings, principal, name=name)
     return see_other(
         f"/ui/collections/{name}?" + urlencode({"done": f"version {made.number}: leakage checked"})
     )
@@ -192,22 +179,12 @@ def create_form(
     kind: str = Form(...),
     description: str = Form(""),
 ) -> Response:
-    from service.domain_collections import CollectionIn
-
     try:
         body = CollectionIn(name=name.strip(), kind=kind, description=description)  # type: ignore[arg-type]
     except ValidationError as exc:
-        details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
-        raise ValidationFailed("the collection form is invalid", details=details) from exc
+        raise invalid("the collection form is invalid", exc) from exc
     with session.begin():
-        store.create_collection(
-            session,
-            name=body.name,
-            kind=body.kind,
-            description=body.description,
-            created_by=principal.name,
-            now=utcnow(),
-        )
+        curation.create(session, principal, name=body.name, kind=body.kind, description=body.description)
     return see_other(f"/ui/collections/{body.name}")
 
 
@@ -236,15 +213,10 @@ def rule_form(
             apps=_split(apps),
         )
     except ValidationError as exc:
-        raise ValidationFailed("the rule form is invalid", details=[e["msg"] for e in exc.errors()]) from exc
+        raise invalid("the rule form is invalid", exc) from exc
     with session.begin():
-        promotions.create_rule(
-            session,
-            name=name.strip(),
-            collection=collection,
-            condition=condition,
-            created_by=principal.name,
-            now=utcnow(),
+        curation.create_rule(
+            session, principal, name=name.strip(), collection=collection, condition=condition
         )
     return see_other("/ui/collections?" + urlencode({"done": f"rule {name.strip()} added"}))
 
@@ -252,13 +224,13 @@ def rule_form(
 @router.post("/rules/{rule}/toggle")
 def toggle_form(rule: str, principal: AdminDep, session: SessionDep) -> Response:
     with session.begin():
-        row = promotions.get_rule(session, name=rule)
-        promotions.set_rule_active(session, name=rule, active=not row.active)
+        row = promotion_rules.get_rule(session, name=rule)
+        promotion_rules.set_rule_active(session, name=rule, active=not row.active)
     return see_other("/ui/collections")
 
 
 @router.post("/rules/rerun")
 def rerun_form(principal: AdminDep, session: SessionDep, settings: SettingsDep) -> Response:
     with session.begin():
-        made = promotions.rerun_rules(session, now=utcnow(), settings=settings, by=principal.name)
+        made = curation.rerun_rules(session, settings, principal)
     return see_other("/ui/collections?" + urlencode({"done": f"rules re-run: {len(made)} new version(s)"}))

@@ -6,12 +6,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from review_ui.pages import VerdictFormDep, render, see_other
-from service import workbench
-from service.api.deps import AdjudicatorDep, ReaderDep, SessionDep, SettingsDep
-from service.api.enqueue import after_commit_review
-from service.api.views import queue_item, review_view
+from service.deps import AdjudicatorDep, ReaderDep, SessionDep, SettingsDep
+from service.followups import after_commit_review
 from service.storage import quality
 from service.storage import repository as repo
+from service.usecases import workbench
+from service.views import queue_item, review_view
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 

@@ -14,24 +14,26 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import select
 
-from review_ui import item_data
+from core.budget import start_of_day
+from core.scoring import SIGNALS
+from review_ui import accounts as account_pages
+from review_ui import collections as collection_pages
+from review_ui import quality as quality_pages
 from review_ui.pages import HERE, VerdictFormDep, render, render_error, see_other
-from service import workbench
-from service.api.deps import ReaderDep, ReviewerDep, SessionDep, SettingsDep
-from service.api.enqueue import after_commit_review
-from service.api.routes.queues import queue_config, queue_view, start_of_day
-from service.api.views import output_view, queue_item
 from service.auth import Permission
+from service.deps import ReaderDep, ReviewerDep, SessionDep, SettingsDep
 from service.domain import OutputStatus
+from service.followups import after_commit_review
 from service.hygiene import MAX_INT
+from service.storage import accounts, quality, reviewing
 from service.storage import collections as collection_store
-from service.storage import quality, reviewing
 from service.storage import queues as queues_repo
 from service.storage import repository as repo
-from service.storage.tables import User, utcnow
-from workers.scoring import SIGNALS
+from service.storage.tables import utcnow
+from service.usecases import related, workbench
+from service.usecases.queues import queue_config, queue_view
+from service.views import output_view, queue_item
 
 __all__ = ["mount_ui", "render_error"]
 
@@ -40,7 +42,7 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 
 @router.get("/", response_class=HTMLResponse)
 def queues_page(request: Request, _: ReaderDep, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
-    today = start_of_day()
+    today = start_of_day(utcnow())
     queues = [
         {
             "view": queue_view(session, q),
@@ -57,12 +59,6 @@ def queues_page(request: Request, _: ReaderDep, session: SessionDep, settings: S
     )
 
 
-def _names(session: Any, user_ids: set[str]) -> dict[str, str]:
-    if not user_ids:
-        return {}
-    return {i: n for i, n in session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))}
-
-
 @router.get("/queues/{name}", response_class=HTMLResponse)
 def queue_page(
     request: Request,
@@ -76,7 +72,7 @@ def queue_page(
     total, rows = queues_repo.waiting_items(session, queue=config.name, limit=100, offset=0)
     now = utcnow()
     held = {p.id: p.claimed_by for p, _ in rows if p.claimed_by and p.claimed_until and p.claimed_until > now}
-    names = _names(session, set(held.values()))
+    names = accounts.usernames(session, user_ids=set(held.values()))
     items = [{"item": queue_item(p, o), "holder": names.get(held.get(p.id, ""))} for p, o in rows]
     return render(
         request,
@@ -145,9 +141,9 @@ def item_page(
             "reviews": [] if blind else view.reviews,
             "can_judge": reviewer is not None and claim.held,
             "taxonomy": settings.failure_categories,
-            "samples": item_data.compare_samples(view.response, view.samples),
-            "cluster": item_data.cluster_members(session, claim.pick),
-            "similar": item_data.similar_reviewed(session, output.similar),
+            "samples": related.compare_samples(view.response, view.samples),
+            "cluster": related.cluster_members(session, claim.pick),
+            "similar": related.similar_reviewed(session, output.similar),
             "signal_names": SIGNALS,
             "recorded": recorded,
             "undone": bool(undone),
@@ -223,12 +219,8 @@ def undo_query(review: Any) -> str:
 
 def mount_ui(app: FastAPI) -> None:
     """Attach the review pages and their static files to the app."""
-    from review_ui import accounts
-    from review_ui import collections as collection_pages
-    from review_ui import quality as quality_pages
-
     app.include_router(router)
-    app.include_router(accounts.router)
+    app.include_router(account_pages.router)
     app.include_router(quality_pages.router)
     app.include_router(collection_pages.router)
     app.mount("/ui/static", StaticFiles(directory=str(HERE / "static")), name="ui-static")

@@ -17,9 +17,10 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from review_ui.routes import mount_ui, render_error
 from service import queueing
 from service.api.routes import accounts, claims, collections, outputs, qc, queues, reviews, stats
-from service.errors import ERROR_RESPONSES, ServiceError, error_envelope
+from service.errors import ERROR_RESPONSES, ServiceError, error_envelope, validation_details
 from service.hygiene import request_problem
 from service.settings import Settings
 from service.storage.db import engine_for, session_factory
@@ -225,8 +226,6 @@ def _error_response(request: Request, status_code: int, envelope: dict[str, Any]
         if status_code == 401:
             # A person browsing the pages signs in, then comes back here.
             return RedirectResponse(f"/ui/login?next={quote(request.url.path)}", status_code=303)
-        from review_ui.routes import render_error
-
         return render_error(request, status_code, envelope["error"])
     return JSONResponse(envelope, status_code=status_code)
 
@@ -243,15 +242,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        errors = list(exc.errors())
-        if any(e.get("type") == "json_invalid" for e in errors):
-            envelope = error_envelope(
-                "bad_request",
-                "request body is not valid JSON",
-                [{"loc": list(e["loc"]), "msg": e["msg"]} for e in errors],
-            )
+        details = validation_details(exc.errors())
+        if any(e["type"] == "json_invalid" for e in details):
+            envelope = error_envelope("bad_request", "request body is not valid JSON", details)
             return _error_response(request, 400, envelope)
-        details = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors]
         return _error_response(request, 422, error_envelope("validation_failed", "invalid request", details))
 
     @app.exception_handler(StarletteHTTPException)
@@ -323,9 +317,6 @@ def create_app(settings: Settings, *, sweeper: bool = False) -> FastAPI:
     _install_error_handlers(app)
     for module in (accounts, outputs, queues, claims, reviews, qc, stats, collections):
         app.include_router(module.router, prefix="/v1")
-
-    from review_ui.routes import mount_ui
-
     mount_ui(app)
 
     @app.get("/healthz", tags=["meta"])

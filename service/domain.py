@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core.reviews import ReviewKind
 from service.hygiene import CleanInput
 
 MAX_SAMPLES = 50
@@ -272,7 +273,7 @@ class ReviewView(BaseModel):
     correction: str | None
     note: str | None
     reviewer: str
-    kind: Literal["primary", "qc", "adjudication"] = Field(
+    kind: ReviewKind = Field(
         description="primary: the verdict; qc: a blind second verdict; adjudication: an admin's ruling."
     )
     queue: str | None
@@ -356,3 +357,25 @@ class QueueItems(BaseModel):
     queue: str
     total: int
     items: list[QueueItem]
+
+
+class RateView(BaseModel):
+    rate: float
+    low: float
+    high: float
+    method: str
+    n_audit: int
+    n_reviews: int
+
+
+class QueueStats(BaseModel):
+    queue: str
+    reviews: int
+    failures: int
+    estimate: RateView | None = Field(
+        description="Failure rate of the queue's traffic (Horvitz-Thompson over completed selection runs)."
+    )
+    audit_only: RateView | None = Field(description="The plain audit failure rate, for comparison.")
+    runs_used: int
+    runs_pending: int = Field(description="Selection runs with picks still unreviewed (not yet usable).")
+    junk: dict[str, int]

@@ -7,9 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.promotion import RuleCondition
 from service.hygiene import CleanInput
-from service.storage.tables import Collection, CollectionVersion, PromotionRule
-from workers.promotion import RuleCondition
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 CollectionKind = Literal["eval_suite", "finetune_set"]
@@ -120,37 +119,3 @@ class RerunIn(CleanInput):
 
 class RerunResult(BaseModel):
     versions: dict[str, int] = Field(description="Collections that gained a version, and its number.")
-
-
-def version_view(version: CollectionVersion) -> VersionView:
-    return VersionView(
-        number=version.number,
-        created_at=version.created_at,
-        created_by=version.created_by,
-        note=version.note,
-        items=version.items,
-        held_back=len(version.held_back),
-        checked_against=dict(version.checked_against),
-    )
-
-
-def collection_view(collection: Collection, latest: CollectionVersion | None) -> CollectionView:
-    return CollectionView(
-        name=collection.name,
-        kind=collection.kind,  # type: ignore[arg-type]
-        description=collection.description,
-        created_at=collection.created_at,
-        created_by=collection.created_by,
-        latest=version_view(latest) if latest is not None else None,
-    )
-
-
-def rule_view(rule: PromotionRule, collection: Collection) -> RuleView:
-    return RuleView(
-        name=rule.name,
-        collection=collection.name,
-        condition=RuleCondition.model_validate(rule.condition),
-        active=rule.active,
-        created_at=rule.created_at,
-        created_by=rule.created_by,
-    )

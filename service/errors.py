@@ -20,9 +20,10 @@ boundary with ``raise OurError(...) from exc``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 
 class ServiceError(Exception):
@@ -131,3 +132,13 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 def error_envelope(code: str, message: str, details: Any = None) -> dict[str, Any]:
     """Build the one error envelope used for every 4xx and 5xx answer."""
     return {"error": {"code": code, "message": message, "details": details}}
+
+
+def validation_details(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic's errors without the offending input echoed back (it can be large or private)."""
+    return [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors]
+
+
+def invalid(message: str, exc: ValidationError) -> ValidationFailed:
+    """A 422 for a form or body pydantic refused, with its errors as the details."""
+    return ValidationFailed(message, details=validation_details(exc.errors()))

@@ -55,11 +55,13 @@ def _retry(settings: Settings) -> Retry | None:
     return Retry(max=settings.job_retries, interval=RETRY_INTERVALS[: settings.job_retries])
 
 
-def enqueue_scoring(queue: Queue, settings: Settings, output_ids: Sequence[str]) -> None:
-    """Ask a worker to score these outputs (it may take more waiting ones into the same batch)."""
+def _enqueue_outputs(
+    queue: Queue, settings: Settings, func: str, what: str, output_ids: Sequence[str]
+) -> None:
+    """Enqueue a job over these outputs, retried by RQ; its failures are kept a week for the sweep."""
     try:
         queue.enqueue_call(
-            SCORE_JOB,
+            func,
             args=(list(output_ids),),
             timeout=settings.job_timeout_seconds,
             retry=_retry(settings),
@@ -67,22 +69,17 @@ def enqueue_scoring(queue: Queue, settings: Settings, output_ids: Sequence[str])
             failure_ttl=7 * 24 * 3600,
         )
     except RedisError as exc:
-        raise QueueUnavailable("could not enqueue scoring", details={"reason": str(exc)}) from exc
+        raise QueueUnavailable(f"could not enqueue {what}", details={"reason": str(exc)}) from exc
+
+
+def enqueue_scoring(queue: Queue, settings: Settings, output_ids: Sequence[str]) -> None:
+    """Ask a worker to score these outputs (it may take more waiting ones into the same batch)."""
+    _enqueue_outputs(queue, settings, SCORE_JOB, "scoring", output_ids)
 
 
 def enqueue_sampling(queue: Queue, settings: Settings, output_ids: Sequence[str]) -> None:
     """Ask a worker to draw self-consistency samples for these outputs and rescore them."""
-    try:
-        queue.enqueue_call(
-            SAMPLE_JOB,
-            args=(list(output_ids),),
-            timeout=settings.job_timeout_seconds,
-            retry=_retry(settings),
-            result_ttl=60,
-            failure_ttl=7 * 24 * 3600,
-        )
-    except RedisError as exc:
-        raise QueueUnavailable("could not enqueue sampling", details={"reason": str(exc)}) from exc
+    _enqueue_outputs(queue, settings, SAMPLE_JOB, "sampling", output_ids)
 
 
 def _enqueue_once(

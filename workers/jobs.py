@@ -1,212 +1,32 @@
-"""Thin RQ entry points: load from the database, call the pure core, store. Each is idempotent.
-
-Jobs take ids only. The process-wide runtime (settings, engine, embedder) is built once, lazily;
-``workers.main`` preloads it and tests install their own with ``use_runtime``.
-"""
+"""The scoring RQ jobs: score what was posted, refresh a queue after a verdict, and the sweep that
+recovers lost work. Each takes ids only and is idempotent; the runtime is ``workers.runtime``."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from redis.exceptions import RedisError
-from rq import get_current_job
-from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from core import learned, scoring
 from service import queueing
-from service.settings import Settings, get_settings
+from service.settings import Settings
 from service.storage import accounts, staging
 from service.storage import repository as repo
-from service.storage.db import engine_for, transaction
+from service.storage.db import transaction
 from service.storage.tables import Output, new_id, utcnow
-from workers import learned, picking, sampling, scoring, training
-from workers.clients import Embedder, get_embedder
-from workers.neighbours import Neighbours
-from workers.signals import TokenLP
+from workers import picking, sampling, training
+from workers.pipeline import Scored, drivers_of, load_context, score_items, scoring_input
+from workers.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
 
 #: One job keeps claiming batches while work is waiting, so a backlog is embedded in full batches.
 MAX_ROUNDS_PER_JOB = 50
-
-
-@dataclass
-class Runtime:
-    settings: Settings
-    engine: Engine
-    _embedder: Embedder | None = field(default=None, repr=False)
-    _neighbours: Neighbours | None = field(default=None, repr=False)
-    _rounds_since_save: int = 0
-    #: Each queue's active learned scorer, loaded once per version (``training.current_models``).
-    models: dict[str, learned.LearnedModel] = field(default_factory=dict)
-
-    @property
-    def index_dir(self) -> Path:
-        return self.settings.data_dir / "index"
-
-    def neighbours(self) -> Neighbours:
-        """The nearest-neighbour indexes, opened from disk (or rebuilt from the database) on first use."""
-        if self._neighbours is None:
-            self._neighbours = Neighbours.open(
-                self.index_dir, self.embedder.dimension, self.settings.novelty_window, self.engine
-            )
-        return self._neighbours
-
-    def save_neighbours(self, every: int = 20) -> None:
-        """Persist the indexes every few rounds, so a restarted worker only catches up."""
-        self._rounds_since_save += 1
-        if self._neighbours is not None and self._rounds_since_save >= every:
-            self._neighbours.save(self.index_dir)
-            self._rounds_since_save = 0
-
-    @property
-    def embedder(self) -> Embedder:
-        if self._embedder is None:
-            self._embedder = get_embedder(
-                self.settings.embedding_model_path, self.settings.embedding_batch_size
-            )
-        return self._embedder
-
-
-_runtime: Runtime | None = None
-
-
-def use_runtime(rt: Runtime | None) -> None:
-    """Install the runtime the jobs of this process use (None: build from the environment)."""
-    global _runtime
-    _runtime = rt
-
-
-def runtime() -> Runtime:
-    global _runtime
-    if _runtime is None:
-        settings = get_settings()
-        _runtime = Runtime(settings=settings, engine=engine_for(settings))
-    return _runtime
-
-
-def work_queue_of(rt: Runtime) -> Any:
-    """The RQ queue jobs enqueue follow-up work on: the current job's connection, else a new one."""
-    job = get_current_job()
-    connection = job.connection if job is not None else queueing.redis_connection(rt.settings)
-    return queueing.work_queue(connection, rt.settings)
-
-
-def _tokens(token_logprobs: list[dict[str, Any]] | None) -> tuple[TokenLP, ...] | None:
-    if token_logprobs is None:
-        return None
-    return tuple(
-        TokenLP(
-            logprob=float(t["logprob"]),
-            top_logprobs=tuple(float(a["logprob"]) for a in t.get("top_logprobs") or ()),
-        )
-        for t in token_logprobs
-    )
-
-
-def scoring_input(output: Output) -> scoring.ScoringInput:
-    return scoring.ScoringInput(
-        output_id=output.id,
-        prompt=output.prompt,
-        response=output.response,
-        tokens=_tokens(output.token_logprobs),
-        finish_reason=output.finish_reason,
-        samples=tuple(output.samples or ()),
-    )
-
-
-def embed_batch(
-    embedder: Embedder, items: Sequence[scoring.ScoringInput], *, max_chars: int
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """One encoder call for the whole batch: each output's prompt and response, and for outputs with
-    samples the bare response and each sample (answers are compared as answers, without the prompt).
-
-    Returns the output vectors and, per output, its answer vectors (row 0 the response, then the
-    samples; no rows when it has no samples).
-    """
-    texts = [scoring.embedding_text(i.prompt, i.response, max_chars=max_chars) for i in items]
-    spans = []
-    for item in items:
-        start = len(texts)
-        if item.samples:
-            texts += [item.response[:max_chars], *(s[:max_chars] for s in item.samples)]
-        spans.append((start, len(texts)))
-    vectors = embedder.encode(texts)
-    return vectors[: len(items)], [vectors[start:end] for start, end in spans]
-
-
-def _params(settings: Settings) -> scoring.ScoringParams:
-    return scoring.ScoringParams(
-        neighbours=settings.novelty_neighbours,
-        consistency_threshold=settings.consistency_threshold,
-        near_duplicate=settings.near_duplicate_cosine,
-    )
-
-
-def score_items(
-    rt: Runtime,
-    items: Sequence[scoring.ScoringInput],
-    history: list[dict[str, Any]],
-    models: dict[str, learned.LearnedModel],
-    queues: Sequence[str | None],
-) -> tuple[np.ndarray, list[scoring.Scored], list[str]]:
-    """Embed and score a batch: each output by its queue's learned model if one is active, else by
-    cold start. Returns the vectors, the results and the version that scored each output."""
-    vectors, answer_vectors = embed_batch(rt.embedder, items, max_chars=rt.settings.embedding_max_chars)
-    context = neighbour_context(rt, items, vectors, history)
-    results = scoring.score_batch(items, vectors, answer_vectors, context, _params(rt.settings))
-    rt.save_neighbours()
-    versions = training.apply_models(models, queues, results, vectors)
-    return vectors, results, [v or scoring.SCORER_VERSION for v in versions]
-
-
-def load_context(
-    rt: Runtime, session: Any
-) -> tuple[list[dict[str, Any]], dict[str, learned.LearnedModel], list[float]]:
-    """Recent traffic's signals and scores and each queue's active model, for scoring a batch."""
-    window = repo.recent_signals(session, limit=rt.settings.reference_window)
-    recent_scores = [score for _, score in window if score is not None]
-    return [signals for signals, _ in window], training.current_models(rt, session), recent_scores
-
-
-def neighbour_context(
-    rt: Runtime, items: Sequence[scoring.ScoringInput], vectors: np.ndarray, history: list[dict[str, Any]]
-) -> scoring.Context:
-    """Look the batch up in the nearest-neighbour indexes (the batch joins recent traffic first)."""
-    index = rt.neighbours()
-    index.sync(rt.engine)
-    ids = [i.output_id for i in items]
-    index.recent.add(ids, vectors)
-    k = rt.settings.novelty_neighbours
-    found = zip(
-        index.recent_distance(vectors, k, exclude_ids=ids),
-        index.reviewed_distance(vectors, k),
-        index.failure_similarity(vectors),
-        strict=True,
-    )
-    empty = scoring.Context.empty(vectors.shape[1])
-    return scoring.Context(
-        history_signals=history,
-        history_vectors=empty.history_vectors,
-        reviewed_vectors=empty.reviewed_vectors,
-        reviewed_failed=empty.reviewed_failed,
-        neighbour_signals=[
-            {"novelty": n, "reviewed_novelty": r, "failure_similarity": f} for n, r, f in found
-        ],
-    )
-
-
-def drivers_of(result: scoring.Scored) -> list[dict[str, Any]]:
-    """What a reviewer is told: flags first (a refusal too, though it does not raise the score), then
-    the signals that drove the score."""
-    notes = ["refusal"] if result.signals.get("refusal") == 1.0 else []
-    return [*({"flag": f} for f in [*result.flags, *notes]), *result.drivers]
 
 
 # Reviewed neighbours stored with each output, for the item page's "similar past items".
@@ -275,11 +95,10 @@ def _score_round(rt: Runtime, output_ids: Sequence[str]) -> tuple[int, set[str]]
             if done and decision == sampling.PENDING:
                 to_sample.append(item.output_id)
     if to_sample:
-        queueing.enqueue_sampling(work_queue_of(rt), settings, to_sample)
+        queueing.enqueue_sampling(rt.work_queue(), settings, to_sample)
     return stored, {q for q in routes.values() if q is not None}
 
 
-Scored = tuple[np.ndarray, list[scoring.Scored], list[str]]
 #: Failures of what scoring runs on, not of an output: these fail the job (RQ and the sweep retry).
 INFRASTRUCTURE: tuple[type[BaseException], ...] = (SQLAlchemyError, RedisError, OSError, MemoryError)
 
@@ -330,7 +149,7 @@ def score_outputs(output_ids: list[str]) -> int:
             break
         ids = ()
     if total:
-        queue = work_queue_of(rt)
+        queue = rt.work_queue()
         for name in sorted(queues):
             queueing.enqueue_selection(queue, rt.settings, name)
     log.info("scored %d outputs", total)
@@ -359,7 +178,7 @@ def sweep() -> int:
             now=now,
             limit=rt.settings.score_batch_size * MAX_ROUNDS_PER_JOB,
         )
-    queue = work_queue_of(rt)
+    queue = rt.work_queue()
     size = rt.settings.score_batch_size
     for start in range(0, len(stale), size):
         queueing.enqueue_scoring(queue, rt.settings, stale[start : start + size])

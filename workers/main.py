@@ -10,7 +10,7 @@ from rq import SimpleWorker
 from service import queueing
 from service.settings import Settings
 from service.storage.db import engine_for, upgrade
-from workers import jobs
+from workers.runtime import Runtime, use_runtime
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +24,10 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     engine = engine_for(settings)
     upgrade(engine)
-    rt = jobs.Runtime(settings=settings, engine=engine)
+    rt = Runtime(settings=settings, engine=engine)
     log.info("loading the encoder")
     _ = rt.embedder
-    jobs.use_runtime(rt)
+    use_runtime(rt)
     connection = queueing.redis_connection(settings)
     worker = SimpleWorker([queueing.work_queue(connection, settings)], connection=connection, name=name)
     level = logging.getLevelName(logging.getLogger("rq.worker").getEffectiveLevel())

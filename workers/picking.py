@@ -1,29 +1,27 @@
 """The selection job: fill one review queue from its window of scored outputs (thin: load, call the
-pure selector in ``workers.selection``, store the selection run, its picks and the junk bucket)."""
+pure selector in ``core.selection``, store the selection run, its picks and the junk bucket)."""
 
 from __future__ import annotations
 
 import logging
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import numpy as np
 
+from core import budget, selection
+from core.candidates import Candidate, SelectionParams
 from service.settings import QueueConfig, Settings
 from service.storage import queues as queues_repo
 from service.storage.db import transaction
 from service.storage.tables import Output, utcnow
-from workers import selection
+from workers.runtime import runtime
 
 log = logging.getLogger(__name__)
 
 
-def start_of_day(now: datetime) -> datetime:
-    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def params_for(settings: Settings, config: QueueConfig) -> selection.SelectionParams:
-    return selection.SelectionParams(
+def params_for(settings: Settings, config: QueueConfig) -> SelectionParams:
+    return SelectionParams(
         audit_share=config.audit_share,
         explore_share=config.explore_share,
         cluster_share=config.cluster_share,
@@ -35,9 +33,9 @@ def params_for(settings: Settings, config: QueueConfig) -> selection.SelectionPa
     )
 
 
-def candidate(output: Output) -> selection.Candidate:
+def candidate(output: Output) -> Candidate:
     vector = np.frombuffer(output.embedding, dtype=np.float32) if output.embedding else None
-    return selection.Candidate(
+    return Candidate(
         output_id=output.id,
         score=output.score,
         drivers=output.drivers or (),
@@ -51,8 +49,6 @@ def candidate(output: Output) -> selection.Candidate:
 
 def select_queue(queue_name: str) -> int:
     """Fill one review queue up to today's budget and its backlog limit; returns how many were added."""
-    from workers.jobs import runtime
-
     rt = runtime()
     settings = rt.settings
     config = settings.queue(queue_name)
@@ -67,15 +63,17 @@ def select_queue(queue_name: str) -> int:
             picked_before=now - timedelta(hours=settings.stale_pick_hours),
             now=now,
         )
-        picked_today = queues_repo.count_picked_since(session, queue=config.name, since=start_of_day(now))
+        picked_today = queues_repo.count_picked_since(
+            session, queue=config.name, since=budget.start_of_day(now)
+        )
         waiting = queues_repo.count_waiting(session, queue=config.name)
-        slots = selection.open_slots(
+        slots = budget.open_slots(
             budget_per_day=config.budget_per_day,
             picked_today=picked_today,
             backlog_limit=config.backlog_limit,
             waiting=waiting,
         )
-        worth_it = selection.worth_selecting(
+        worth_it = budget.worth_selecting(
             slots=slots,
             waiting=waiting,
             budget_left=config.budget_per_day - picked_today,

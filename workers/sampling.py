@@ -11,14 +11,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
 from service.settings import Settings
 from service.storage import repository as repo
 from service.storage.db import transaction
-from workers.llm import LLMRejected, OpenAISampler
+from service.storage.tables import Output
+from workers.llm import LLMRejected
+from workers.pipeline import drivers_of, load_context, score_items, scoring_input
+from workers.runtime import runtime
 
 log = logging.getLogger(__name__)
 PENDING = "pending"
@@ -40,19 +42,7 @@ def decide(
     return f"skipped: score above {share_below:.0%} of recent traffic, outside the sampling band"
 
 
-def make_sampler(settings: Settings) -> OpenAISampler:
-    return OpenAISampler(
-        base_url=settings.llm_base_url,
-        model=settings.llm_model,
-        api_key=settings.llm_api_key,
-        timeout=settings.llm_timeout_seconds,
-        max_retries=settings.llm_max_retries,
-        max_tokens=settings.llm_max_tokens,
-        concurrency=settings.llm_concurrency,
-    )
-
-
-def _messages(output: Any) -> list[dict[str, str]]:
+def _messages(output: Output) -> list[dict[str, str]]:
     if output.messages:
         return [
             {"role": m["role"], "content": m.get("content") or ""}
@@ -65,19 +55,14 @@ def _messages(output: Any) -> list[dict[str, str]]:
 def sample_outputs(output_ids: list[str]) -> int:
     """Draw k samples for each pending output, then rescore it with them. Idempotent: outputs that
     are no longer pending are left alone. An unreachable endpoint raises, so RQ retries the job."""
-    from workers.jobs import drivers_of, load_context, runtime, score_items, scoring_input
-
     rt = runtime()
     settings = rt.settings
     with transaction(rt.engine) as session:
-        outputs = [
-            o for o in (session.get(repo.Output, i) for i in output_ids) if o and o.sampling == PENDING
-        ]
+        outputs = [o for o in (session.get(Output, i) for i in output_ids) if o and o.sampling == PENDING]
         pending = [(o.id, _messages(o), o) for o in outputs]
     if not pending:
         return 0
-    sampler = getattr(rt, "_sampler", None) or make_sampler(settings)
-    rt._sampler = sampler  # type: ignore[attr-defined]
+    sampler = rt.sampler
     drawn: dict[str, list[str]] = {}
     for output_id, messages, _ in pending:
         try:

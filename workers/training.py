@@ -12,62 +12,22 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy.orm import Session
 
+from core import learned
 from service import queueing
 from service.settings import Settings
 from service.storage import queues as queues_repo
 from service.storage import scorers
 from service.storage.db import transaction
 from service.storage.tables import utcnow
-from workers import learned
-from workers.scoring import Scored
-
-if TYPE_CHECKING:
-    from workers.jobs import Runtime
+from workers.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
 RESCORE_PAGE = 1000
-
-
-def current_models(rt: Runtime, session: Session) -> dict[str, learned.LearnedModel]:
-    """Queue -> its active learned scorer, each loaded once per version and cached on the runtime."""
-    active = scorers.active_versions(session)
-    for queue, version in active.items():
-        cached = rt.models.get(queue)
-        if cached is None or cached.version != version:
-            row = scorers.active_model(session, queue=queue)
-            if row is not None:
-                rt.models[queue] = learned.LearnedModel.loads(row.blob)
-    for queue in set(rt.models) - set(active):
-        del rt.models[queue]
-    return dict(rt.models)
-
-
-def apply_models(
-    models: Mapping[str, learned.LearnedModel],
-    queues: Sequence[str | None],
-    results: Sequence[Scored],
-    vectors: np.ndarray,
-) -> list[str | None]:
-    """Replace cold-start scores with the calibrated failure probabilities of each output's queue
-    model; returns the version that scored each output (None: cold start)."""
-    versions: list[str | None] = [None] * len(results)
-    for queue, model in models.items():
-        idx = [i for i, q in enumerate(queues) if q == queue]
-        if not idx:
-            continue
-        p_fail, reasons = model.score([results[i].signals for i in idx], vectors[idx])
-        for i, p, why in zip(idx, p_fail, reasons, strict=True):
-            results[i].score = float(p)
-            results[i].drivers = why
-            versions[i] = model.version
-    return versions
 
 
 def _vectors(embeddings: Sequence[bytes | None]) -> np.ndarray | None:
@@ -92,8 +52,6 @@ def due(settings: Settings, *, reviewed: int, trained_on: int | None) -> bool:
 def train_scorer(queue: str = "default", force: bool = False) -> str | None:
     """Train a new version of one queue's scorer when enough new reviews arrived; swap it in, rescore
     the queue's waiting outputs and re-choose its picks. Returns the new version, or None."""
-    from workers.jobs import runtime, work_queue_of
-
     rt = runtime()
     settings = rt.settings
     with transaction(rt.engine) as session:
@@ -145,7 +103,7 @@ def train_scorer(queue: str = "default", force: bool = False) -> str | None:
     with transaction(rt.engine) as session:
         released = queues_repo.release_for_new_scorer(session, queue=queue, now=utcnow())
     if released:
-        queueing.enqueue_selection(work_queue_of(rt), settings, queue)
+        queueing.enqueue_selection(rt.work_queue(), settings, queue)
     return version
 
 

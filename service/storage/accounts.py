@@ -27,6 +27,13 @@ def add_user(session: Session, *, username: str, password_hash: str, role: str, 
     return user
 
 
+def usernames(session: Session, *, user_ids: set[str]) -> dict[str, str]:
+    """Id -> username of these accounts."""
+    if not user_ids:
+        return {}
+    return {i: n for i, n in session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))}
+
+
 def find_user(session: Session, *, username: str) -> User | None:
     return session.scalars(select(User).where(User.username == username)).one_or_none()
 

@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core import exports
 from service.errors import ValidationFailed
 from service.storage import collections as store
 from service.storage.tables import Collection, CollectionEntry, CollectionVersion
-from workers import exports
 
 
 def export_items(session: Session, *, version: CollectionVersion) -> list[exports.ExportItem]:

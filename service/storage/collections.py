@@ -3,7 +3,7 @@
 Every change to a collection makes a new immutable version; nothing here updates or deletes a
 version, an item or an entry, so any version exports to the same bytes later. A version is made by
 :func:`freeze`: duplicates (same input) merge into one item, then each item is checked for
-leakage against the other side's collections (``workers.leakage``) and what must be held back is
+leakage against the other side's collections (``core.leakage``) and what must be held back is
 recorded with the version. Several collections changed by one verdict are frozen together, so a
 failure promoted to both sides at once is assigned to exactly one of them.
 
@@ -21,6 +21,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core import leakage, promotion
 from service.errors import Conflict, NotFound, ValidationFailed
 from service.settings import Settings
 from service.storage.repository import get_output
@@ -33,7 +34,6 @@ from service.storage.tables import (
     Review,
     new_id,
 )
-from workers import leakage, promotion
 
 
 @dataclass(frozen=True)
@@ -157,16 +157,6 @@ def underlying(session: Session, version: CollectionVersion | None) -> list[Coll
 
 
 # --- entries -------------------------------------------------------------------------------------
-
-
-def verdict_review(session: Session, *, output_id: str) -> Review | None:
-    """The review that is an output's verdict: its latest first review or adjudication."""
-    return session.scalars(
-        select(Review)
-        .where(Review.output_id == output_id, Review.kind != "qc")
-        .order_by(Review.created_at.desc(), Review.id.desc())
-        .limit(1)
-    ).first()
 
 
 def entry_for(

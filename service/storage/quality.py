@@ -9,9 +9,9 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
+from core.reviews import QCState, ReviewKind
 from service.domain_workbench import VerdictIn
 from service.errors import Conflict
-from service.storage.reviewing import QC_DISPUTED, QC_RESOLVED, QC_WAITING
 from service.storage.tables import Output, Pick, Review, new_id
 
 
@@ -20,9 +20,9 @@ def adjudicate(
 ) -> Review:
     """An admin's ruling on a disputed double review; it becomes the item's verdict."""
     pick = session.scalars(select(Pick).where(Pick.output_id == output_id)).one_or_none()
-    if pick is None or pick.qc_state != QC_DISPUTED:
+    if pick is None or pick.qc_state != QCState.DISPUTED:
         raise Conflict("only disputed double reviews are adjudicated", details={"id": output_id})
-    pick.qc_state = QC_RESOLVED
+    pick.qc_state = QCState.RESOLVED.value
     review = Review(
         id=new_id(),
         output_id=output_id,
@@ -33,7 +33,7 @@ def adjudicate(
         note=verdict.note,
         reviewer=reviewer,
         reviewer_id=user_id,
-        kind="adjudication",
+        kind=ReviewKind.ADJUDICATION.value,
         created_at=now,
     )
     session.add(review)
@@ -46,7 +46,7 @@ def disputed(session: Session, *, limit: int = 200) -> list[tuple[Pick, Output]]
     rows = session.execute(
         select(Pick, Output)
         .join(Output, Output.id == Pick.output_id)
-        .where(Pick.qc_state == QC_DISPUTED)
+        .where(Pick.qc_state == QCState.DISPUTED.value)
         .order_by(Pick.reviewed_at)
         .limit(limit)
     )
@@ -58,8 +58,8 @@ def double_reviews(session: Session, *, queue: str | None = None) -> list[tuple[
     first = aliased(Review)
     query = (
         select(first, Review)
-        .join(first, (first.output_id == Review.output_id) & (first.kind == "primary"))
-        .where(Review.kind == "qc")
+        .join(first, (first.output_id == Review.output_id) & (first.kind == ReviewKind.PRIMARY.value))
+        .where(Review.kind == ReviewKind.QC.value)
     )
     if queue is not None:
         query = query.where(Review.queue == queue)
@@ -67,7 +67,7 @@ def double_reviews(session: Session, *, queue: str | None = None) -> list[tuple[
 
 
 def count_qc_waiting(session: Session, *, queue: str | None = None) -> int:
-    where = [Pick.qc_state == QC_WAITING]
+    where = [Pick.qc_state == QCState.WAITING.value]
     if queue is not None:
         where.append(Pick.queue == queue)
     return session.scalar(select(func.count()).select_from(Pick).where(*where)) or 0
@@ -75,4 +75,7 @@ def count_qc_waiting(session: Session, *, queue: str | None = None) -> int:
 
 def count_disputed(session: Session) -> int:
     """How many double reviews wait for an admin's ruling."""
-    return session.scalar(select(func.count()).select_from(Pick).where(Pick.qc_state == QC_DISPUTED)) or 0
+    return (
+        session.scalar(select(func.count()).select_from(Pick).where(Pick.qc_state == QCState.DISPUTED.value))
+        or 0
+    )

@@ -224,3 +224,18 @@ def selection_progress(session: Session, *, queue: str) -> dict[str, tuple[int, 
         .group_by(Pick.selection_id)
     )
     return {str(sid): (int(total), int(reviewed)) for sid, total, reviewed in rows}
+
+
+def cluster_members(session: Session, *, pick: Pick, limit: int) -> list[tuple[str, str, float | None]]:
+    """(id, response, score) of the other items the same selection run put in this pick's cluster,
+    best first."""
+    if pick.selection_id is None or pick.cluster is None or pick.cluster < 0:
+        return []
+    rows = session.execute(
+        select(Output.id, Output.response, Pick.score)
+        .join(Output, Output.id == Pick.output_id)
+        .where(Pick.selection_id == pick.selection_id, Pick.cluster == pick.cluster, Pick.id != pick.id)
+        .order_by(Pick.score.desc().nulls_last())
+        .limit(limit)
+    )
+    return [(i, text, score) for i, text, score in rows]

@@ -132,7 +132,7 @@ def recent_signals(session: Session, *, limit: int) -> list[tuple[dict[str, Any]
 def latest_verdicts() -> Any:
     """A subquery: each reviewed output with its verdict (``output_id``, ``at``, ``verdict``): the
     latest first review or adjudication."""
-    counted = Review.kind != "qc"  # a blind second verdict measures agreement; it is not the verdict
+    counted = Review.counts_as_verdict
     latest = (
         select(Review.output_id, func.max(Review.created_at).label("at"))
         .where(counted)
@@ -304,3 +304,33 @@ def count_by_status(session: Session) -> dict[str, int]:
     for status, n in session.execute(select(Output.status, func.count()).group_by(Output.status)):
         counts[status] = n
     return counts
+
+
+def verdicts_of(session: Session, *, output_ids: list[str]) -> dict[str, str]:
+    """The verdict (latest first review or adjudication) of each of these outputs that has one."""
+    if not output_ids:
+        return {}
+    rows = session.execute(
+        select(Review.output_id, Review.verdict)
+        .where(Review.output_id.in_(output_ids), Review.counts_as_verdict)
+        .order_by(Review.created_at)
+    )
+    return {output_id: verdict for output_id, verdict in rows}
+
+
+def responses_of(session: Session, *, output_ids: list[str]) -> dict[str, str]:
+    """The response of each of these outputs that still exists."""
+    if not output_ids:
+        return {}
+    rows = session.execute(select(Output.id, Output.response).where(Output.id.in_(output_ids)))
+    return {i: text for i, text in rows}
+
+
+def verdict_review(session: Session, *, output_id: str) -> Review | None:
+    """The review that is an output's verdict: its latest first review or adjudication."""
+    return session.scalars(
+        select(Review)
+        .where(Review.output_id == output_id, Review.counts_as_verdict)
+        .order_by(Review.created_at.desc(), Review.id.desc())
+        .limit(1)
+    ).first()

@@ -17,13 +17,13 @@ from typing import Literal
 from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from core.reviews import QCState, ReviewKind
 from service.domain import OutputStatus
 from service.domain_workbench import VerdictIn
 from service.errors import Conflict, NotFound
 from service.storage.repository import get_output
 from service.storage.tables import Output, Pick, Review, Skip, User, new_id
 
-QC_WAITING, QC_AGREED, QC_DISPUTED, QC_RESOLVED = "waiting", "agreed", "disputed", "resolved"
 Mode = Literal["review", "second_review", "reviewed", "not_queued", "unscored"]
 
 
@@ -70,7 +70,7 @@ def primary_review(session: Session, *, output_id: str) -> Review | None:
     """The first reviewer's verdict on an output (the latest one, if it was reviewed again)."""
     return session.scalars(
         select(Review)
-        .where(Review.output_id == output_id, Review.kind == "primary")
+        .where(Review.output_id == output_id, Review.kind == ReviewKind.PRIMARY.value)
         .order_by(Review.created_at.desc())
         .limit(1)
     ).first()
@@ -83,7 +83,7 @@ def _mode(session: Session, output: Output, pick: Pick | None, user_id: str) -> 
         return "not_queued"
     if pick.reviewed_at is None:
         return "review"
-    if pick.qc_state == QC_WAITING:
+    if pick.qc_state == QCState.WAITING:
         first = primary_review(session, output_id=output.id)
         if first is None or first.reviewer_id != user_id:
             return "second_review"
@@ -146,7 +146,7 @@ def claim_next(
     held = session.scalars(
         select(Pick)
         .where(*base, Pick.claimed_by == user_id, Pick.claimed_until >= now)
-        .where(or_(Pick.reviewed_at.is_(None), Pick.qc_state == QC_WAITING))
+        .where(or_(Pick.reviewed_at.is_(None), Pick.qc_state == QCState.WAITING.value))
         .order_by(Pick.claimed_until)
         .limit(1)
     ).first()
@@ -154,7 +154,9 @@ def claim_next(
         return held
     second = (
         select(Pick.id)
-        .where(*base, Pick.qc_state == QC_WAITING, _free_for(user_id, now), _not_reviewed_by(user_id))
+        .where(
+            *base, Pick.qc_state == QCState.WAITING.value, _free_for(user_id, now), _not_reviewed_by(user_id)
+        )
         .order_by(Pick.reviewed_at)
     )
     first = (
@@ -246,17 +248,17 @@ def record_verdict(
             "this item already has its verdict; undo it, or an admin can adjudicate",
             details={"id": output.id},
         )
-    kind = "second_review" if mode == "second_review" else "primary"
+    kind = ReviewKind.QC if mode == "second_review" else ReviewKind.PRIMARY
     if pick is not None:
         _check_lease(session, pick, user_id or "", now)
         pick.claimed_by, pick.claimed_until = None, None
-        if kind == "primary":
+        if kind == ReviewKind.PRIMARY:
             pick.reviewed_at = now
-            pick.qc_state = QC_WAITING if qc_selected(output.id, qc_share) else None
+            pick.qc_state = QCState.WAITING.value if qc_selected(output.id, qc_share) else None
         else:
             first = primary_review(session, output_id=output.id)
             agree = first is not None and first.verdict == verdict.verdict
-            pick.qc_state = QC_AGREED if agree else QC_DISPUTED
+            pick.qc_state = (QCState.AGREED if agree else QCState.DISPUTED).value
     elif primary_review(session, output_id=output.id) is not None:
         raise Conflict("this output already has its verdict", details={"id": output.id})
     output.status = OutputStatus.reviewed.value
@@ -270,7 +272,7 @@ def record_verdict(
         note=verdict.note,
         reviewer=reviewer,
         reviewer_id=user_id,
-        kind="qc" if kind == "second_review" else "primary",
+        kind=kind.value,
         created_at=now,
     )
     session.add(review)
@@ -290,7 +292,7 @@ def undo_last(
         select(Review)
         .where(
             Review.reviewer_id == user_id,
-            Review.kind.in_(("primary", "qc")),
+            Review.kind.in_((ReviewKind.PRIMARY.value, ReviewKind.QC.value)),
             Review.created_at >= now - window,
         )
         .order_by(Review.created_at.desc())
@@ -308,13 +310,13 @@ def undo_last(
     pick = session.scalars(select(Pick).where(Pick.output_id == review.output_id)).one_or_none()
     output = get_output(session, output_id=review.output_id)
     if pick is not None:
-        if review.kind == "primary":
+        if review.kind == ReviewKind.PRIMARY:
             pick.reviewed_at, pick.qc_state = None, None
             output.status = OutputStatus.queued.value
         else:
-            pick.qc_state = QC_WAITING
+            pick.qc_state = QCState.WAITING.value
         pick.claimed_by, pick.claimed_until = user_id, now + lease
-    elif review.kind == "primary":
+    elif review.kind == ReviewKind.PRIMARY:
         output.status = OutputStatus.scored.value
     session.delete(review)
     session.flush()

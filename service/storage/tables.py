@@ -23,7 +23,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
+
+from core.reviews import ReviewKind, counts_as_verdict
 
 
 def utcnow() -> datetime:
@@ -170,10 +174,20 @@ class Review(Base):
     reviewer: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # primary: the verdict that counts; qc: a blind second verdict; adjudication: an admin's ruling.
-    kind: Mapped[str] = mapped_column(String(16), default="primary", server_default="primary")
+    kind: Mapped[str] = mapped_column(String(16), default=ReviewKind.PRIMARY.value, server_default="primary")
     reviewer_id: Mapped[str | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL", name="fk_reviews_reviewer_id")
     )
+
+    @hybrid_property
+    def counts_as_verdict(self) -> bool:
+        """core.reviews.counts_as_verdict, usable in a query as ``Review.counts_as_verdict``."""
+        return counts_as_verdict(self.kind)
+
+    @counts_as_verdict.inplace.expression
+    @classmethod
+    def _counts_as_verdict_expression(cls) -> ColumnElement[bool]:
+        return cls.kind != ReviewKind.QC.value
 
 
 class ScorerModel(Base):

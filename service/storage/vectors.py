@@ -71,7 +71,7 @@ def reviewed_since(
         func.row_number()
         .over(partition_by=Review.output_id, order_by=(Review.created_at.desc(), Review.id.desc()))
         .label("rank"),
-    ).where(Review.kind != "qc")
+    ).where(Review.counts_as_verdict)
     if after is not None:
         # Only outputs reviewed since the cursor can have their latest review after it.
         ranked = ranked.where(

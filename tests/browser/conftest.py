@@ -26,9 +26,10 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.api.deps import SESSION_COOKIE
+from core.scoring import SIGNALS
 from service.app import create_app
 from service.demo import halueval_outputs
+from service.deps import SESSION_COOKIE
 from service.domain import OutputIn
 from service.settings import QueueConfig, Settings
 from service.storage import accounts, queues
@@ -36,7 +37,6 @@ from service.storage import repository as repo
 from service.storage.db import make_engine
 from service.storage.tables import Pick, User, utcnow
 from tests.conftest import PASSWORD, Database, add_account, create_database, credentials_in, review
-from workers.scoring import SIGNALS
 
 CHROMIUM = os.environ.get("RR_CHROMIUM", "/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]

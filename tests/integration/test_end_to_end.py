@@ -12,14 +12,14 @@ import httpx
 import pytest
 import uvicorn
 
+from core.scoring import SIGNALS
 from service.app import create_app
 from service.demo import halueval_outputs
 from service.settings import QueueConfig, Settings
 from service.storage.db import engine_for, session_factory
 from tests.conftest import PASSWORD, Database, credentials_in
-from workers import jobs
 from workers.main import run_worker
-from workers.scoring import SIGNALS
+from workers.runtime import use_runtime
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "halueval" / "general_data.jsonl.gz"
 XSS = '<script>alert("x")</script><img src=x onerror="alert(1)">'
@@ -42,7 +42,7 @@ def server(fresh_db: Database, settings_for) -> Iterator[tuple[str, Settings]]: 
     yield f"http://127.0.0.1:{port}", settings
     srv.should_exit = True
     thread.join(10)
-    jobs.use_runtime(None)
+    use_runtime(None)
 
 
 def test_posted_outputs_are_scored_queued_and_reviewed_over_http(server) -> None:  # type: ignore[no-untyped-def]

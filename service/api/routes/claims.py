@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from service import workbench
-from service.api.deps import ReviewerDep, SessionDep, SettingsDep
 from service.api.routes.queues import queue_config
-from service.api.views import queue_item
+from service.deps import ReviewerDep, SessionDep, SettingsDep
 from service.domain_workbench import ClaimView
 from service.errors import Conflict
 from service.storage import reviewing
 from service.storage.repository import get_output
 from service.storage.tables import utcnow
+from service.usecases import workbench
+from service.views import queue_item
 
 router = APIRouter(tags=["claims"])
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
-from sqlalchemy.orm import Session
 
-from service.api.deps import AdminDep, ReaderDep, ReviewerDep, SessionDep, SettingsDep
+from core import exports
+from service.deps import AdminDep, ReaderDep, ReviewerDep, SessionDep, SettingsDep
 from service.domain_collections import (
     BulkPromoteIn,
     CollectionDetail,
@@ -25,39 +25,18 @@ from service.domain_collections import (
     RuleView,
     VersionDetail,
     VersionView,
-    collection_view,
-    rule_view,
-    version_view,
 )
-from service.errors import BadRequest
 from service.hygiene import MAX_INT
-from service.settings import Settings
 from service.storage import collection_exports as exporting
 from service.storage import collections as store
-from service.storage import promotions, staging
-from service.storage.tables import Collection, CollectionVersion, utcnow
-from workers import exports
+from service.storage import promotion_rules
+from service.storage.tables import Collection, CollectionVersion
+from service.usecases import collections as curation
+from service.usecases.collections import resolved
+from service.views import collection_view, rule_view, version_view
 
 collections = APIRouter(prefix="/collections", tags=["collections"])
 rules = APIRouter(prefix="/promotion-rules", tags=["collections"])
-
-
-def version_number(version: str) -> int | None:
-    """A version path segment: a number, or ``latest``."""
-    if version == "latest":
-        return None
-    if not version.isdigit() or not 1 <= int(version) <= MAX_INT:
-        raise BadRequest(f"a version is a number from 1 to {MAX_INT} or 'latest', not {version[:40]!r}")
-    return int(version)
-
-
-def resolved(session: Session, settings: Settings, name: str, version: str) -> int | None:
-    """Like ``version_number``; asking for ``latest`` first makes staged rule promotions a version."""
-    number = version_number(version)
-    if number is None:
-        with session.begin():
-            staging.cut_pending(session, now=utcnow(), settings=settings)
-    return number
 
 
 def _result(matched: int, made: CollectionVersion | None) -> PromotionResult:
@@ -74,13 +53,8 @@ def list_collections(principal: ReaderDep, session: SessionDep) -> list[Collecti
 def create_collection(body: CollectionIn, principal: AdminDep, session: SessionDep) -> CollectionView:
     """A new, empty eval suite or fine-tuning set."""
     with session.begin():
-        row = store.create_collection(
-            session,
-            name=body.name,
-            kind=body.kind,
-            description=body.description,
-            created_by=principal.name,
-            now=utcnow(),
+        row = curation.create(
+            session, principal, name=body.name, kind=body.kind, description=body.description
         )
         return collection_view(row, None)
 
@@ -107,8 +81,7 @@ def get_version(
     name: str, version: str, principal: ReaderDep, session: SessionDep, settings: SettingsDep
 ) -> VersionDetail:
     """One version (a number or ``latest``) with its items, their provenance and leakage status."""
-    _, row = store.get_version(session, name=name, number=resolved(session, settings, name, version))
-    held = {h["entry_id"] for h in row.held_back}
+    row, entries, held = curation.contents(session, name=name, number=resolved(session, settings, version))
     items = [
         ItemView(
             entry_id=i.entry_id,
@@ -120,7 +93,7 @@ def get_version(
             merged_output_ids=i.merged_output_ids,
             held_back=i.entry_id in held,
         )
-        for i in exporting.export_items(session, version=row)
+        for i in entries
     ]
     return VersionDetail(**version_view(row).model_dump(), collection=name, entries=items)
 
@@ -129,8 +102,7 @@ def get_version(
 def recheck(name: str, principal: ReviewerDep, session: SessionDep, settings: SettingsDep) -> VersionView:
     """A new version with the same items, its leakage checked again against today's other side."""
     with session.begin():
-        made = promotions.refresh(session, name=name, by=principal.name, now=utcnow(), settings=settings)
-        return version_view(made)
+        return version_view(curation.recheck(session, settings, principal, name=name))
 
 
 @collections.get("/{name}/diff")
@@ -151,18 +123,10 @@ def promote(
 ) -> PromotionResult:
     """Promote outputs (their current verdicts) by hand: one new version, or none if all were there."""
     with session.begin():
-        made = promotions.promote(
-            session,
-            name=name,
-            output_ids=body.output_ids,
-            by=principal.name,
-            now=utcnow(),
-            settings=settings,
-            note=body.note,
+        made = curation.promote(
+            session, settings, principal, name=name, output_ids=body.output_ids, note=body.note
         )
-        return PromotionResult(
-            matched=len(set(body.output_ids)), version=version_view(made) if made else None
-        )
+        return _result(len(set(body.output_ids)), made)
 
 
 @collections.post("/{name}/promotions/bulk", response_model=PromotionResult)
@@ -170,16 +134,10 @@ def promote_bulk(
     name: str, body: BulkPromoteIn, principal: ReviewerDep, session: SessionDep, settings: SettingsDep
 ) -> PromotionResult:
     """Promote every verdict that meets the filters (queue, verdict, category, app, review dates)."""
-    where = promotions.VerdictFilter(**body.model_dump(exclude={"limit"}))
+    where = promotion_rules.VerdictFilter(**body.model_dump(exclude={"limit"}))
     with session.begin():
-        matched, made = promotions.promote_matching(
-            session,
-            name=name,
-            where=where,
-            limit=body.limit,
-            by=principal.name,
-            now=utcnow(),
-            settings=settings,
+        matched, made = curation.promote_matching(
+            session, settings, principal, name=name, where=where, limit=body.limit
         )
         return _result(matched, made)
 
@@ -190,12 +148,8 @@ def remove(
 ) -> PromotionResult:
     """A new version without these outputs; older versions keep them."""
     with session.begin():
-        made = promotions.remove(
-            session, name=name, output_ids=body.output_ids, by=principal.name, now=utcnow(), settings=settings
-        )
-        return PromotionResult(
-            matched=len(set(body.output_ids)), version=version_view(made) if made else None
-        )
+        made = curation.remove(session, settings, principal, name=name, output_ids=body.output_ids)
+        return _result(len(set(body.output_ids)), made)
 
 
 @collections.get("/{name}/versions/{version}/export")
@@ -210,7 +164,7 @@ def export(
     """Download a version in a format. The same version gives the same bytes every time; headers
     count what it held back (leakage) and skipped; ``/leakage`` has the full report."""
     row, result, report = exporting.export_version(
-        session, name=name, number=resolved(session, settings, name, version), fmt=fmt
+        session, name=name, number=resolved(session, settings, version), fmt=fmt
     )
     filename = f"{name}-v{row.number}-{fmt}.{exports.EXTENSIONS[fmt]}"
     return Response(
@@ -232,25 +186,20 @@ def leakage(
     name: str, version: str, principal: ReaderDep, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
     """What every export of this version holds back and why, and which duplicates it merged."""
-    return exporting.leakage_report(session, name=name, number=resolved(session, settings, name, version))
+    return exporting.leakage_report(session, name=name, number=resolved(session, settings, version))
 
 
 @rules.get("", response_model=list[RuleView])
 def list_rules(principal: ReaderDep, session: SessionDep) -> list[RuleView]:
-    return [rule_view(r, c) for r, c in promotions.list_rules(session)]
+    return [rule_view(r, c) for r, c in promotion_rules.list_rules(session)]
 
 
 @rules.post("", status_code=status.HTTP_201_CREATED, response_model=RuleView)
 def create_rule(body: RuleIn, principal: AdminDep, session: SessionDep) -> RuleView:
     """A rule promotes every verdict meeting its condition as it is recorded (re-run for history)."""
     with session.begin():
-        row = promotions.create_rule(
-            session,
-            name=body.name,
-            collection=body.collection,
-            condition=body.condition,
-            created_by=principal.name,
-            now=utcnow(),
+        row = curation.create_rule(
+            session, principal, name=body.name, collection=body.collection, condition=body.condition
         )
         return rule_view(row, session.get_one(Collection, row.collection_id))
 
@@ -259,14 +208,14 @@ def create_rule(body: RuleIn, principal: AdminDep, session: SessionDep) -> RuleV
 def update_rule(name: str, body: RulePatch, principal: AdminDep, session: SessionDep) -> RuleView:
     """Switch a rule on or off."""
     with session.begin():
-        row = promotions.set_rule_active(session, name=name, active=body.active)
+        row = promotion_rules.set_rule_active(session, name=name, active=body.active)
         return rule_view(row, session.get_one(Collection, row.collection_id))
 
 
 @rules.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_rule(name: str, principal: AdminDep, session: SessionDep) -> Response:
     with session.begin():
-        promotions.delete_rule(session, name=name)
+        promotion_rules.delete_rule(session, name=name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -274,9 +223,7 @@ def delete_rule(name: str, principal: AdminDep, session: SessionDep) -> Response
 def rerun(body: RerunIn, principal: AdminDep, session: SessionDep, settings: SettingsDep) -> RerunResult:
     """Apply the active rules (or the named ones) to every verdict on record."""
     with session.begin():
-        made = promotions.rerun_rules(
-            session, now=utcnow(), settings=settings, by=principal.name, rules=body.rules
-        )
+        made = curation.rerun_rules(session, settings, principal, rules=body.rules)
         names = {v.collection_id: session.get_one(Collection, v.collection_id).name for v in made}
         return RerunResult(versions={names[v.collection_id]: v.number for v in made})
 

@@ -8,10 +8,8 @@ from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import ValidationError
 
 from service import ratelimit
-from service.api.deps import IngestDep, ReaderDep, SessionDep, SettingsDep, work_queue
-from service.api.enqueue import after_commit_score
-from service.api.views import output_summary, output_view
 from service.auth import Permission, Principal
+from service.deps import IngestDep, ReaderDep, SessionDep, SettingsDep, work_queue
 from service.domain import (
     BatchIn,
     BatchItemResult,
@@ -22,17 +20,14 @@ from service.domain import (
     OutputStatus,
     OutputView,
 )
-from service.errors import PayloadTooLarge, ServiceError
+from service.errors import PayloadTooLarge, ServiceError, validation_details
+from service.followups import after_commit_score
 from service.settings import Settings
 from service.storage import repository as repo
 from service.storage import reviewing
+from service.views import output_summary, output_view
 
 router = APIRouter(prefix="/outputs", tags=["outputs"])
-
-
-def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
-    """Pydantic's errors without the offending input echoed back (it can be large or private)."""
-    return [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
 
 
 @router.post(
@@ -111,7 +106,11 @@ def _ingest_one(session: Any, index: int, raw: dict[str, Any], new_ids: list[str
         output_in = OutputIn.model_validate(raw)
         row, duplicate = repo.ingest_output(session, output_in=output_in)
     except ValidationError as exc:
-        error = {"code": "validation_failed", "message": "invalid output", "details": validation_details(exc)}
+        error = {
+            "code": "validation_failed",
+            "message": "invalid output",
+            "details": validation_details(exc.errors()),
+        }
         return BatchItemResult(index=index, status="error", error=error)
     except ServiceError as exc:
         return BatchItemResult(index=index, status="error", error=exc.envelope()["error"])

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
 
-from service import workbench
-from service.api.deps import AdjudicatorDep, ReaderDep, SessionDep, SettingsDep
-from service.api.enqueue import after_commit_review
 from service.api.routes.queues import queue_config
-from service.api.views import queue_item, review_view
+from service.deps import AdjudicatorDep, ReaderDep, SessionDep, SettingsDep
 from service.domain import QueueItem, ReviewView
 from service.domain_workbench import AdjudicationIn, QcReport, VerdictIn
+from service.followups import after_commit_review
 from service.storage import quality
 from service.storage import repository as repo
+from service.usecases import workbench
+from service.views import queue_item, review_view
 
 router = APIRouter(tags=["quality control"])
 

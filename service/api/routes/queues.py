@@ -2,47 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from fastapi import APIRouter, Query
-from sqlalchemy.orm import Session
 
-from service.api.deps import ReaderDep, SessionDep, SettingsDep
-from service.api.views import queue_item
-from service.domain import QueueItems, QueueView
-from service.errors import NotFound
-from service.estimates import QueueStats, queue_stats
+from service.deps import ReaderDep, SessionDep, SettingsDep
+from service.domain import QueueItems, QueueStats, QueueView
 from service.hygiene import MAX_INT
-from service.settings import QueueConfig, Settings
 from service.storage import queues as queues_repo
+from service.usecases.queues import queue_config, queue_stats, queue_view
+from service.views import queue_item
 
 router = APIRouter(prefix="/queues", tags=["queues"])
-
-
-def start_of_day() -> datetime:
-    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def queue_config(settings: Settings, name: str) -> QueueConfig:
-    config = settings.queue(name)
-    if config is None:
-        raise NotFound(f"no queue named {name!r}", details={"known": [q.name for q in settings.queues]})
-    return config
-
-
-def queue_view(session: Session, config: QueueConfig) -> QueueView:
-    today = start_of_day()
-    return QueueView(
-        name=config.name,
-        apps=config.apps,
-        budget_per_day=config.budget_per_day,
-        backlog_limit=config.backlog_limit,
-        audit_share=config.audit_share,
-        junk=queues_repo.junk_counts(session, queue=config.name),
-        waiting=queues_repo.count_waiting(session, queue=config.name),
-        picked_today=queues_repo.count_picked_since(session, queue=config.name, since=today),
-        reviewed_today=queues_repo.count_reviewed_since(session, queue=config.name, since=today),
-    )
 
 
 @router.get("", response_model=list[QueueView])

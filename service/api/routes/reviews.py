@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
 
-from service import workbench
-from service.api.deps import ReviewerDep, SessionDep, SettingsDep
-from service.api.enqueue import after_commit_review
-from service.api.views import review_view
+from service.deps import ReviewerDep, SessionDep, SettingsDep
 from service.domain import ReviewIn, ReviewView
 from service.domain_workbench import VerdictIn
+from service.followups import after_commit_review
+from service.usecases import workbench
+from service.views import review_view
 
 router = APIRouter(prefix="/reviews", tags=["reviews"])
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from service import queueing
-from service.api.deps import PrincipalDep, SessionDep, work_queue
+from service.deps import PrincipalDep, SessionDep, work_queue
 from service.errors import ServiceError
 from service.storage import repository as repo
 

@@ -1,0 +1,160 @@
+"""`review-router bench loop`: `review-router replay` on the committed labelled datasets, against a
+fresh instance it starts itself: the API under uvicorn and one `review-router worker` process, on
+PostgreSQL (a throwaway schema) and Redis, with product defaults except a raised daily budget.
+
+A benchmark figure is therefore a product figure: the outputs go in through the REST API, the real
+worker scores, selects, learns and re-ranks, and reviewers work the queue through claims and
+verdicts.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from benchmarks.throughput import bench_schema, drop_work_queue, process_env, processes, serving
+from service.cli.replay import commit, write_results
+from service.replay.data import Columns, load
+from service.settings import QueueConfig, Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATASETS: dict[str, tuple[Path, Columns]] = {
+    "halueval_general": (
+        REPO_ROOT / "data" / "halueval" / "general_data.jsonl.gz",
+        # One row's ID is the word "ID", repeated: rows are numbered instead.
+        Columns(prompt="user_query", response="chatgpt_response", label="hallucination", id=""),
+    ),
+    "generated": (REPO_ROOT / "benchmarks" / "qa_smollm2.jsonl.gz", Columns(label="correct", id="id")),
+    # Text-only QA like most apps send: each HaluEval QA question with its right or its hallucinated
+    # answer (a seeded draw, 37.6% hallucinated), no passage, no log-probs, no samples.
+    "halueval_qa": (
+        REPO_ROOT / "data" / "halueval" / "qa_one_turn.jsonl.gz",
+        Columns(label="failed", id="id"),
+    ),
+}
+QA_FAILURE_SHARE = 0.376
+
+
+def text_only_qa(source: Path, into: Path, *, seed: int = 7) -> Path:
+    """HaluEval QA as text-only traffic: each question answered once, right or hallucinated."""
+    import gzip
+    import json
+    import random
+
+    rng = random.Random(seed)
+    with gzip.open(source, "rt", encoding="utf-8") as rows, into.open("w") as out:
+        for i, line in enumerate(rows):
+            row = json.loads(line)
+            bad = rng.random() < QA_FAILURE_SHARE
+            answer = row["hallucinated_answer"] if bad else row["right_answer"]
+            out.write(
+                json.dumps({"id": i, "question": row["question"], "answer": answer, "failed": bad}) + "\n"
+            )
+    return into
+
+
+BUDGET = 1_000_000  # the one setting raised: a day's budget that never runs out during a replay
+PASSWORD = "replay-" + uuid.uuid4().hex
+
+
+@contextmanager
+def instance(database_url: str, redis_url: str) -> Iterator[tuple[str, Settings]]:
+    """A fresh API + worker on its own schema and RQ queue; yields the base URL and the settings."""
+    from service.storage.db import engine_for, upgrade
+
+    with (
+        tempfile.TemporaryDirectory(prefix="rr-loop-") as tmp,
+        bench_schema(database_url, prefix="loop") as url,
+    ):
+        settings = Settings(
+            database_url=url,
+            redis_url=redis_url,
+            data_dir=Path(tmp),
+            rq_queue=f"rr-loop-{os.getpid()}-{uuid.uuid4().hex[:6]}",
+            queues=[QueueConfig(name="default", budget_per_day=BUDGET)],
+        )
+        upgrade(engine_for(settings))
+        env = process_env(settings, RR_QUEUES=f'[{{"name": "default", "budget_per_day": {BUDGET}}}]')
+        worker = [sys.executable, "-m", "service.cli", "worker", "--name", f"loop-{uuid.uuid4().hex[:8]}"]
+        try:
+            with processes([worker], env), serving(settings) as base:
+                yield base, settings
+        finally:
+            drop_work_queue(settings)
+            engine_for(settings).dispose()
+
+
+def accounts(settings: Settings) -> tuple[str, list[tuple[str, str]]]:
+    """An ingest key and one reviewer account for the replay."""
+    from service import auth
+    from service.storage import accounts as repo
+    from service.storage.db import engine_for, transaction
+    from service.storage.tables import utcnow
+
+    with transaction(engine_for(settings)) as session:
+        repo.add_user(
+            session,
+            username="replayer",
+            password_hash=auth.hash_password(PASSWORD),
+            role="reviewer",
+            now=utcnow(),
+        )
+        key, _ = repo.create_api_key(session, name="replay", created_by=None, now=utcnow())
+    return key, [("replayer", PASSWORD)]
+
+
+def run_loop(
+    *,
+    datasets: Sequence[str],
+    database_url: str,
+    redis_url: str,
+    out: Path,
+    limit: int | None = None,
+    reviews: int | None = None,
+) -> int:
+    """Replay each dataset through a fresh instance; print, plot and save its figures."""
+    from service.replay.report import table
+    from service.replay.run import ReplayOptions, replay, report
+
+    for name in datasets:
+        path, columns = DATASETS[name]
+        if name == "halueval_qa":
+            with tempfile.TemporaryDirectory() as tmp:
+                items = load(
+                    text_only_qa(path, Path(tmp) / "qa.jsonl"), columns, app="halueval-qa", limit=limit
+                ).items
+        else:
+            items = load(path, columns, app=name.replace("_", "-"), limit=limit).items
+        with instance(database_url, redis_url) as (base, settings):
+            key, reviewers = accounts(settings)
+            opts = ReplayOptions(
+                url=base, api_key=key, reviewers=reviewers, app=name.replace("_", "-"), reviews=reviews
+            )
+            t0 = time.perf_counter()
+            measured_on = commit()
+            run = replay(items, opts)
+            figures = report(run)
+        print(table(name, figures))
+        print(f"  wall time {time.perf_counter() - t0:.0f} s")
+        options: dict[str, Any] = {
+            "path": "REST API -> review-router worker (PostgreSQL + Redis) -> claims and verdicts",
+            "settings": f"product defaults; default queue budget_per_day={BUDGET}",
+            "dataset": str(path.relative_to(REPO_ROOT)),
+            "cpus": os.cpu_count(),
+        }
+        write_results(
+            name,
+            figures,
+            options,
+            measured_on=measured_on,
+            out=out / f"loop_{name}.json",
+            plot_to=out / f"loop_{name}.png",
+        )
+    return 0

@@ -1,0 +1,24 @@
+"""A queue's daily budget: when its day starts, how many picks it may take now, and whether that is
+worth a selection run."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def start_of_day(now: datetime) -> datetime:
+    """Midnight UTC of ``now``'s day: a queue's daily budget counts picks from here."""
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def open_slots(*, budget_per_day: int, picked_today: int, backlog_limit: int, waiting: int) -> int:
+    """How many items may be added now: what is left of today's budget, within the backlog limit."""
+    return max(0, min(budget_per_day - picked_today, backlog_limit - waiting))
+
+
+def worth_selecting(*, slots: int, waiting: int, budget_left: int, batch: int) -> bool:
+    """Select when a batch of slots is open (or the queue ran dry, or the day's budget has fewer left):
+    a batch is clustered and audited as a whole, where one slot at a time would get no audit pick."""
+    if slots <= 0:
+        return False
+    return waiting == 0 or slots >= min(max(batch, 1), budget_left)

@@ -1,0 +1,1 @@
+"""What both front doors (the API routes and the review pages) call: load, check, act, in one place."""

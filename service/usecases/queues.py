@@ -1,0 +1,79 @@
+"""Review queues, shared by the REST API and the pages: a queue by name, its view with today's budget
+use, and its honest failure rate (the selection runs' designs, certainty picks plus a random audit,
+turned into an estimate with a 95% interval by ``core.estimate``)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy.orm import Session
+
+from core import estimate
+from core.budget import start_of_day
+from service.domain import QueueStats, QueueView
+from service.errors import NotFound
+from service.settings import QueueConfig, Settings
+from service.storage import queues as queues_repo
+from service.storage.tables import utcnow
+from service.views import rate_view
+
+
+def queue_config(settings: Settings, name: str) -> QueueConfig:
+    """A configured queue by name (404 naming the known ones otherwise)."""
+    config = settings.queue(name)
+    if config is None:
+        raise NotFound(f"no queue named {name!r}", details={"known": [q.name for q in settings.queues]})
+    return config
+
+
+def queue_view(session: Session, config: QueueConfig) -> QueueView:
+    """A queue with its waiting count and today's budget use."""
+    today = start_of_day(utcnow())
+    return QueueView(
+        name=config.name,
+        apps=config.apps,
+        budget_per_day=config.budget_per_day,
+        backlog_limit=config.backlog_limit,
+        audit_share=config.audit_share,
+        junk=queues_repo.junk_counts(session, queue=config.name),
+        waiting=queues_repo.count_waiting(session, queue=config.name),
+        picked_today=queues_repo.count_picked_since(session, queue=config.name, since=today),
+        reviewed_today=queues_repo.count_reviewed_since(session, queue=config.name, since=today),
+    )
+
+
+def queue_stats(session: Session, *, queue: str) -> QueueStats:
+    """Estimate a queue's failure rate from its reviewed picks and the runs that picked them.
+
+    A run counts once all its picks are reviewed: an unreviewed certainty pick is an unknown, and
+    guessing it would bias the estimate.
+    """
+    reviewed = queues_repo.reviewed_picks(session, queue=queue)
+    progress = queues_repo.selection_progress(session, queue=queue)
+    by_run: dict[str, list[estimate.ReviewedPick]] = defaultdict(list)
+    runs = {}
+    for pick, verdict, run in reviewed:
+        by_run[run.id].append(
+            estimate.ReviewedPick(
+                failed=verdict == "fail",
+                inclusion_probability=pick.inclusion_probability or 1.0,
+                stratum=pick.stratum,
+            )
+        )
+        runs[run.id] = run
+    complete = [rid for rid, (total, done) in progress.items() if total == done and rid in by_run]
+    parts = [
+        estimate.failure_rate(by_run[rid], runs[rid].window_size) for rid in complete if runs[rid].window_size
+    ]
+    everything = [r for picks in by_run.values() for r in picks]
+    audit = estimate.audit_only(everything) if any(r.inclusion_probability < 1 for r in everything) else None
+    return QueueStats(
+        queue=queue,
+        reviews=len(everything),
+        failures=sum(r.failed for r in everything),
+        estimate=rate_view(estimate.combine(parts)) if parts else None,
+        audit_only=rate_view(audit) if audit else None,
+        runs_used=len(parts),
+        runs_pending=sum(1 for total, done in progress.values() if done < total),
+        junk=queues_repo.junk_counts(session, queue=queue),
+    )

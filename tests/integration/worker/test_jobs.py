@@ -1,0 +1,256 @@
+"""Scoring, selection and the sweep, run by a real RQ worker on real Redis and a real database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from redis import Redis
+from sqlalchemy import update
+
+from core.scoring import SCORER_VERSION
+from service import queueing
+from service.demo import halueval_outputs
+from service.domain import OutputIn
+from service.settings import QueueConfig, Settings
+from service.storage import queues as queues_repo
+from service.storage import repository as repo
+from service.storage.db import transaction
+from service.storage.tables import Output, Selection, utcnow
+from tests.conftest import Database, credentials, review
+from workers import jobs, picking
+from workers.main import run_worker
+from workers.runtime import runtime, use_runtime
+
+DATA = Path(__file__).resolve().parents[3] / "data" / "halueval" / "general_data.jsonl.gz"
+
+
+@pytest.fixture(autouse=True)
+def _reset_runtime():  # type: ignore[no-untyped-def]
+    yield
+    use_runtime(None)
+
+
+def ingest(db: Database, n: int, *, app: str = "halueval-demo") -> list[str]:
+    with transaction(db.engine) as session:
+        rows = [
+            repo.ingest_output(session, output_in=OutputIn.model_validate({**o, "app": app}))[0]
+            for o in halueval_outputs(DATA, n)
+        ]
+        return [r.id for r in rows]
+
+
+def enqueue(settings: Settings, ids: list[str]) -> None:
+    queue = queueing.work_queue(Redis.from_url(settings.redis_url), settings)
+    queueing.enqueue_scoring(queue, settings, ids)
+
+
+def outputs(db: Database) -> list[Output]:
+    with transaction(db.engine) as session:
+        return list(session.query(Output).order_by(Output.received_at))
+
+
+def test_worker_scores_real_responses_and_fills_the_queue(fresh_db: Database, settings_for) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_for(
+        fresh_db, queues=[QueueConfig(name="support", budget_per_day=8)], score_batch_size=16
+    )
+    ids = ingest(fresh_db, 40)
+    enqueue(settings, ids[:1])  # one job drains everything that is waiting, in batches
+    run_worker(settings, burst=True)
+    rows = outputs(fresh_db)
+    assert {r.status for r in rows} == {"scored", "queued"}
+    assert all(r.scorer_version == SCORER_VERSION and r.score is not None for r in rows)
+    vectors = [np.frombuffer(r.embedding or b"", dtype=np.float32) for r in rows]
+    assert all(v.shape == (384,) and abs(float(np.linalg.norm(v)) - 1) < 1e-3 for v in vectors)
+    assert all(r.signals and r.signals["novelty"] is not None and r.signals["mean_nll"] is None for r in rows)
+    queued = [r for r in rows if r.status == "queued"]
+    assert len(queued) == 8
+    best = max(rows, key=lambda r: r.score or 0)
+    assert best.status == "queued"  # the most likely failure is always shown
+    with transaction(fresh_db.engine) as session:
+        _, items = queues_repo.waiting_items(session, queue="support", limit=50, offset=0)
+        picks = [p for p, _ in items]
+        assert {p.stratum for p in picks} <= {"uncertain", "diverse", "novel", "audit"}
+        assert [p.stratum for p in picks].count("audit") == 1  # 10% of 8, rounded
+        audit = next(p for p in picks if p.stratum == "audit")
+        assert audit.inclusion_probability is not None and 0 < audit.inclusion_probability < 1
+        assert "random audit" in audit.reason
+        assert all(p.reason and p.selection_id for p in picks)
+        run = session.get(Selection, picks[0].selection_id)
+        assert run is not None and run.window_size == 40 - run.junk
+
+
+def test_scoring_is_idempotent(fresh_db: Database, settings_for) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_for(fresh_db)
+    ids = ingest(fresh_db, 5)
+    enqueue(settings, ids)
+    enqueue(settings, ids)  # the same work twice, as a retry would
+    run_worker(settings, burst=True)
+    before = {r.id: (r.score, r.scored_at) for r in outputs(fresh_db)}
+    assert jobs.score_outputs(ids) == 0
+    assert {r.id: (r.score, r.scored_at) for r in outputs(fresh_db)} == before
+
+
+def test_the_sweep_recovers_outputs_whose_job_was_lost(fresh_db: Database, settings_for) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_for(fresh_db, sweep_grace_seconds=30)
+    ids = ingest(fresh_db, 6)  # stored, but their scoring job never reached Redis
+    with transaction(fresh_db.engine) as session:
+        session.execute(update(Output).values(received_at=utcnow() - timedelta(minutes=5)))
+    queueing.enqueue_sweep(queueing.work_queue(Redis.from_url(settings.redis_url), settings), settings)
+    run_worker(settings, burst=True)
+    assert {r.status for r in outputs(fresh_db)} <= {"scored", "queued"}
+    assert len(outputs(fresh_db)) == len(ids)
+
+
+def test_a_queue_is_refilled_within_its_backlog_after_reviews(fresh_db: Database, settings_for) -> None:  # type: ignore[no-untyped-def]
+    queue = QueueConfig(name="eval", budget_per_day=10, backlog_limit=3)
+    settings = settings_for(fresh_db, queues=[queue])
+    ids = ingest(fresh_db, 12)
+    enqueue(settings, ids)
+    run_worker(settings, burst=True)
+    waiting = [r.id for r in outputs(fresh_db) if r.status == "queued"]
+    assert len(waiting) == 3
+    with transaction(fresh_db.engine) as session:
+        review(session, waiting[0], "fail")
+    assert picking.select_queue("eval") == 1
+    with transaction(fresh_db.engine) as session:
+        assert queues_repo.count_waiting(session, queue="eval") == 3
+        assert queues_repo.count_picked_since(session, queue="eval", since=utcnow() - timedelta(hours=1)) == 4
+
+
+def test_outputs_of_apps_without_a_queue_are_scored_but_not_queued(fresh_db: Database, settings_for) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_for(fresh_db, queues=[QueueConfig(name="support", apps=["helpdesk"])])
+    enqueue(settings, ingest(fresh_db, 4, app="marketing"))
+    run_worker(settings, burst=True)
+    assert {r.status for r in outputs(fresh_db)} == {"scored"}
+
+
+def test_caller_samples_and_a_repeated_failure_show_in_the_signals(fresh_db: Database, settings_for) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_for(fresh_db)
+    with transaction(fresh_db.engine) as session:
+        first, _ = repo.ingest_output(
+            session,
+            output_in=OutputIn(
+                prompt="Who painted the Mona Lisa?",
+                response="Vincent van Gogh painted the Mona Lisa.",
+                samples=["Leonardo da Vinci.", "It was Leonardo da Vinci.", "Leonardo da Vinci painted it."],
+            ),
+        )
+    enqueue(settings, [first.id])
+    run_worker(settings, burst=True)
+    [scored] = outputs(fresh_db)
+    assert scored.signals is not None
+    assert scored.signals["majority_disagreement"] == 1.0
+    assert (scored.signals["sample_dispersion"] or 0) > 0.2
+    with transaction(fresh_db.engine) as session:
+        review(session, first.id, "fail")
+        again, _ = repo.ingest_output(
+            session,
+            output_in=OutputIn(
+                external_id="repeat",
+                prompt="Who painted the Mona Lisa?",
+                response="Vincent van Gogh painted the Mona Lisa.",
+            ),
+        )
+    enqueue(settings, [again.id])
+    run_worker(settings, burst=True)
+    repeat = next(r for r in outputs(fresh_db) if r.id == again.id)
+    assert repeat.signals is not None and (repeat.signals["failure_similarity"] or 0) > 0.99
+    assert repeat.drivers is not None and {"flag": "repeats_failure"} in repeat.drivers
+    assert (repeat.score or 0) >= 0.9
+    # The reviewed original is stored as its nearest past item, for the reviewer to compare.
+    assert repeat.similar is not None and repeat.similar[0]["id"] == first.id
+    assert repeat.similar[0]["similarity"] > 0.99
+
+
+def test_a_restarted_worker_reopens_its_neighbour_index_from_disk(fresh_db: Database, settings_for) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_for(fresh_db)
+    enqueue(settings, ingest(fresh_db, 10))
+    run_worker(settings, burst=True)
+    saved = list((settings.data_dir / "index").iterdir())
+    assert saved, "the worker saves its index when it stops"
+    use_runtime(None)
+    enqueue(settings, ingest(fresh_db, 5, app="later"))
+    run_worker(settings, burst=True)  # a new process-level runtime: opens the saved index, catches up
+    rt = runtime()
+    assert len(rt.neighbours().recent) == 15
+
+
+def test_queue_stats_estimate_the_failure_rate_from_the_audit(fresh_db: Database, settings_for) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+
+    settings = settings_for(
+        fresh_db, queues=[QueueConfig(name="support", budget_per_day=10, audit_share=0.3)]
+    )
+    enqueue(settings, ingest(fresh_db, 40))
+    run_worker(settings, burst=True)
+    app = create_app(settings)
+    client = TestClient(app, headers=credentials(app, "admin"))
+    empty = client.get("/v1/queues/support/stats").json()
+    assert empty["estimate"] is None and empty["runs_pending"] == 1
+    items = client.get("/v1/queues/support/items").json()["items"]
+    assert [i["stratum"] for i in items].count("audit") == 3
+    for n, item in enumerate(items):  # every other one fails
+        verdict = "fail" if n % 2 else "pass"
+        assert (
+            client.post("/v1/reviews", json={"output_id": item["output_id"], "verdict": verdict}).status_code
+            == 201
+        )
+    stats = client.get("/v1/queues/support/stats").json()
+    assert stats["reviews"] == 10 and stats["failures"] == 5 and stats["runs_used"] == 1
+    est = stats["estimate"]
+    assert 0.0 <= est["low"] <= est["rate"] <= est["high"] <= 1.0 and est["n_audit"] == 3
+    assert stats["audit_only"]["n_audit"] == 3
+    assert client.get("/v1/queues/nope/stats").status_code == 404
+
+
+def test_an_output_that_cannot_be_scored_is_marked_error_and_its_batch_is_scored(
+    tmp_path: Path,
+    settings_for,  # type: ignore[no-untyped-def]
+) -> None:
+    # A lone surrogate in a stored sample breaks the encoder's tokenizer for its whole batch. The
+    # API refuses such text now, but whatever breaks scoring must cost only its own output.
+    from tests.conftest import create_database
+
+    db = create_database("sqlite", tmp_path)  # PostgreSQL cannot even store a lone surrogate
+    try:
+        settings = settings_for(db, score_batch_size=16)
+        ids = ingest(db, 10)
+        poison = ids[4]
+        with transaction(db.engine) as session:
+            session.execute(update(Output).where(Output.id == poison).values(samples=["fine", "\ud800 bad"]))
+        enqueue(settings, ids)
+        run_worker(settings, burst=True)
+        by_id = {o.id: o for o in outputs(db)}
+        bad = by_id.pop(poison)
+        assert bad.status == "error" and bad.error and bad.error.startswith("scoring failed:")
+        assert bad.claim_token is None and bad.score is None
+        assert all(o.status in {"scored", "queued"} and o.score is not None for o in by_id.values())
+        # the sweep leaves it alone: it is not "received" any more
+        with transaction(db.engine) as session:
+            stale = repo.stale_unscored_ids(
+                session, received_before=utcnow() + timedelta(hours=1), now=utcnow(), limit=100
+            )
+            assert poison not in stale
+            assert repo.count_by_status(session)["error"] == 1
+        # visible to people: the output's status and reason in the API, a count on the queue list
+        from fastapi.testclient import TestClient
+
+        from service.app import create_app
+
+        app = create_app(settings)
+        with TestClient(app) as client:
+            headers = credentials(app, "viewer")
+            view = client.get(f"/v1/outputs/{poison}", headers=headers).json()
+            assert view["status"] == "error" and view["error"] == bad.error
+            listed = client.get("/v1/outputs", params={"status": "error"}, headers=headers).json()
+            assert [row["id"] for row in listed["items"]] == [poison]
+            assert client.get("/v1/stats", headers=headers).json()["outputs"]["error"] == 1
+            page = client.get("/ui/", headers=headers).text
+            assert "1 output could not be scored" in page
+    finally:
+        db.close()

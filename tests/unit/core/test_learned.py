@@ -1,0 +1,158 @@
+"""The learned scorer ranks, calibrates, explains, survives a round trip and handles missing signals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.learned import LearnedModel, NotEnoughLabels, cross_validated, train
+from core.metrics import auroc
+
+
+def synthetic(n: int, seed: int = 0) -> tuple[list[dict], np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    failed = rng.random(n) < 0.25
+    rows = []
+    for f in failed:
+        rows.append(
+            {
+                "max_surprisal": float(rng.normal(3.0 if f else 1.0, 1.0)),
+                "novelty": float(rng.random()),  # pure noise
+                "mean_nll": None if rng.random() < 0.3 else float(rng.normal(1.0, 0.3)),
+            }
+        )
+    embeddings = rng.normal(size=(n, 16)).astype(np.float32)
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    return rows, embeddings, failed
+
+
+def test_a_model_learns_the_informative_signal_and_says_so() -> None:
+    rows, emb, failed = synthetic(600)
+    model = train(rows, emb, failed, version="v1")
+    test_rows, test_emb, test_failed = synthetic(400, seed=1)
+    p = model.predict(test_rows, test_emb)
+    assert auroc(test_failed, p) > 0.85
+    assert abs(p.mean() - test_failed.mean()) < 0.06  # calibrated on average
+    assert model.calibration == "platt" and model.n_labels == 600
+    worst = int(np.argmax(p))
+    assert model.explain([test_rows[worst]], test_emb[worst : worst + 1])[0][0]["signal"] == "max_surprisal"
+
+
+def test_round_trip_and_missing_embeddings_rule() -> None:
+    rows, emb, failed = synthetic(200)
+    model = train(rows, None, failed)
+    again = LearnedModel.loads(model.dumps())
+    assert np.allclose(again.predict(rows[:5], None), model.predict(rows[:5], None))
+    with_emb = train(rows, emb, failed)
+    with pytest.raises(ValueError, match="needs embeddings"):
+        with_emb.predict(rows[:1], None)
+
+
+def test_isotonic_calibration_once_labels_are_plenty() -> None:
+    rows, _, failed = synthetic(1200)
+    assert train(rows, None, failed).calibration == "isotonic"
+
+
+def test_too_few_failures_is_refused() -> None:
+    rows, _, _ = synthetic(50)
+    with pytest.raises(NotEnoughLabels):
+        train(rows, None, [False] * 48 + [True] * 2)
+
+
+def test_cross_validated_scores_are_out_of_fold() -> None:
+    rows, emb, failed = synthetic(300)
+    p = cross_validated(rows, emb, failed, folds=5)
+    assert p.shape == (300,) and auroc(failed, p) > 0.8
+
+
+def test_review_weights_are_inverse_probabilities_truncated_and_normalised() -> None:
+    from core.learned import MAX_REVIEW_WEIGHT, review_weights
+
+    w = review_weights([1.0, 1.0, 0.5, 0.001, None])
+    raw = [1.0, 1.0, 2.0, MAX_REVIEW_WEIGHT, 1.0]
+    assert w == pytest.approx([r / (sum(raw) / 5) for r in raw])
+    assert sum(w) / len(w) == pytest.approx(1.0)
+
+
+def prior_world(n: int, seed: int, *, sign: float) -> tuple[list[dict], np.ndarray, np.ndarray]:
+    """Outputs whose failures follow `disclaimer` (a cold-start signal) with this sign."""
+    rng = np.random.default_rng(seed)
+    disclaimer = rng.normal(size=n)
+    failed = rng.random(n) < 1 / (1 + np.exp(-(sign * 2.0 * disclaimer - 1.0)))
+    rows = [{"disclaimer": float(d), "length": float(rng.normal())} for d in disclaimer]
+    return rows, None, failed  # type: ignore[return-value]
+
+
+def test_with_a_handful_of_uninformative_reviews_the_model_keeps_the_cold_start_ranking() -> None:
+    rows, _, _ = prior_world(400, 0, sign=1.0)
+    rng = np.random.default_rng(1)
+    coin = rng.random(20) < 0.5  # verdicts that say nothing about the signals
+    model = train(rows[:20], None, coin)
+    p = model.predict(rows, None)
+    assert model.calibration == "none"  # too few of each verdict to cross-validate
+    disclaimer = np.array([r["disclaimer"] for r in rows])
+    rank_correlation = np.corrcoef(np.argsort(np.argsort(p)), np.argsort(np.argsort(disclaimer)))[0, 1]
+    assert rank_correlation > 0.5 and model.weights()["disclaimer"] > 0.1
+    # Twenty reviews are too few to cross-validate the prior strength: the default holds.
+    assert model.strength == 10.0
+
+
+def test_enough_reviews_flip_a_signal_the_queue_disagrees_with() -> None:
+    rows, _, failed = prior_world(600, 2, sign=-1.0)  # on this app, disclaiming answers are right
+    model = train(rows, None, failed)
+    assert model.weights()["disclaimer"] < -0.5
+    test_rows, _, test_failed = prior_world(400, 3, sign=-1.0)
+    assert auroc(test_failed, model.predict(test_rows, None)) > 0.75
+
+
+def test_calibration_flattens_a_ranking_without_skill_but_never_turns_it_upside_down() -> None:
+    from core.learned import _platt
+
+    z = np.linspace(-2, 2, 100)
+    y = (z < 0).astype(float)  # out-of-fold scores pointing the wrong way
+    slope, _ = _platt(z, y, np.ones(100))
+    assert slope == pytest.approx(0.0, abs=1e-6)
+    slope, _ = _platt(z, 1 - y, np.ones(100))
+    assert slope > 1.0
+
+
+def test_a_local_failure_mode_is_found_through_the_reviewed_neighbours() -> None:
+    rng = np.random.default_rng(4)
+    centres = rng.normal(size=(30, 16))
+    topic = rng.integers(0, 30, size=600)
+    emb = centres[topic] + 0.3 * rng.normal(size=(600, 16))
+    emb = (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
+    failed = np.isin(topic, [3, 17]) ^ (rng.random(600) < 0.01)  # two kinds of request fail
+    rows = [{"length": float(rng.normal())} for _ in range(600)]
+    model = train(rows[:300], emb[:300], failed[:300], pool_embeddings=emb)
+    p = model.predict(rows[300:], emb[300:])
+    assert auroc(failed[300:], p) > 0.9
+    worst = 300 + int(np.argmax(p))
+    drivers = model.explain([rows[worst]], emb[worst : worst + 1])[0]
+    assert drivers[0]["signal"] in ("similar_failed", "content")
+    assert any(d["signal"] == "similar_failed" and 0 < float(d["value"]) <= 1 for d in drivers)
+
+
+def test_a_model_stored_before_the_core_moved_still_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Models saved when the classes lived in ``workers.learned`` name that module in their pickle."""
+    import sys
+    import types
+
+    from core import features, learned
+
+    rows, emb, failed = synthetic(200)
+    model = train(rows, emb, failed, version="old")
+    former = types.ModuleType(learned.FORMER_HOME)
+    for cls in (learned.LearnedModel, features.Featurizer, features.NeighbourVotes):
+        setattr(former, cls.__name__, cls)
+        monkeypatch.setattr(cls, "__module__", learned.FORMER_HOME)
+    monkeypatch.setitem(sys.modules, learned.FORMER_HOME, former)
+    blob = model.dumps()
+    monkeypatch.undo()
+    assert b"workers.learned" in blob and learned.FORMER_HOME not in sys.modules
+
+    loaded = LearnedModel.loads(blob)
+
+    assert type(loaded) is LearnedModel and type(loaded.featurizer) is features.Featurizer
+    np.testing.assert_allclose(loaded.predict(rows[:20], emb[:20]), model.predict(rows[:20], emb[:20]))
+    assert learned.FORMER_HOME not in sys.modules
