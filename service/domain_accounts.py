@@ -18,6 +18,8 @@ class LoginIn(CleanInput):
 
 
 class UserView(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     username: str
     role: Role
@@ -62,6 +64,8 @@ class ApiKeyIn(CleanInput):
 
 
 class ApiKeyView(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     name: str
     prefix: str = Field(description="The key's first characters, to recognise it.")

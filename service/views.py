@@ -6,9 +6,9 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from core import agreement, estimate
+from core.exports import ExportItem
 from core.promotion import RuleCondition
 from core.reviews import ReviewKind
-from service import auth
 from service.domain import (
     OutputStatus,
     OutputSummary,
@@ -20,7 +20,7 @@ from service.domain import (
     Verdict,
 )
 from service.domain_accounts import ApiKeyView, UserView
-from service.domain_collections import CollectionView, RuleView, VersionView
+from service.domain_collections import CollectionView, ItemView, RuleView, VersionView
 from service.domain_workbench import AgreementView
 from service.hygiene import printable
 from service.storage import queues as queues_repo
@@ -130,25 +130,11 @@ def queue_item(pick: Pick, output: Output) -> QueueItem:
 
 
 def user_view(user: User) -> UserView:
-    return UserView(
-        id=user.id,
-        username=user.username,
-        role=auth.Role(user.role),
-        active=user.active,
-        created_at=user.created_at,
-    )
+    return UserView.model_validate(user)
 
 
 def key_view(key: ApiKey) -> ApiKeyView:
-    return ApiKeyView(
-        id=key.id,
-        name=key.name,
-        prefix=key.prefix,
-        created_at=key.created_at,
-        revoked_at=key.revoked_at,
-        last_used_at=key.last_used_at,
-        rate_per_minute=key.rate_per_minute,
-    )
+    return ApiKeyView.model_validate(key)
 
 
 def version_view(version: CollectionVersion) -> VersionView:
@@ -193,3 +179,17 @@ def rate_view(e: estimate.Estimate) -> RateView:
 
 def agreement_view(a: agreement.Agreement) -> AgreementView:
     return AgreementView(items=a.items, agreed=a.agreed, percent=a.percent, kappa=a.kappa)
+
+
+def item_view(item: ExportItem, *, held: set[str]) -> ItemView:
+    """One item of a collection version, and whether this version holds it back (leakage)."""
+    return ItemView(
+        entry_id=item.entry_id,
+        input=item.input,
+        bad_output=item.bad_output,
+        ideal=item.ideal,
+        categories=item.categories,
+        provenance=item.provenance,
+        merged_output_ids=item.merged_output_ids,
+        held_back=item.entry_id in held,
+    )

@@ -15,7 +15,6 @@ from service.domain_collections import (
     CollectionIn,
     CollectionView,
     ExportFormat,
-    ItemView,
     PromoteIn,
     PromotionResult,
     RerunIn,
@@ -33,7 +32,7 @@ from service.storage import promotion_rules
 from service.storage.tables import Collection, CollectionVersion
 from service.usecases import collections as curation
 from service.usecases.collections import resolved
-from service.views import collection_view, rule_view, version_view
+from service.views import collection_view, item_view, rule_view, version_view
 
 collections = APIRouter(prefix="/collections", tags=["collections"])
 rules = APIRouter(prefix="/promotion-rules", tags=["collections"])
@@ -82,19 +81,7 @@ def get_version(
 ) -> VersionDetail:
     """One version (a number or ``latest``) with its items, their provenance and leakage status."""
     row, entries, held = curation.contents(session, name=name, number=resolved(session, settings, version))
-    items = [
-        ItemView(
-            entry_id=i.entry_id,
-            input=i.input,
-            bad_output=i.bad_output,
-            ideal=i.ideal,
-            categories=i.categories,
-            provenance=i.provenance,
-            merged_output_ids=i.merged_output_ids,
-            held_back=i.entry_id in held,
-        )
-        for i in entries
-    ]
+    items = [item_view(i, held=held) for i in entries]
     return VersionDetail(**version_view(row).model_dump(), collection=name, entries=items)
 
 
