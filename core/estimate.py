@@ -152,3 +152,121 @@ def audit_only(reviews: Sequence[ReviewedPick], *, z: float = Z95) -> Estimate:
         n_reviews=len(reviews),
         audit_failures=failures,
     )
+
+
+# --- every review counts -------------------------------------------------------------------------
+
+#: Reviews a score stratum needs before it stands on its own (the lowest stratum takes what is left).
+STRATUM_REVIEWS = 20
+#: Audit reviews a stratum needs for them alone to stand for its unreviewed outputs.
+STRATUM_AUDITS = 3
+BY_SCORE = "stratified by score: reviewed known, the rest from its stratum's audit (wilson)"
+
+
+@dataclass(frozen=True)
+class Output:
+    """One output of the traffic an estimate is about: its current score, its verdict once reviewed
+    (None: not reviewed), and whether it was reviewed because a random audit drew it."""
+
+    score: float | None
+    failed: bool | None
+    audit: bool = False
+
+
+@dataclass(frozen=True)
+class Stratum:
+    """A run of outputs adjacent in score: how many, how many reviewed (and failed), and how many of
+    those reviews a random audit drew (and failed)."""
+
+    low: float | None
+    high: float | None
+    outputs: int
+    reviewed: int
+    failures: int
+    audited: int
+    audit_failures: int
+
+    @property
+    def unreviewed_rate(self) -> tuple[float, int]:
+        """The rate its unreviewed outputs are taken to fail at, and how many reviews it rests on:
+        the audit's when it has ``STRATUM_AUDITS`` (routing chose the others for their scores, and the
+        unreviewed are exactly what routing did not choose), else every review's."""
+        if self.audited >= STRATUM_AUDITS:
+            return self.audit_failures / self.audited, self.audited
+        return (self.failures / self.reviewed if self.reviewed else 0.0), self.reviewed
+
+
+def strata(outputs: Sequence[Output], *, min_reviews: int = STRATUM_REVIEWS) -> list[Stratum]:
+    """Cut the outputs, highest score first, into strata of at least ``min_reviews`` reviews each;
+    the last stratum takes what is left (joining the one before when it has too few). Unscored
+    outputs rank lowest."""
+    ranked = sorted(outputs, key=lambda o: -math.inf if o.score is None else o.score, reverse=True)
+    cuts: list[list[Output]] = []
+    current: list[Output] = []
+    seen = 0
+    for o in ranked:
+        current.append(o)
+        seen += o.failed is not None
+        if seen >= min_reviews:
+            cuts.append(current)
+            current, seen = [], 0
+    if current:
+        if cuts and seen < min_reviews:
+            cuts[-1] += current
+        else:
+            cuts.append(current)
+    return [
+        Stratum(
+            low=c[-1].score,
+            high=c[0].score,
+            outputs=len(c),
+            reviewed=sum(o.failed is not None for o in c),
+            failures=sum(bool(o.failed) for o in c),
+            audited=sum(o.audit and o.failed is not None for o in c),
+            audit_failures=sum(o.audit and bool(o.failed) for o in c),
+        )
+        for c in cuts
+    ]
+
+
+def by_score(outputs: Sequence[Output], *, min_reviews: int = STRATUM_REVIEWS, z: float = Z95) -> Estimate:
+    """The failure rate of all these outputs, every review counted.
+
+    A reviewed output is known. The unreviewed ones are predicted stratum by stratum: outputs are cut
+    by score into strata of ``min_reviews`` reviews, and a stratum's unreviewed outputs fail at the
+    rate of its audit reviews (a random draw among what routing did not choose, which is what they
+    are), or of all its reviews where the audit drew too few (near the top, where routing reviews
+    almost everything and in score order). The variance adds each stratum's, with its rate smoothed
+    by half a failure so that unanimous reviews still leave doubt; the interval is Wilson's on the
+    effective sample size, like ``combine``. Routing and review order depend on the score, so this
+    holds as far as who got reviewed within a stratum is random given the score.
+    """
+    total = len(outputs)
+    reviewed = sum(o.failed is not None for o in outputs)
+    if total == 0 or reviewed == 0:
+        raise ValueError("no reviewed outputs to estimate a failure rate from")
+    cut = strata(outputs, min_reviews=min_reviews)
+    known = sum(s.failures for s in cut)
+    expected, variance = 0.0, 0.0
+    for s in cut:
+        unreviewed = s.outputs - s.reviewed
+        rate, basis = s.unreviewed_rate
+        expected += unreviewed * rate
+        smoothed = (rate * basis + 0.5) / (basis + 1.0)
+        variance += unreviewed**2 * smoothed * (1 - smoothed) / basis
+    rate = (known + expected) / total
+    smoothed = (rate * reviewed + 0.5) / (reviewed + 1.0)
+    effective = smoothed * (1 - smoothed) * total**2 / variance if variance > 0 else math.inf
+    low, high = wilson(rate, effective, z)
+    return Estimate(
+        rate=rate,
+        low=min(low, rate),
+        high=max(high, rate),
+        method=f"{BY_SCORE}, {len(cut)} strata",
+        n_audit=sum(s.audited for s in cut),
+        n_reviews=reviewed,
+        window=total,
+        known_failures=known,
+        rest=total - reviewed,
+        audit_failures=sum(s.audit_failures for s in cut),
+    )

@@ -80,3 +80,37 @@ def bootstrap_ci(
             values.append(v)
     lo, hi = np.percentile(values, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
     return metric(y, s), float(lo), float(hi)
+
+
+def brier(failed: Sequence[bool] | np.ndarray, p_fail: Sequence[float] | np.ndarray) -> float:
+    """Mean squared error of the failure probabilities (0 is perfect; always 0.25 scores 0.25)."""
+    y, p = np.asarray(failed, dtype=float), np.asarray(p_fail, dtype=float)
+    return float(np.mean((p - y) ** 2)) if len(y) else float("nan")
+
+
+def reliability(
+    failed: Sequence[bool] | np.ndarray, p_fail: Sequence[float] | np.ndarray, bins: int = 10
+) -> list[dict[str, float]]:
+    """The reliability diagram's points: per equal-width bin of p_fail that holds outputs, their mean
+    p_fail, their failure rate and how many there are."""
+    y, p = np.asarray(failed, dtype=float), np.clip(np.asarray(p_fail, dtype=float), 0.0, 1.0)
+    index = np.minimum((p * bins).astype(int), bins - 1)
+    return [
+        {
+            "p_fail": float(p[index == b].mean()),
+            "failure_rate": float(y[index == b].mean()),
+            "n": int((index == b).sum()),
+        }
+        for b in range(bins)
+        if (index == b).any()
+    ]
+
+
+def ece(failed: Sequence[bool] | np.ndarray, p_fail: Sequence[float] | np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error: the outputs-weighted mean gap between p_fail and the failure rate
+    over ``bins`` equal-width bins."""
+    points = reliability(failed, p_fail, bins)
+    total = sum(pt["n"] for pt in points)
+    if not total:
+        return float("nan")
+    return float(sum(pt["n"] * abs(pt["p_fail"] - pt["failure_rate"]) for pt in points) / total)

@@ -11,7 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.domain import MAX_TEXT_CHARS, QueueItem, Verdict
+from service.domain import MAX_TEXT_CHARS, Verdict
+from service.domain_queues import QueueItem
 from service.errors import ValidationFailed
 from service.hygiene import CleanInput
 

@@ -14,13 +14,12 @@ from service.domain import (
     OutputSummary,
     OutputView,
     PickView,
-    QueueItem,
-    RateView,
     ReviewView,
     Verdict,
 )
 from service.domain_accounts import ApiKeyView, UserView
 from service.domain_collections import CollectionView, ItemView, RuleView, VersionView
+from service.domain_queues import ModelView, QueueItem, RateView, ReliabilityPoint
 from service.domain_workbench import AgreementView
 from service.hygiene import printable
 from service.storage import queues as queues_repo
@@ -33,6 +32,7 @@ from service.storage.tables import (
     Pick,
     PromotionRule,
     Review,
+    ScorerModel,
     User,
 )
 
@@ -192,4 +192,20 @@ def item_view(item: ExportItem, *, held: set[str]) -> ItemView:
         provenance=item.provenance,
         merged_output_ids=item.merged_output_ids,
         held_back=item.entry_id in held,
+    )
+
+
+def model_view(row: ScorerModel) -> ModelView:
+    """A stored scorer version with the held-out calibration figures it was trained with."""
+    held = (row.metrics or {}).get("held_out") or {}
+    return ModelView(
+        version=row.version,
+        created_at=row.created_at,
+        reviews=row.n_labels,
+        failures=row.n_failures,
+        calibration=row.calibration,
+        cv_auroc=(row.metrics or {}).get("cv_auroc"),
+        brier=held.get("brier"),
+        ece=held.get("ece"),
+        reliability=[ReliabilityPoint(**pt) for pt in held.get("reliability", [])],
     )

@@ -91,16 +91,20 @@ def cmd_stats(args: argparse.Namespace) -> int:
     with transaction(engine_for(settings)) as session:
         for name in names:
             stats = queue_stats(session, queue=name)
-            print(f"{name}: {stats.reviews} reviews, {stats.failures} failures; junk {stats.junk or 'none'}")
-            for label, rate in (("estimate", stats.estimate), ("audit only", stats.audit_only)):
+            print(
+                f"{name}: {stats.outputs} outputs, {stats.reviews} reviews, {stats.failures} failures; "
+                f"junk {stats.junk or 'none'}"
+            )
+            rates = (("estimate", stats.estimate), ("audit only", stats.audit_only), ("runs", stats.windows))
+            for label, rate in rates:
                 if rate is None:
                     print(f"  {label:<10} not available yet")
                 else:
                     print(
                         f"  {label:<10} {rate.rate:6.1%}  95% CI [{rate.low:.1%}, {rate.high:.1%}]  "
-                        f"({rate.n_audit} audited, {rate.method})"
+                        f"({rate.n_reviews} reviews, {rate.n_audit} audited; {rate.method})"
                     )
-            print(f"  selection runs used {stats.runs_used}, pending {stats.runs_pending}")
+            print(f"  selection runs complete {stats.runs_used}, pending {stats.runs_pending}")
     return 0
 
 

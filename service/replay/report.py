@@ -22,6 +22,17 @@ def best_signal(report: Mapping[str, Any], share: str) -> tuple[str, float | Non
     return best
 
 
+def _interval(value: Mapping[str, Any] | None, truth: float) -> str:
+    """``rate [low, high] (width)``, starred when the interval misses the truth."""
+    if not value:
+        return "not available"
+    miss = "" if value["low"] - 1e-9 <= truth <= value["high"] + 1e-9 else " *"
+    return (
+        f"{value['rate'] * 100:.1f}% [{value['low'] * 100:.1f}, {value['high'] * 100:.1f}]"
+        f" ({(value['high'] - value['low']) * 100:.1f}){miss}"
+    )
+
+
 def table(name: str, report: Mapping[str, Any]) -> str:
     """The figures a person reads first: lift, the best single signal, AUROC over time, strata."""
     lines = [
@@ -43,18 +54,14 @@ def table(name: str, report: Mapping[str, Any]) -> str:
         lines.append(f"  {stratum:<10} {row['picks']:7d} {row['failures']:9d}  {row['yield'] * 100:5.1f}%")
     est = report["estimate"]
     stats = est.get("queue_stats") or {}
-    rate = stats.get("estimate")
-    audit = stats.get("audit_only")
     lines.append("")
-    lines.append(f"  failure rate: truth {est['truth'] * 100:.1f}%")
-    for label, value in (("queue estimate", rate), ("audit only", audit)):
-        if value:
-            lines.append(
-                f"    {label:<15} {value['rate'] * 100:.1f}% "
-                f"[{value['low'] * 100:.1f}, {value['high'] * 100:.1f}]"
-            )
-        else:
-            lines.append(f"    {label:<15} not available")
+    lines.append(f"  failure rate: truth {est['truth'] * 100:.1f}%; the queue's 95% intervals (width)")
+    curve = [*report.get("estimate_curve", []), {"reviews": report["reviews"], **stats}]
+    labels = (("estimate", "every review"), ("audit_only", "audit only"), ("windows", "complete runs"))
+    lines.append("    reviews  " + "  ".join(f"{title:<24}" for _, title in labels))
+    for row in curve:
+        cells = [_interval(row.get(key), est["truth"]) for key, _ in labels]
+        lines.append(f"    {row['reviews']:7d}  " + "  ".join(f"{c:<24}" for c in cells))
     t = report["timings_s"]
     lines.append("  time: " + ", ".join(f"{k.removesuffix('_s')} {v:.0f} s" for k, v in t.items()))
     return "\n".join(lines)

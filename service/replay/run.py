@@ -71,6 +71,8 @@ class ReplayRun:
     auroc: list[tuple[int, float | None]] = field(default_factory=list)  # (reviews so far, AUROC)
     signals: dict[str, dict[str, float | None]] = field(default_factory=dict)
     estimate: dict[str, Any] | None = None
+    #: (reviews so far, the queue's stats then) at each reported share of the pool
+    estimates: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     rejected: int = 0
     second_reviews: int = 0
@@ -207,9 +209,8 @@ def scores(api: _Api) -> dict[str, float | None]:
 def review(api: _Api, run: ReplayRun, target: int, say: Callable[[str], None]) -> None:
     """Reviewers take turns claiming and judging until ``target`` verdicts or an empty queue."""
     every = max(1, target // max(1, api.opts.checkpoints))
-    marks = {lift.reviews_at(s, len(run.pool)) for s in api.opts.shares} | set(
-        range(every, target + 1, every)
-    )
+    shares = {lift.reviews_at(s, len(run.pool)) for s in api.opts.shares}
+    marks = shares | set(range(every, target + 1, every))
     reviewer, empty, t0 = 0, 0, time.perf_counter()
     while len(run.claimed) < target:
         claim = api.claim(reviewer)
@@ -243,6 +244,8 @@ def review(api: _Api, run: ReplayRun, target: int, say: Callable[[str], None]) -
                 say(
                     f"  {len(run.claimed):5d} reviews, {found} failures; AUROC on the unreviewed {_fmt(area)}"
                 )
+            if len(run.claimed) in shares:
+                run.estimates.append((len(run.claimed), api.queue_stats()))
         reviewer = (reviewer + 1) % len(api.tokens)
         if api.opts.settle:
             _wait(lambda: _idle(api), timeout=300, what="the worker after a verdict", poll=0.02)
@@ -303,6 +306,10 @@ def report(run: ReplayRun, shares: Sequence[float] = lift.SHARES) -> dict[str, A
         "strata": lift.by_stratum([c.stratum for c in run.claimed], order),
         "signals": [row.__dict__ for row in signal_rows],
         "estimate": {"queue_stats": run.estimate, "truth": base},
+        "estimate_curve": [
+            {"reviews": n, **{k: stats.get(k) for k in ("estimate", "audit_only", "windows")}}
+            for n, stats in run.estimates
+        ],
         "second_reviews": run.second_reviews,
         "rejected": run.rejected,
         "skipped_foreign": run.skipped_foreign,

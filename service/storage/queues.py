@@ -239,3 +239,21 @@ def cluster_members(session: Session, *, pick: Pick, limit: int) -> list[tuple[s
         .limit(limit)
     )
     return [(i, text, score) for i, text, score in rows]
+
+
+def estimate_population(session: Session, *, queue: str) -> list[tuple[float | None, str | None, str | None]]:
+    """(score, verdict or None, pick stratum or None) of every scored, non-junk output of a queue:
+    the traffic its failure-rate estimate is about."""
+    latest = latest_verdicts()
+    rows = session.execute(
+        select(Output.score, latest.c.verdict, Pick.stratum)
+        .outerjoin(latest, latest.c.output_id == Output.id)
+        .outerjoin(Pick, Pick.output_id == Output.id)
+        .where(
+            Output.queue == queue,
+            Output.status.in_(
+                (OutputStatus.scored.value, OutputStatus.queued.value, OutputStatus.reviewed.value)
+            ),
+        )
+    )
+    return [(score, verdict, stratum) for score, verdict, stratum in rows]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Table, bindparam, func, select, update
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy.orm import Session, defer, load_only
 
 from service.domain import OutputStatus
 from service.storage.repository import latest_verdicts
@@ -22,6 +22,15 @@ def active_versions(session: Session) -> dict[str, str]:
 def active_model(session: Session, *, queue: str) -> ScorerModel | None:
     return session.scalars(
         select(ScorerModel).where(ScorerModel.queue == queue, ScorerModel.active.is_(True))
+    ).one_or_none()
+
+
+def active_model_info(session: Session, *, queue: str) -> ScorerModel | None:
+    """The active version's row without its (megabytes of) model: for reports."""
+    return session.scalars(
+        select(ScorerModel)
+        .options(defer(ScorerModel.blob))
+        .where(ScorerModel.queue == queue, ScorerModel.active.is_(True))
     ).one_or_none()
 
 

@@ -10,12 +10,13 @@ from sqlalchemy.orm import Session
 
 from core import estimate
 from core.budget import start_of_day
-from service.domain import QueueStats, QueueView
+from service.domain_queues import QueueStats, QueueView
 from service.errors import NotFound
 from service.settings import QueueConfig, Settings
 from service.storage import queues as queues_repo
+from service.storage import scorers
 from service.storage.tables import utcnow
-from service.views import rate_view
+from service.views import model_view, rate_view
 
 
 def queue_config(settings: Settings, name: str) -> QueueConfig:
@@ -43,11 +44,14 @@ def queue_view(session: Session, config: QueueConfig) -> QueueView:
 
 
 def queue_stats(session: Session, *, queue: str) -> QueueStats:
-    """Estimate a queue's failure rate from its reviewed picks and the runs that picked them.
-
-    A run counts once all its picks are reviewed: an unreviewed certainty pick is an unknown, and
-    guessing it would bias the estimate.
-    """
+    """A queue's failure rate three ways: every review counted (``estimate``), the plain audit rate,
+    and Horvitz-Thompson over the selection runs whose picks are all reviewed (``windows``)."""
+    population = [
+        estimate.Output(
+            score=score, failed=None if verdict is None else verdict == "fail", audit=stratum == "audit"
+        )
+        for score, verdict, stratum in queues_repo.estimate_population(session, queue=queue)
+    ]
     reviewed = queues_repo.reviewed_picks(session, queue=queue)
     progress = queues_repo.selection_progress(session, queue=queue)
     by_run: dict[str, list[estimate.ReviewedPick]] = defaultdict(list)
@@ -61,19 +65,24 @@ def queue_stats(session: Session, *, queue: str) -> QueueStats:
             )
         )
         runs[run.id] = run
+    # A run counts once all its picks are reviewed: an unreviewed certainty pick is an unknown.
     complete = [rid for rid, (total, done) in progress.items() if total == done and rid in by_run]
     parts = [
         estimate.failure_rate(by_run[rid], runs[rid].window_size) for rid in complete if runs[rid].window_size
     ]
     everything = [r for picks in by_run.values() for r in picks]
     audit = estimate.audit_only(everything) if any(r.inclusion_probability < 1 for r in everything) else None
+    counted = [o for o in population if o.failed is not None]
     return QueueStats(
         queue=queue,
-        reviews=len(everything),
-        failures=sum(r.failed for r in everything),
-        estimate=rate_view(estimate.combine(parts)) if parts else None,
+        outputs=len(population),
+        reviews=len(counted),
+        failures=sum(bool(o.failed) for o in counted),
+        estimate=rate_view(estimate.by_score(population)) if counted else None,
         audit_only=rate_view(audit) if audit else None,
+        windows=rate_view(estimate.combine(parts)) if parts else None,
         runs_used=len(parts),
         runs_pending=sum(1 for total, done in progress.values() if done < total),
         junk=queues_repo.junk_counts(session, queue=queue),
+        model=model_view(active) if (active := scorers.active_model_info(session, queue=queue)) else None,
     )

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Query, Request
 
 from service.api.routes.queues import queue_config
 from service.deps import AdjudicatorDep, ReaderDep, SessionDep, SettingsDep
-from service.domain import QueueItem, ReviewView
+from service.domain import ReviewView
+from service.domain_queues import QueueItem
 from service.domain_workbench import AdjudicationIn, QcReport, VerdictIn
 from service.followups import after_commit_review
 from service.storage import quality

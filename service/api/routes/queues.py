@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from service.deps import ReaderDep, SessionDep, SettingsDep
-from service.domain import QueueItems, QueueStats, QueueView
+from service.domain_queues import QueueItems, QueueStats, QueueView
 from service.hygiene import MAX_INT
 from service.storage import queues as queues_repo
 from service.usecases.queues import queue_config, queue_stats, queue_view

@@ -202,8 +202,14 @@ def test_queue_stats_estimate_the_failure_rate_from_the_audit(fresh_db: Database
         )
     stats = client.get("/v1/queues/support/stats").json()
     assert stats["reviews"] == 10 and stats["failures"] == 5 and stats["runs_used"] == 1
+    assert stats["outputs"] == 40 - sum(stats["junk"].values())
     est = stats["estimate"]
     assert 0.0 <= est["low"] <= est["rate"] <= est["high"] <= 1.0 and est["n_audit"] == 3
+    # every review counts as known; the 30 unreviewed fail at the audit's rate (one stratum)
+    audit_failures = sum(n % 2 for n, item in enumerate(items) if item["stratum"] == "audit")
+    unreviewed = stats["outputs"] - 10
+    assert est["rate"] == pytest.approx((5 + unreviewed * audit_failures / 3) / stats["outputs"])
+    assert est["n_reviews"] == 10 and stats["windows"]["n_reviews"] == 10
     assert stats["audit_only"]["n_audit"] == 3
     assert client.get("/v1/queues/nope/stats").status_code == 404
 

@@ -16,6 +16,7 @@ from service.storage import repository as repo
 from service.storage import scorers
 from service.storage.db import transaction
 from service.storage.tables import Output, Pick
+from service.usecases.queues import queue_stats
 from tests.conftest import Database, review
 from workers import training
 from workers.main import run_worker
@@ -114,6 +115,14 @@ def test_a_queues_first_reviews_train_its_scorer_which_rescores_and_rechooses_th
     with transaction(fresh_db.engine) as session:
         fresh = [session.get(Output, i) for i in new_ids]
     assert all(o is not None and o.scorer_version == newer for o in fresh)
+
+    with transaction(fresh_db.engine) as session:
+        stats = queue_stats(session, queue="default")
+        stored = scorers.active_model(session, queue="default")
+    assert stats.model is not None and stored is not None
+    assert (stats.model.version, stats.model.reviews) == (newer, 40)
+    assert (stats.model.brier is None) == ("held_out" not in stored.metrics)
+    assert stats.estimate is not None and stats.estimate.n_reviews == 40
 
 
 def test_retraining_is_due_from_the_first_reviews_then_as_they_grow_by_a_share() -> None:

@@ -156,3 +156,15 @@ def test_a_model_stored_before_the_core_moved_still_loads(monkeypatch: pytest.Mo
     assert type(loaded) is LearnedModel and type(loaded.featurizer) is features.Featurizer
     np.testing.assert_allclose(loaded.predict(rows[:20], emb[:20]), model.predict(rows[:20], emb[:20]))
     assert learned.FORMER_HOME not in sys.modules
+
+
+def test_a_model_reports_its_calibration_on_held_out_reviews() -> None:
+    rows, emb, failed = synthetic(600)
+    model = train(rows, emb, failed, version="v1")
+    held = model.metrics["held_out"]
+    assert held["reviews"] == 600 and 0.0 < held["brier"] < 0.2 and held["ece"] < 0.06
+    assert sum(pt["n"] for pt in held["reliability"]) == 600
+    # the figures are out of fold: they are no better than the fitted model's on its own labels
+    fitted = model.predict(rows, emb)
+    own_brier = float(np.mean((fitted - failed) ** 2))
+    assert held["brier"] >= own_brier - 0.005

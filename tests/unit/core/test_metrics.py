@@ -36,3 +36,20 @@ def test_bootstrap_interval_contains_the_estimate() -> None:
     s = y + rng.normal(0, 1, 400)
     value, lo, hi = bootstrap_ci(auroc, y, s, rounds=200)
     assert lo < value < hi and 0.6 < value < 0.9
+
+
+def test_calibration_figures_against_known_answers() -> None:
+    from core.metrics import brier, ece, reliability
+
+    failed = [True, False, False, False, True, True, False, False, False, False]
+    assert brier(failed, [1.0 if f else 0.0 for f in failed]) == 0.0
+    assert brier(failed, [0.5] * 10) == pytest.approx(0.25)
+    # two bins: p=0.1 (6 outputs, 1 failure) and p=0.75 (4 outputs, 2 failures)
+    p = [0.75, 0.1, 0.1, 0.75, 0.75, 0.1, 0.1, 0.1, 0.75, 0.1]
+    points = reliability(failed, p)
+    assert [(pt["p_fail"], pt["n"]) for pt in points] == [(pytest.approx(0.1), 6), (pytest.approx(0.75), 4)]
+    assert [pt["failure_rate"] for pt in points] == [pytest.approx(1 / 6), pytest.approx(0.5)]
+    assert ece(failed, p) == pytest.approx((6 * abs(0.1 - 1 / 6) + 4 * abs(0.75 - 0.5)) / 10)
+    rng = np.random.default_rng(0)
+    q = rng.uniform(size=20000)
+    assert ece(rng.uniform(size=20000) < q, q) < 0.02  # calibrated by construction

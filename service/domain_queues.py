@@ -1,0 +1,98 @@
+"""Pydantic models of review queues: a queue, its waiting items, and its statistics (the failure-rate
+estimates and the active learned scorer's calibration). No I/O here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class QueueView(BaseModel):
+    name: str
+    apps: list[str]
+    budget_per_day: int
+    backlog_limit: int
+    audit_share: float
+    waiting: int
+    picked_today: int
+    reviewed_today: int
+    junk: dict[str, int] = Field(description="Outputs kept out of reviewers' way, by reason.")
+
+
+class QueueItem(BaseModel):
+    output_id: str
+    external_id: str | None
+    app: str
+    model: str | None
+    prompt: str
+    response: str
+    score: float | None
+    reason: str
+    stratum: str
+    inclusion_probability: float | None
+    cluster: int | None
+    duplicates: int = Field(description="Near-duplicate outputs this item stands for.")
+    picked_at: datetime
+
+
+class QueueItems(BaseModel):
+    queue: str
+    total: int
+    items: list[QueueItem]
+
+
+class RateView(BaseModel):
+    rate: float
+    low: float
+    high: float
+    method: str
+    n_audit: int
+    n_reviews: int
+
+
+class ReliabilityPoint(BaseModel):
+    p_fail: float = Field(description="Mean p_fail of the bin's held-out reviews.")
+    failure_rate: float
+    n: int
+
+
+class ModelView(BaseModel):
+    """The queue's active learned scorer and how well calibrated its p_fail is on held-out reviews."""
+
+    version: str
+    created_at: datetime
+    reviews: int = Field(description="Reviews it was trained on.")
+    failures: int
+    calibration: str = Field(description="platt, isotonic, or none (too little out-of-fold skill yet).")
+    cv_auroc: float | None = Field(description="AUROC of its out-of-fold scores.")
+    brier: float | None = Field(description="Brier score of p_fail on held-out reviews (cross-fitted).")
+    ece: float | None = Field(description="Expected calibration error over 10 bins, held-out reviews.")
+    reliability: list[ReliabilityPoint] = Field(description="The reliability diagram's points.")
+
+
+class QueueStats(BaseModel):
+    queue: str
+    outputs: int = Field(
+        description="Scored outputs of the queue's traffic, junk apart: what the estimate is about."
+    )
+    reviews: int
+    failures: int
+    estimate: RateView | None = Field(
+        description="Failure rate of the queue's traffic: every reviewed output counted as known, the "
+        "unreviewed predicted by score stratum from the random audit (and from all reviews where the "
+        "audit drew too few)."
+    )
+    audit_only: RateView | None = Field(
+        description="The plain audit failure rate, for comparison: the rate of what routing did not choose."
+    )
+    windows: RateView | None = Field(
+        description="Horvitz-Thompson over the selection runs whose picks are all reviewed "
+        "(the design-based check)."
+    )
+    runs_used: int
+    runs_pending: int = Field(description="Selection runs with picks still unreviewed (not in `windows`).")
+    model: ModelView | None = Field(
+        default=None, description="The active learned scorer; null while the queue is on cold start."
+    )
+    junk: dict[str, int]
