@@ -156,105 +156,87 @@ def audit_only(reviews: Sequence[ReviewedPick], *, z: float = Z95) -> Estimate:
 
 # --- every review counts -------------------------------------------------------------------------
 
-#: Reviews a score stratum needs before it stands on its own (the lowest stratum takes what is left).
-STRATUM_REVIEWS = 20
-#: Audit reviews a stratum needs for them alone to stand for its unreviewed outputs.
-STRATUM_AUDITS = 3
-BY_SCORE = "stratified by score: reviewed known, the rest from its stratum's audit (wilson)"
+#: Audit reviews the rest of the traffic needs before they alone stand for its unreviewed outputs.
+MIN_AUDITS = 3
+EVERY_REVIEW = "every review known; waiting picks at routing's rate, the rest at the audit's (wilson)"
 
 
 @dataclass(frozen=True)
 class Output:
-    """One output of the traffic an estimate is about: its current score, its verdict once reviewed
-    (None: not reviewed), and whether it was reviewed because a random audit drew it."""
+    """One output of the traffic an estimate is about: its verdict once reviewed (None: not yet),
+    and whether routing chose it or a random audit drew it (reviewed or still waiting)."""
 
-    score: float | None
     failed: bool | None
     audit: bool = False
+    routed: bool = False
 
 
 @dataclass(frozen=True)
-class Stratum:
-    """A run of outputs adjacent in score: how many, how many reviewed (and failed), and how many of
-    those reviews a random audit drew (and failed)."""
+class Group:
+    """Outputs whose unreviewed members are predicted alike: how many, how many reviewed (and
+    failed), and how many of those a random audit drew (and failed)."""
 
-    low: float | None
-    high: float | None
+    name: str
     outputs: int
     reviewed: int
     failures: int
     audited: int
     audit_failures: int
 
-    @property
-    def unreviewed_rate(self) -> tuple[float, int]:
-        """The rate its unreviewed outputs are taken to fail at, and how many reviews it rests on:
-        the audit's when it has ``STRATUM_AUDITS`` (routing chose the others for their scores, and the
-        unreviewed are exactly what routing did not choose), else every review's."""
-        if self.audited >= STRATUM_AUDITS:
-            return self.audit_failures / self.audited, self.audited
-        return (self.failures / self.reviewed if self.reviewed else 0.0), self.reviewed
-
-
-def strata(outputs: Sequence[Output], *, min_reviews: int = STRATUM_REVIEWS) -> list[Stratum]:
-    """Cut the outputs, highest score first, into strata of at least ``min_reviews`` reviews each;
-    the last stratum takes what is left (joining the one before when it has too few). Unscored
-    outputs rank lowest."""
-    ranked = sorted(outputs, key=lambda o: -math.inf if o.score is None else o.score, reverse=True)
-    cuts: list[list[Output]] = []
-    current: list[Output] = []
-    seen = 0
-    for o in ranked:
-        current.append(o)
-        seen += o.failed is not None
-        if seen >= min_reviews:
-            cuts.append(current)
-            current, seen = [], 0
-    if current:
-        if cuts and seen < min_reviews:
-            cuts[-1] += current
-        else:
-            cuts.append(current)
-    return [
-        Stratum(
-            low=c[-1].score,
-            high=c[0].score,
-            outputs=len(c),
-            reviewed=sum(o.failed is not None for o in c),
-            failures=sum(bool(o.failed) for o in c),
-            audited=sum(o.audit and o.failed is not None for o in c),
-            audit_failures=sum(o.audit and bool(o.failed) for o in c),
+    @classmethod
+    def of(cls, name: str, outputs: Sequence[Output]) -> Group:
+        reviewed = [o for o in outputs if o.failed is not None]
+        return cls(
+            name=name,
+            outputs=len(outputs),
+            reviewed=len(reviewed),
+            failures=sum(bool(o.failed) for o in reviewed),
+            audited=sum(o.audit for o in reviewed),
+            audit_failures=sum(o.audit and bool(o.failed) for o in reviewed),
         )
-        for c in cuts
-    ]
+
+    def rate(self, fallback: tuple[float, int]) -> tuple[float, int]:
+        """The rate its unreviewed members fail at and how many reviews it rests on: the audit's when
+        it drew ``MIN_AUDITS``, else all its reviews', else ``fallback``."""
+        if self.audited >= MIN_AUDITS:
+            return self.audit_failures / self.audited, self.audited
+        if self.reviewed:
+            return self.failures / self.reviewed, self.reviewed
+        return fallback
 
 
-def by_score(outputs: Sequence[Output], *, min_reviews: int = STRATUM_REVIEWS, z: float = Z95) -> Estimate:
+def every_review(outputs: Sequence[Output], *, z: float = Z95) -> Estimate:
     """The failure rate of all these outputs, every review counted.
 
-    A reviewed output is known. The unreviewed ones are predicted stratum by stratum: outputs are cut
-    by score into strata of ``min_reviews`` reviews, and a stratum's unreviewed outputs fail at the
-    rate of its audit reviews (a random draw among what routing did not choose, which is what they
-    are), or of all its reviews where the audit drew too few (near the top, where routing reviews
-    almost everything and in score order). The variance adds each stratum's, with its rate smoothed
-    by half a failure so that unanimous reviews still leave doubt; the interval is Wilson's on the
-    effective sample size, like ``combine``. Routing and review order depend on the score, so this
-    holds as far as who got reviewed within a stratum is random given the score.
+    A reviewed output is known. Of the unreviewed, picks routing chose and nobody reviewed yet fail
+    like the routed picks already reviewed (the queue is worked in score order, so the waiting ones
+    are the next in line); everything else routing did not choose (never picked, or audit picks
+    waiting) fails at the rate of the reviewed audit picks, a uniform draw from what routing did not
+    choose, reviewed in random order (``selection.review_ranks``). With fewer than ``MIN_AUDITS``
+    audit reviews the rest falls back on its other reviews, then on every review. The variance adds
+    the two predictions' (rates smoothed by half a failure, so unanimous reviews still leave doubt);
+    the interval is Wilson's on the effective sample size, like ``combine``.
     """
     total = len(outputs)
     reviewed = sum(o.failed is not None for o in outputs)
     if total == 0 or reviewed == 0:
         raise ValueError("no reviewed outputs to estimate a failure rate from")
-    cut = strata(outputs, min_reviews=min_reviews)
-    known = sum(s.failures for s in cut)
+    everyone = Group.of("all", outputs)
+    overall = (everyone.failures / everyone.reviewed, everyone.reviewed)
+    groups = [
+        Group.of("routed", [o for o in outputs if o.routed and not o.audit]),
+        Group.of("rest", [o for o in outputs if o.audit or not o.routed]),
+    ]
     expected, variance = 0.0, 0.0
-    for s in cut:
-        unreviewed = s.outputs - s.reviewed
-        rate, basis = s.unreviewed_rate
+    for g in groups:
+        unreviewed = g.outputs - g.reviewed
+        if not unreviewed:
+            continue
+        rate, basis = g.rate(overall)
         expected += unreviewed * rate
         smoothed = (rate * basis + 0.5) / (basis + 1.0)
         variance += unreviewed**2 * smoothed * (1 - smoothed) / basis
-    rate = (known + expected) / total
+    rate = (everyone.failures + expected) / total
     smoothed = (rate * reviewed + 0.5) / (reviewed + 1.0)
     effective = smoothed * (1 - smoothed) * total**2 / variance if variance > 0 else math.inf
     low, high = wilson(rate, effective, z)
@@ -262,11 +244,11 @@ def by_score(outputs: Sequence[Output], *, min_reviews: int = STRATUM_REVIEWS, z
         rate=rate,
         low=min(low, rate),
         high=max(high, rate),
-        method=f"{BY_SCORE}, {len(cut)} strata",
-        n_audit=sum(s.audited for s in cut),
+        method=EVERY_REVIEW,
+        n_audit=everyone.audited,
         n_reviews=reviewed,
         window=total,
-        known_failures=known,
+        known_failures=everyone.failures,
         rest=total - reviewed,
-        audit_failures=sum(s.audit_failures for s in cut),
+        audit_failures=everyone.audit_failures,
     )

@@ -287,3 +287,13 @@ def select_window(
         return Selection(picks, junk, 0, 0, [])
     outliers = [c.output_id for c, out in zip(pool.reps, pool.outlier.tolist(), strict=True) if out]
     return Selection(picks, junk, int(pool.labels.max()) + 1, int((pool.labels < 0).sum()), outliers)
+
+
+def review_ranks(picks: Sequence[PickDecision], rng: np.random.Generator) -> list[float | None]:
+    """Each pick's place in review order: a routed pick by its score, an audit pick at a uniformly
+    random place among the routed picks' scores. Reviewers then meet the audit at random moments,
+    whatever its outputs' scores, so the part of it reviewed so far is a random part (in score order
+    the high-scoring audit picks would come first and bias every estimate made before the end)."""
+    routed = [p.score for p in picks if p.stratum != "audit" and p.score is not None]
+    low, high = (min(routed), max(routed)) if routed else (0.0, 1.0)
+    return [float(rng.uniform(low, high)) if p.stratum == "audit" else p.score for p in picks]

@@ -48,5 +48,5 @@ def adjudicate_form(
 ) -> Response:
     with session.begin():
         review = workbench.adjudicate(session, settings, principal, output_id=output_id, submitted=submitted)
-    after_commit_review(request, review.queue)
+    after_commit_review(request, review.queue, review.verdict)
     return see_other("/ui/adjudication")

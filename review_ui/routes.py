@@ -174,7 +174,7 @@ def review_form(
             submitted = replace(submitted, correction=None)
         review = workbench.record(session, settings, principal, output_id=output_id, submitted=submitted)
         queue = review.queue
-    after_commit_review(request, queue)
+    after_commit_review(request, queue, review.verdict)
     if queue is None:
         return see_other(f"/ui/outputs/{output_id}?recorded={review.verdict}")
     return see_other(f"/ui/queues/{queue}/next?recorded={review.verdict}")

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from review_ui.routes import mount_ui, render_error
-from service import queueing
+from service import queueing, telemetry
 from service.api.routes import accounts, claims, collections, outputs, qc, queues, reviews, stats
 from service.errors import ERROR_RESPONSES, ServiceError, error_envelope, validation_details
 from service.hygiene import request_problem
@@ -312,11 +312,13 @@ def create_app(settings: Settings, *, sweeper: bool = False) -> FastAPI:
         responses=ERROR_RESPONSES,
     )
     app.state.settings = settings
+    telemetry.configure(settings)
     app.state.sessions = session_factory(engine_for(settings))
     app.state.work_queue = None
     _install_error_handlers(app)
     for module in (accounts, outputs, queues, claims, reviews, qc, stats, collections):
         app.include_router(module.router, prefix="/v1")
+    app.include_router(stats.metrics_router)
     mount_ui(app)
 
     @app.get("/healthz", tags=["meta"])

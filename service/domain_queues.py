@@ -79,9 +79,9 @@ class QueueStats(BaseModel):
     reviews: int
     failures: int
     estimate: RateView | None = Field(
-        description="Failure rate of the queue's traffic: every reviewed output counted as known, the "
-        "unreviewed predicted by score stratum from the random audit (and from all reviews where the "
-        "audit drew too few)."
+        description="Failure rate of the queue's traffic: every reviewed output counted as known; "
+        "picks waiting for review at the rate of the reviewed routed picks, everything else routing "
+        "did not choose at the random audit's rate."
     )
     audit_only: RateView | None = Field(
         description="The plain audit failure rate, for comparison: the rate of what routing did not choose."

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from fastapi import Request
 
-from service import queueing
+from service import queueing, telemetry
 from service.deps import work_queue
 from service.errors import ServiceError
 
@@ -27,8 +27,11 @@ def after_commit_score(request: Request, output_ids: Sequence[str]) -> bool:
     return True
 
 
-def after_commit_review(request: Request, queue_name: str | None) -> None:
-    """After a verdict: refill the queue it freed a slot in, and let the scorer learn from it."""
+def after_commit_review(request: Request, queue_name: str | None, verdict: str | None = None) -> None:
+    """After a verdict (or its undo, ``verdict`` None): count it, refill the queue it freed a slot in,
+    and let the scorer learn from it."""
+    if verdict is not None:
+        telemetry.reviewed(queue_name, verdict)
     settings = request.app.state.settings
     try:
         queue = work_queue(request)

@@ -121,6 +121,14 @@ def pending_work(queue: Queue) -> tuple[int, int]:
         raise QueueUnavailable("could not count pending work", details={"reason": str(exc)}) from exc
 
 
+def failed_jobs(queue: Queue) -> int:
+    """Jobs that failed for good (their retries spent), kept for a week in RQ's failed registry."""
+    try:
+        return int(queue.failed_job_registry.count)
+    except RedisError as exc:
+        raise QueueUnavailable("could not count failed jobs", details={"reason": str(exc)}) from exc
+
+
 def enqueue_sweep(queue: Queue, settings: Settings) -> None:
     """Ask a worker to re-enqueue lost scoring work and refill every queue; one pending at a time."""
     _enqueue_once(queue, settings, SWEEP_JOB, "sweep")

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from service import telemetry
 from service.settings import Settings
 
 log = logging.getLogger("review_router")
@@ -26,8 +27,10 @@ def embedded_stack(settings: Settings) -> Iterator[Settings]:
 
     upgrade(engine_for(settings))
     if settings.redis_url:
+        telemetry.configure(settings)
         yield settings
         return
+    telemetry.configure(settings, fresh=True)  # our workers are about to start: old counts go
     redis = EmbeddedRedis(settings)
     redis.start()
     settings = settings.model_copy(update={"redis_url": redis.url})

@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from core import learned, scoring
-from service import queueing
+from service import queueing, telemetry
 from service.settings import Settings
 from service.storage import accounts, staging
 from service.storage import repository as repo
@@ -52,6 +52,7 @@ def _score_round(rt: Runtime, output_ids: Sequence[str]) -> tuple[int, set[str]]
         )
         items = [scoring_input(o) for o in claimed]
         routes = {o.id: _route(settings, o) for o in claimed}
+        arrived = {o.id: o.received_at for o in claimed}
         if not items:
             return 0, set()
         history, models, recent_scores = load_context(rt, session)
@@ -72,6 +73,7 @@ def _score_round(rt: Runtime, output_ids: Sequence[str]) -> tuple[int, set[str]]
         for i, r in zip(items, results, strict=True)
     ]
     stored, to_sample = 0, []
+    latencies: list[float] = []
     with transaction(rt.engine) as session:
         now = utcnow()
         for item, result, vector, decision, near, version in zip(
@@ -92,8 +94,11 @@ def _score_round(rt: Runtime, output_ids: Sequence[str]) -> tuple[int, set[str]]
                 similar=near,
             )
             stored += done
+            if done:
+                latencies.append((now - arrived[item.output_id]).total_seconds())
             if done and decision == sampling.PENDING:
                 to_sample.append(item.output_id)
+    telemetry.scored(latencies)
     if to_sample:
         queueing.enqueue_sampling(rt.work_queue(), settings, to_sample)
     return stored, {q for q in routes.values() if q is not None}

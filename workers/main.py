@@ -6,8 +6,9 @@ import logging
 import os
 
 from rq import SimpleWorker
+from rq.job import Job
 
-from service import queueing
+from service import queueing, telemetry
 from service.settings import Settings
 from service.storage.db import engine_for, upgrade
 from workers.runtime import Runtime, use_runtime
@@ -22,6 +23,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     worker would pay for the model, or risk torch's thread pools, in each child).
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    telemetry.configure(settings)
     engine = engine_for(settings)
     upgrade(engine)
     rt = Runtime(settings=settings, engine=engine)
@@ -29,9 +31,21 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     _ = rt.embedder
     use_runtime(rt)
     connection = queueing.redis_connection(settings)
-    worker = SimpleWorker([queueing.work_queue(connection, settings)], connection=connection, name=name)
+    worker = SimpleWorker(
+        [queueing.work_queue(connection, settings)],
+        connection=connection,
+        name=name,
+        exception_handlers=[_count_failure],
+    )
     level = logging.getLevelName(logging.getLogger("rq.worker").getEffectiveLevel())
     try:
         return worker.work(burst=burst, logging_level=level)
     finally:
         rt.save_neighbours(every=1)  # a restarted worker then only catches up on what it missed
+        telemetry.process_exited()
+
+
+def _count_failure(job: Job, *_: object) -> bool:
+    """Count a job that raised for /metrics; RQ's default handling (retry, failed registry) follows."""
+    telemetry.job_failed(job.func_name or "unknown")
+    return True

@@ -87,9 +87,9 @@ def select_queue(queue_name: str) -> int:
         candidates = [candidate(o) for o in window]
     if not candidates:
         return 0
-    result = selection.select_window(
-        candidates, slots=slots, params=params_for(settings, config), rng=np.random.default_rng()
-    )
+    rng = np.random.default_rng()
+    result = selection.select_window(candidates, slots=slots, params=params_for(settings, config), rng=rng)
+    ranks = selection.review_ranks(result.picks, rng)
     junk = sum(len(ids) for ids in result.junk.values())
     added = 0
     with transaction(rt.engine) as session:
@@ -103,7 +103,7 @@ def select_queue(queue_name: str) -> int:
             clusters=result.clusters,
             noise=result.noise,
         )
-        for pick in result.picks:
+        for pick, rank in zip(result.picks, ranks, strict=True):
             added += queues_repo.add_pick(
                 session,
                 queue=config.name,
@@ -115,6 +115,7 @@ def select_queue(queue_name: str) -> int:
                 selection_id=run.id,
                 cluster=pick.cluster,
                 duplicates=pick.duplicates,
+                queue_rank=rank,
             )
     log.info("queue %s: %d picked, %d junk, %d clusters", queue_name, added, junk, result.clusters)
     return added

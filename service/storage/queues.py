@@ -10,10 +10,16 @@ from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session, load_only
+from sqlalchemy.sql.elements import ColumnElement
 
 from service.domain import OutputStatus
 from service.storage.repository import latest_verdicts
 from service.storage.tables import Output, Pick, Review, Selection
+
+
+def review_order() -> ColumnElement[float]:
+    """A pick's place in queue order: its queue rank, else its score (unscored picks last)."""
+    return func.coalesce(Pick.queue_rank, Pick.score, -1.0)
 
 
 def queue_window(session: Session, *, queue: str, limit: int) -> list[Output]:
@@ -166,6 +172,7 @@ def add_pick(
     selection_id: str | None = None,
     cluster: int | None = None,
     duplicates: Sequence[str] = (),
+    queue_rank: float | None = None,
 ) -> bool:
     """Put an output into a queue unless it was picked or reviewed meanwhile; True if it was added."""
     moved = session.execute(
@@ -183,6 +190,7 @@ def add_pick(
             stratum=stratum,
             reason=reason,
             score=score,
+            queue_rank=queue_rank,
             inclusion_probability=inclusion_probability,
             selection_id=selection_id,
             cluster=cluster,
@@ -209,7 +217,7 @@ def waiting_items(
             load_only(Output.id, Output.external_id, Output.app, Output.model, Output.prompt, Output.response)
         )
         .where(waiting)
-        .order_by(Pick.score.desc().nulls_last(), Pick.picked_at)
+        .order_by(review_order().desc().nulls_last(), Pick.picked_at)
         .limit(limit)
         .offset(offset)
     )
@@ -241,12 +249,13 @@ def cluster_members(session: Session, *, pick: Pick, limit: int) -> list[tuple[s
     return [(i, text, score) for i, text, score in rows]
 
 
-def estimate_population(session: Session, *, queue: str) -> list[tuple[float | None, str | None, str | None]]:
-    """(score, verdict or None, pick stratum or None) of every scored, non-junk output of a queue:
-    the traffic its failure-rate estimate is about."""
+def estimate_population(session: Session, *, queue: str) -> list[tuple[str | None, str | None]]:
+    """(verdict or None, pick stratum or None) of every scored, non-junk output of a queue: the
+    traffic its failure-rate estimate is about."""
     latest = latest_verdicts()
     rows = session.execute(
-        select(Output.score, latest.c.verdict, Pick.stratum)
+        select(latest.c.verdict, Pick.stratum)
+        .select_from(Output)
         .outerjoin(latest, latest.c.output_id == Output.id)
         .outerjoin(Pick, Pick.output_id == Output.id)
         .where(
@@ -256,4 +265,4 @@ def estimate_population(session: Session, *, queue: str) -> list[tuple[float | N
             ),
         )
     )
-    return [(score, verdict, stratum) for score, verdict, stratum in rows]
+    return [(verdict, stratum) for verdict, stratum in rows]

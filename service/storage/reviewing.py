@@ -21,6 +21,7 @@ from core.reviews import QCState, ReviewKind
 from service.domain import OutputStatus
 from service.domain_workbench import VerdictIn
 from service.errors import Conflict, NotFound
+from service.storage.queues import review_order
 from service.storage.repository import get_output
 from service.storage.tables import Output, Pick, Review, Skip, User, new_id
 
@@ -180,13 +181,13 @@ def claim_next(
 
 
 def _rank() -> ColumnElement[float]:
-    """A pick's place in queue order: its score, with unscored picks last."""
-    return func.coalesce(Pick.score, -1.0)
+    """A pick's place in queue order: its queue rank, else its score (unscored picks last)."""
+    return review_order()
 
 
 def _below(pick: Pick) -> ColumnElement[bool]:
-    """Picks after this one in queue order (score descending, then oldest pick, then id)."""
-    current = pick.score if pick.score is not None else -1.0
+    """Picks after this one in queue order (rank descending, then oldest pick, then id)."""
+    current = next((r for r in (pick.queue_rank, pick.score) if r is not None), -1.0)
     rank = _rank()
     return or_(
         rank < current,

@@ -123,6 +123,9 @@ class Pick(Base):
     stratum: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text)
     score: Mapped[float | None] = mapped_column(Float)
+    # Where the pick stands in review order (None: by its score). An audit pick gets a random place,
+    # so the audit is reviewed in an order that says nothing about its outputs' scores.
+    queue_rank: Mapped[float | None] = mapped_column(Float)
     picked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     inclusion_probability: Mapped[float | None] = mapped_column(Float)

@@ -48,9 +48,11 @@ def queue_stats(session: Session, *, queue: str) -> QueueStats:
     and Horvitz-Thompson over the selection runs whose picks are all reviewed (``windows``)."""
     population = [
         estimate.Output(
-            score=score, failed=None if verdict is None else verdict == "fail", audit=stratum == "audit"
+            failed=None if verdict is None else verdict == "fail",
+            audit=stratum == "audit",
+            routed=stratum is not None and stratum != "audit",
         )
-        for score, verdict, stratum in queues_repo.estimate_population(session, queue=queue)
+        for verdict, stratum in queues_repo.estimate_population(session, queue=queue)
     ]
     reviewed = queues_repo.reviewed_picks(session, queue=queue)
     progress = queues_repo.selection_progress(session, queue=queue)
@@ -78,7 +80,7 @@ def queue_stats(session: Session, *, queue: str) -> QueueStats:
         outputs=len(population),
         reviews=len(counted),
         failures=sum(bool(o.failed) for o in counted),
-        estimate=rate_view(estimate.by_score(population)) if counted else None,
+        estimate=rate_view(estimate.every_review(population)) if counted else None,
         audit_only=rate_view(audit) if audit else None,
         windows=rate_view(estimate.combine(parts)) if parts else None,
         runs_used=len(parts),

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import ValidationError
 
-from service import ratelimit
+from service import ratelimit, telemetry
 from service.auth import Permission, Principal
 from service.deps import IngestDep, ReaderDep, SessionDep, SettingsDep, work_queue
 from service.domain import (
@@ -51,6 +52,7 @@ def post_output(
     if duplicate:
         response.status_code = status.HTTP_200_OK
     else:
+        telemetry.ingested(row.app)
         after_commit_score(request, [row.id])
     return OutputAccepted(
         id=row.id, external_id=row.external_id, status=OutputStatus(row.status), duplicate=duplicate
@@ -80,9 +82,12 @@ def post_batch(
     _within_rate(request, principal, settings, len(batch.outputs))
     results: list[BatchItemResult] = []
     new_ids: list[str] = []
+    apps: Counter[str] = Counter()
     with session.begin():
         for index, raw in enumerate(batch.outputs):
-            results.append(_ingest_one(session, index, raw, new_ids))
+            results.append(_ingest_one(session, index, raw, new_ids, apps))
+    for app, count in apps.items():
+        telemetry.ingested(app, count)
     if new_ids:
         after_commit_score(request, new_ids)
     else:
@@ -101,7 +106,9 @@ def _within_rate(request: Request, principal: Principal, settings: Settings, out
         )
 
 
-def _ingest_one(session: Any, index: int, raw: dict[str, Any], new_ids: list[str]) -> BatchItemResult:
+def _ingest_one(
+    session: Any, index: int, raw: dict[str, Any], new_ids: list[str], apps: Counter[str]
+) -> BatchItemResult:
     try:
         output_in = OutputIn.model_validate(raw)
         row, duplicate = repo.ingest_output(session, output_in=output_in)
@@ -116,6 +123,7 @@ def _ingest_one(session: Any, index: int, raw: dict[str, Any], new_ids: list[str
         return BatchItemResult(index=index, status="error", error=exc.envelope()["error"])
     if not duplicate:
         new_ids.append(row.id)
+        apps[row.app] += 1
     return BatchItemResult(index=index, status="duplicate" if duplicate else "accepted", id=row.id)
 
 

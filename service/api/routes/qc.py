@@ -67,5 +67,5 @@ def adjudicate(
             ),
         )
         view = review_view(review)
-    after_commit_review(request, view.queue)
+    after_commit_review(request, view.queue, view.verdict.value)
     return view

@@ -34,7 +34,7 @@ def post_review(
             ),
         )
         view = review_view(review)
-    after_commit_review(request, view.queue)
+    after_commit_review(request, view.queue, view.verdict.value)
     return view
 
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from service import queueing
-from service.deps import PrincipalDep, SessionDep, work_queue
+from service import queueing, telemetry
+from service.deps import PrincipalDep, SessionDep, SettingsDep, work_queue
 from service.errors import ServiceError
 from service.storage import repository as repo
+from service.usecases import monitoring
 
 router = APIRouter(prefix="/stats", tags=["stats"])
+#: Served at the root, not under /v1: where Prometheus looks.
+metrics_router = APIRouter(tags=["meta"])
 log = logging.getLogger(__name__)
 
 
@@ -40,3 +43,23 @@ def get_stats(_: PrincipalDep, session: SessionDep, request: Request) -> Stats:
     except ServiceError as exc:
         log.warning("work counts unavailable: %s", exc)
     return Stats(outputs=counts, total=sum(counts.values()), work=work)
+
+
+@metrics_router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text exposition format."}},
+)
+def metrics(_: PrincipalDep, session: SessionDep, settings: SettingsDep, request: Request) -> Response:
+    """Prometheus metrics, for any API key or account (give Prometheus a key as its bearer token).
+
+    Summed over every API process and worker of this instance: outputs ingested, reviews, scoring
+    latency and job failures as they happen; backlog, queue depth, job counts, the failure-rate
+    estimate and the active scorer read at scrape time."""
+    try:
+        work = work_queue(request)
+    except ServiceError as exc:
+        log.warning("no job counts for /metrics: %s", exc)
+        work = None
+    body, media_type = telemetry.exposition(settings, lambda: monitoring.gauges(session, settings, work))
+    return Response(content=body, media_type=media_type)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.estimate import Estimate, Output, ReviewedPick, audit_only, by_score, combine, failure_rate, strata
+from core.estimate import Estimate, Output, ReviewedPick, audit_only, combine, every_review, failure_rate
 
 
 def population(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -127,69 +127,87 @@ def test_combined_windows_cover_the_truth_about_95_percent_of_the_time() -> None
 # --- every review counts -------------------------------------------------------------------------
 
 
-def reviewed_by_routing(
-    score: np.ndarray, failed: np.ndarray, picks: int, audit: int, rng: np.random.Generator, waiting: int = 0
+def routed_and_audited(
+    score: np.ndarray,
+    failed: np.ndarray,
+    picks: int,
+    audit: int,
+    rng: np.random.Generator,
+    *,
+    waiting: int = 0,
+    audits_reviewed: float = 1.0,
 ) -> list[Output]:
-    """Routing reviews the top ``picks`` by a noisy (older) score, less the ``waiting`` it has not reached;
-    a random audit of ``audit`` from the rest; the current score is what the estimate sees."""
+    """Routing picks the top ``picks`` by a noisy (older) score and reviews all but the ``waiting``
+    last of them; a random audit of ``audit`` from the rest, of which a random share is reviewed."""
     seen = np.argsort(-(score + rng.normal(0, 0.05, size=len(score))))
-    drawn = set(rng.choice(seen[picks:], size=audit, replace=False).tolist())
-    routed = set(seen[: picks - waiting].tolist())
+    drawn = rng.choice(seen[picks:], size=audit, replace=False)
+    audited = set(drawn[: max(1, round(audits_reviewed * audit))].tolist())
+    routed = set(seen[:picks].tolist())
+    reviewed = set(seen[: picks - waiting].tolist()) | audited
     return [
-        Output(float(score[i]), bool(failed[i]) if i in routed or i in drawn else None, audit=i in drawn)
+        Output(
+            bool(failed[i]) if i in reviewed else None,
+            audit=i in set(drawn.tolist()),
+            routed=i in routed,
+        )
         for i in range(len(score))
     ]
 
 
-@pytest.mark.parametrize(("picks", "audit", "waiting"), [(300, 40, 0), (150, 30, 0), (300, 40, 100)])
-def test_every_review_counts_and_the_interval_covers_the_truth(picks: int, audit: int, waiting: int) -> None:
+@pytest.mark.parametrize(
+    ("picks", "audit", "waiting", "audits_reviewed"),
+    [(300, 40, 0, 1.0), (150, 30, 0, 1.0), (300, 40, 100, 0.5), (60, 60, 20, 0.3)],
+)
+def test_every_review_counts_and_the_interval_covers_the_truth(
+    picks: int, audit: int, waiting: int, audits_reviewed: float
+) -> None:
     score, failed = population(3000, seed=1)
     rng = np.random.default_rng(7)
-    estimates = [by_score(reviewed_by_routing(score, failed, picks, audit, rng, waiting)) for _ in range(400)]
+    estimates = [
+        every_review(
+            routed_and_audited(
+                score, failed, picks, audit, rng, waiting=waiting, audits_reviewed=audits_reviewed
+            )
+        )
+        for _ in range(300)
+    ]
     truth = failed.mean()
-    assert abs(np.mean([e.rate for e in estimates]) - truth) < 0.006
-    assert 0.93 <= np.mean([e.covers(truth) for e in estimates]) <= 0.985
-    assert all(e.n_reviews == picks - waiting + audit for e in estimates)
+    assert abs(np.mean([e.rate for e in estimates]) - truth) < 0.01
+    assert 0.93 <= np.mean([e.covers(truth) for e in estimates]) <= 0.99
 
 
-def test_every_review_counts_narrower_than_the_windows_would_allow() -> None:
-    """With routing's reviews counted, the same design is narrower than the audit alone allows."""
+def test_known_reviews_make_it_narrower_than_the_audit_alone() -> None:
     score, failed = population(3000, seed=1)
-    rng = np.random.default_rng(8)
-    outputs = reviewed_by_routing(score, failed, 300, 40, rng)
-    counted = by_score(outputs)
-    audit = audit_only(
+    outputs = routed_and_audited(score, failed, 300, 40, np.random.default_rng(8))
+    counted = every_review(outputs)
+    plain = audit_only(
         [ReviewedPick(bool(o.failed), 0.01 if o.audit else 1.0) for o in outputs if o.failed is not None]
     )
-    assert counted.high - counted.low < audit.high - audit.low
+    assert counted.n_reviews == 340 and counted.n_audit == 40
+    assert counted.high - counted.low < plain.high - plain.low
 
 
 def test_a_census_is_exact_and_unanimous_reviews_still_leave_doubt() -> None:
-    census = [Output(s / 10, s % 3 == 0) for s in range(30)]
-    exact = by_score(census)
+    census = [Output(s % 3 == 0, routed=s < 10) for s in range(30)]
+    exact = every_review(census)
     assert exact.rate == exact.low == exact.high == pytest.approx(10 / 30)
-    sampled = [Output(s / 100, False if s % 5 == 0 else None, audit=True) for s in range(100)]
-    doubt = by_score(sampled)
+    sampled = [Output(False if s % 5 == 0 else None, audit=s % 5 == 0) for s in range(100)]
+    doubt = every_review(sampled)
     assert doubt.rate == 0.0 and doubt.low == 0.0 and 0.05 < doubt.high < 0.3
 
 
-def test_the_unreviewed_follow_the_audit_of_their_stratum_not_routings_choices() -> None:
-    # one stratum: 17 routed reviews that all failed, 3 audit reviews that passed, 80 unreviewed
-    routed = [Output(0.9, True) for _ in range(17)]
-    audit = [Output(0.1, False, audit=True) for _ in range(3)]
-    rest = [Output(0.2, None) for _ in range(80)]
-    [stratum] = strata(routed + audit + rest)
-    assert (stratum.reviewed, stratum.audited, stratum.unreviewed_rate) == (20, 3, (0.0, 3))
-    assert by_score(routed + audit + rest).rate == pytest.approx(17 / 100)
-    # with fewer audit reviews than STRATUM_AUDITS, all the stratum's reviews stand for the rest
-    few = [*routed, Output(0.9, True), *audit[:2], *rest]
-    assert by_score(few).rate == pytest.approx((18 + 80 * 18 / 20) / 100)
-
-
-def test_strata_take_twenty_reviews_each_from_the_top_and_the_last_takes_the_rest() -> None:
-    outputs = [Output(float(s), s % 2 == 0 if s % 3 == 0 else None) for s in range(300)]
-    cut = strata(outputs)
-    assert all(s.reviewed >= 20 for s in cut) and sum(s.outputs for s in cut) == 300
-    assert [s.high for s in cut] == sorted((s.high for s in cut), reverse=True)
+def test_waiting_picks_fail_like_routings_reviews_and_the_rest_like_the_audit() -> None:
+    routed = [Output(n < 15, routed=True) for n in range(20)]  # 15 of 20 reviewed routed picks failed
+    waiting = [Output(None, routed=True) for _ in range(10)]
+    audit = [Output(n == 0, audit=True) for n in range(4)]  # 1 of 4 audit reviews failed
+    rest = [Output(None) for _ in range(66)] + [Output(None, audit=True) for _ in range(4)]
+    e = every_review(routed + waiting + audit + rest)
+    assert e.rate == pytest.approx((15 + 1 + 10 * 15 / 20 + 70 * 1 / 4) / 104)
+    # with fewer than MIN_AUDITS audit reviews the rest falls back on all its reviews (the two audit
+    # reviews here), and with none at all on every review
+    few = every_review([*routed, *waiting, *audit[:2], *rest])
+    assert few.rate == pytest.approx((15 + 1 + 10 * 15 / 20 + 70 * 1 / 2) / 102)
+    none = every_review([*routed, *waiting, *rest])
+    assert none.rate == pytest.approx((15 + 10 * 15 / 20 + 70 * 15 / 20) / 100)
     with pytest.raises(ValueError, match="no reviewed"):
-        by_score([Output(0.5, None)])
+        every_review([Output(None)])
