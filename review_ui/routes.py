@@ -19,6 +19,7 @@ from core.budget import start_of_day
 from core.scoring import SIGNALS
 from review_ui import accounts as account_pages
 from review_ui import collections as collection_pages
+from review_ui import dashboard as dashboard_pages
 from review_ui import quality as quality_pages
 from review_ui.pages import HERE, VerdictFormDep, render, render_error, see_other
 from service.auth import Permission
@@ -221,6 +222,7 @@ def mount_ui(app: FastAPI) -> None:
     """Attach the review pages and their static files to the app."""
     app.include_router(router)
     app.include_router(account_pages.router)
+    app.include_router(dashboard_pages.router)
     app.include_router(quality_pages.router)
     app.include_router(collection_pages.router)
     app.mount("/ui/static", StaticFiles(directory=str(HERE / "static")), name="ui-static")

@@ -96,3 +96,41 @@ class QueueStats(BaseModel):
         default=None, description="The active learned scorer; null while the queue is on cold start."
     )
     junk: dict[str, int]
+
+
+class PeriodRate(BaseModel):
+    start: datetime = Field(description="The day or ISO week (Monday) the outputs arrived in, UTC.")
+    outputs: int
+    reviews: int
+    estimate: RateView | None = Field(
+        description="Failure rate of that period's traffic, every review counted."
+    )
+
+
+class LiftView(BaseModel):
+    """What routing found against the random audit."""
+
+    routed_reviews: int
+    routed_failures: int
+    audit_reviews: int
+    audit_failures: int
+    failures_per_100_routed: float | None
+    audit_rate: float | None = Field(description="Failure rate of the audit: what random review would find.")
+    lift: float | None = Field(default=None, description="Routed failure rate over the audit's.")
+    low: float | None = Field(default=None, description="95% interval of the lift (Katz, log scale).")
+    high: float | None = None
+
+
+class Throughput(BaseModel):
+    day: str
+    reviews: int
+
+
+class QueueReport(BaseModel):
+    """Everything the dashboard shows for a queue."""
+
+    stats: QueueStats
+    period: str = Field(description="day or week: the buckets of over_time.")
+    over_time: list[PeriodRate]
+    lift: LiftView
+    throughput: list[Throughput] = Field(description="Verdicts per day, the last 14 days.")

@@ -105,6 +105,41 @@ def cmd_stats(args: argparse.Namespace) -> int:
                         f"({rate.n_reviews} reviews, {rate.n_audit} audited; {rate.method})"
                     )
             print(f"  selection runs complete {stats.runs_used}, pending {stats.runs_pending}")
+            model = stats.model
+            if model is None:
+                print("  scorer     cold start (no learned model yet)")
+            else:
+                held = "not yet" if model.brier is None else f"Brier {model.brier:.3f}, ECE {model.ece:.3f}"
+                print(
+                    f"  scorer     {model.version} on {model.reviews} reviews, {model.calibration}; "
+                    f"held-out calibration {held}"
+                )
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from service.storage.db import engine_for, transaction
+    from service.usecases.report import queue_report
+
+    settings = get_settings()
+    names = [args.queue] if args.queue else [q.name for q in settings.queues]
+    with transaction(engine_for(settings)) as session:
+        for name in names:
+            report = queue_report(session, queue=name, period=args.period)
+            lift = report.lift
+            print(f"{name}: {report.stats.outputs} outputs, {report.stats.reviews} reviews")
+            if lift.lift is not None:
+                print(
+                    f"  routing    {lift.failures_per_100_routed:.0f} failures per 100 routed reviews, "
+                    f"{(lift.audit_rate or 0) * 100:.0f} per 100 audited: {lift.lift:.2f}x "
+                    f"[{lift.low:.2f}, {lift.high:.2f}]"
+                )
+            print(f"  {args.period:<10} {'outputs':>8} {'reviews':>8}  failure rate [95% interval]")
+            for row in report.over_time:
+                rate = row.estimate
+                shown = "-" if rate is None else f"{rate.rate:6.1%} [{rate.low:.1%}, {rate.high:.1%}]"
+                print(f"  {row.start:%Y-%m-%d} {row.outputs:>8} {row.reviews:>8}  {shown}")
+            print("  reviews per day: " + " ".join(str(d.reviews) for d in report.throughput))
     return 0
 
 
@@ -144,6 +179,13 @@ def parser() -> argparse.ArgumentParser:
     stats = sub.add_parser("stats", help="each queue's failure rate with a 95%% interval")
     stats.add_argument("queue", nargs="?", default=None)
     stats.set_defaults(func=cmd_stats)
+
+    report = sub.add_parser(
+        "report", help="what each queue's reviews bought: rate over time, lift, throughput"
+    )
+    report.add_argument("queue", nargs="?", default=None)
+    report.add_argument("--period", choices=["day", "week"], default="day")
+    report.set_defaults(func=cmd_report)
 
     add_bench_commands(sub)
     add_collection_commands(sub)

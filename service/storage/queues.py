@@ -249,12 +249,12 @@ def cluster_members(session: Session, *, pick: Pick, limit: int) -> list[tuple[s
     return [(i, text, score) for i, text, score in rows]
 
 
-def estimate_population(session: Session, *, queue: str) -> list[tuple[str | None, str | None]]:
-    """(verdict or None, pick stratum or None) of every scored, non-junk output of a queue: the
-    traffic its failure-rate estimate is about."""
+def estimate_population(session: Session, *, queue: str) -> list[tuple[str | None, str | None, datetime]]:
+    """(verdict or None, pick stratum or None, arrival) of every scored, non-junk output of a queue:
+    the traffic its failure-rate estimate is about."""
     latest = latest_verdicts()
     rows = session.execute(
-        select(latest.c.verdict, Pick.stratum)
+        select(latest.c.verdict, Pick.stratum, Output.received_at)
         .select_from(Output)
         .outerjoin(latest, latest.c.output_id == Output.id)
         .outerjoin(Pick, Pick.output_id == Output.id)
@@ -265,4 +265,15 @@ def estimate_population(session: Session, *, queue: str) -> list[tuple[str | Non
             ),
         )
     )
-    return [(verdict, stratum) for verdict, stratum in rows]
+    return [(verdict, stratum, received_at) for verdict, stratum, received_at in rows]
+
+
+def reviews_per_day(session: Session, *, queue: str, since: datetime) -> dict[str, int]:
+    """ISO day -> verdicts given on it in this queue (second reviews and rulings included)."""
+    days: dict[str, int] = {}
+    for (at,) in session.execute(
+        select(Review.created_at).where(Review.queue == queue, Review.created_at >= since)
+    ):
+        day = at.astimezone(UTC).date().isoformat()
+        days[day] = days.get(day, 0) + 1
+    return days

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Query
 
 from service.deps import ReaderDep, SessionDep, SettingsDep
-from service.domain_queues import QueueItems, QueueStats, QueueView
+from service.domain_queues import QueueItems, QueueReport, QueueStats, QueueView
 from service.hygiene import MAX_INT
 from service.storage import queues as queues_repo
 from service.usecases.queues import queue_config, queue_stats, queue_view
+from service.usecases.report import queue_report
 from service.views import queue_item
 
 router = APIRouter(prefix="/queues", tags=["queues"])
@@ -40,3 +43,16 @@ def queue_statistics(name: str, _: ReaderDep, session: SessionDep, settings: Set
     """The failure rate of the queue's traffic with a 95% interval, from the random audit and the
     inclusion probability of every reviewed pick; junk counts by reason."""
     return queue_stats(session, queue=queue_config(settings, name).name)
+
+
+@router.get("/{name}/report", response_model=QueueReport)
+def queue_evidence(
+    name: str,
+    _: ReaderDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    period: Literal["day", "week"] = "day",
+) -> QueueReport:
+    """What the queue's reviews bought: its stats, the failure rate per day or week with its
+    interval, what routing found against the audit (lift), and reviews per day."""
+    return queue_report(session, queue=queue_config(settings, name).name, period=period)

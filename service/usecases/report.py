@@ -1,0 +1,91 @@
+"""What a queue's reviews bought, for the dashboard, `GET /v1/queues/{name}/report` and
+`review-router report`: the failure rate over time with its interval, what routing found against the
+audit (lift), the learned scorer's calibration, and reviewer throughput."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from core import estimate
+from service.domain_queues import LiftView, PeriodRate, QueueReport, Throughput
+from service.storage import queues as queues_repo
+from service.storage.tables import utcnow
+from service.usecases.queues import queue_stats
+from service.views import rate_view
+
+Z95 = estimate.Z95
+#: Days of reviewer throughput shown.
+THROUGHPUT_DAYS = 14
+
+
+def period_start(at: datetime, period: str) -> datetime:
+    """The start of ``at``'s day or ISO week (Monday), UTC."""
+    day = at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day - timedelta(days=day.weekday()) if period == "week" else day
+
+
+def lift(routed: tuple[int, int], audit: tuple[int, int], z: float = Z95) -> LiftView:
+    """Failures per 100 routed reviews against the audit's rate, and their ratio with a 95% interval
+    (Katz's log interval for a ratio of two proportions, half a failure added to each side)."""
+    (n_r, f_r), (n_a, f_a) = routed, audit
+    view = LiftView(
+        routed_reviews=n_r,
+        routed_failures=f_r,
+        audit_reviews=n_a,
+        audit_failures=f_a,
+        failures_per_100_routed=100 * f_r / n_r if n_r else None,
+        audit_rate=f_a / n_a if n_a else None,
+    )
+    if not n_r or not n_a:
+        return view
+    p_r, p_a = (f_r + 0.5) / (n_r + 1), (f_a + 0.5) / (n_a + 1)
+    spread = z * math.sqrt((1 - p_r) / (p_r * (n_r + 1)) + (1 - p_a) / (p_a * (n_a + 1)))
+    ratio = p_r / p_a
+    return view.model_copy(
+        update={
+            "lift": (f_r / n_r) / (f_a / n_a) if f_a else None,
+            "low": ratio * math.exp(-spread),
+            "high": ratio * math.exp(spread),
+        }
+    )
+
+
+def queue_report(session: Session, *, queue: str, period: str = "day") -> QueueReport:
+    """A queue's evidence: everything the dashboard shows, as data."""
+    population = queues_repo.estimate_population(session, queue=queue)
+    by_period: dict[datetime, list[estimate.Output]] = defaultdict(list)
+    routed, audit = [0, 0], [0, 0]
+    for verdict, stratum, received_at in population:
+        failed = None if verdict is None else verdict == "fail"
+        by_period[period_start(received_at, period)].append(
+            estimate.Output(failed, audit=stratum == "audit", routed=stratum not in (None, "audit"))
+        )
+        if failed is not None and stratum is not None:
+            side = audit if stratum == "audit" else routed
+            side[0] += 1
+            side[1] += failed
+    over_time = [
+        PeriodRate(
+            start=start,
+            outputs=len(outputs),
+            reviews=sum(o.failed is not None for o in outputs),
+            estimate=rate_view(estimate.every_review(outputs))
+            if any(o.failed is not None for o in outputs)
+            else None,
+        )
+        for start, outputs in sorted(by_period.items())
+    ]
+    since = period_start(utcnow(), "day") - timedelta(days=THROUGHPUT_DAYS - 1)
+    per_day = queues_repo.reviews_per_day(session, queue=queue, since=since)
+    days = [(since + timedelta(days=i)).date().isoformat() for i in range(THROUGHPUT_DAYS)]
+    return QueueReport(
+        stats=queue_stats(session, queue=queue),
+        period=period,
+        over_time=over_time,
+        lift=lift((routed[0], routed[1]), (audit[0], audit[1])),
+        throughput=[Throughput(day=d, reviews=per_day.get(d, 0)) for d in days],
+    )

@@ -1,0 +1,31 @@
+"""The dashboard's arithmetic: lift with its interval, and the periods outputs are counted in."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from service.usecases.report import lift, period_start
+
+
+def test_lift_is_the_routed_rate_over_the_audit_rate_with_an_interval_around_it() -> None:
+    view = lift((100, 40), (50, 10))
+    assert view.failures_per_100_routed == pytest.approx(40.0) and view.audit_rate == pytest.approx(0.2)
+    assert view.lift == pytest.approx(2.0)
+    assert view.low is not None and view.high is not None and 1.0 < view.low < 2.0 < view.high < 4.0
+    # more reviews on both sides: a narrower interval around the same lift
+    wide, narrow = lift((100, 40), (50, 10)), lift((1000, 400), (500, 100))
+    assert narrow.high - narrow.low < wide.high - wide.low  # type: ignore[operator]
+
+
+def test_lift_needs_both_sides_and_says_nothing_without_audit_failures() -> None:
+    assert lift((10, 5), (0, 0)).lift is None and lift((10, 5), (0, 0)).low is None
+    only_passes = lift((10, 5), (20, 0))
+    assert only_passes.lift is None and only_passes.low is not None and only_passes.low > 1.0
+
+
+def test_periods_start_at_midnight_utc_and_weeks_on_monday() -> None:
+    wednesday = datetime(2026, 12, 2, 15, 30, tzinfo=UTC)
+    assert period_start(wednesday, "day") == datetime(2026, 12, 2, tzinfo=UTC)
+    assert period_start(wednesday, "week") == datetime(2026, 11, 30, tzinfo=UTC)
