@@ -27,7 +27,7 @@ def dashboard_page(
 ) -> HTMLResponse:
     panels = []
     for config in settings.queues:
-        report = queue_report(session, queue=config.name, period=period)
+        report = queue_report(session, settings, queue=config.name, period=period)
         model = report.stats.model
         panels.append(
             {

@@ -126,10 +126,22 @@ class Throughput(BaseModel):
     reviews: int
 
 
+class DriftView(BaseModel):
+    """The queue's latest outputs against the ones before them, by their embeddings."""
+
+    recent: int
+    reference: int
+    shift: float = Field(description="Largest shift of a principal component, in standard deviations.")
+    p_value: float = Field(description="Welch's t-test, Bonferroni over the components.")
+    drifted: bool
+    audit_share: float = Field(description="The audit share selection uses now (raised while drifting).")
+
+
 class QueueReport(BaseModel):
     """Everything the dashboard shows for a queue."""
 
     stats: QueueStats
+    drift: DriftView | None = Field(description="Null until the queue has enough outputs to compare.")
     period: str = Field(description="day or week: the buckets of over_time.")
     over_time: list[PeriodRate]
     lift: LiftView

@@ -162,6 +162,15 @@ class Settings(BaseSettings):
     )
     selection_pca_components: int = Field(default=16, ge=2, description="Dimensions kept before HDBSCAN.")
     min_cluster_size: int = Field(default=5, ge=2, description="HDBSCAN's smallest cluster.")
+    drift_window: int = Field(
+        default=200, ge=30, description="Latest outputs of a queue compared with the ones before for drift."
+    )
+    drift_reference: int = Field(
+        default=1000, ge=30, description="Outputs before the drift window that it is compared with."
+    )
+    drift_audit_share: float = Field(
+        default=0.30, ge=0, le=1, description="A queue's audit share while its traffic drifts (if higher)."
+    )
     duplicate_cosine: float = Field(
         default=0.97, gt=0, le=1, description="Cosine above which outputs are shown once, as duplicates."
     )

@@ -20,9 +20,11 @@ from workers.runtime import runtime
 log = logging.getLogger(__name__)
 
 
-def params_for(settings: Settings, config: QueueConfig) -> SelectionParams:
+def params_for(settings: Settings, config: QueueConfig, *, drifting: bool = False) -> SelectionParams:
+    """The queue's selection parameters; while its traffic drifts, a larger audit (if configured)."""
+    audit_share = max(config.audit_share, settings.drift_audit_share) if drifting else config.audit_share
     return SelectionParams(
-        audit_share=config.audit_share,
+        audit_share=audit_share,
         explore_share=config.explore_share,
         cluster_share=config.cluster_share,
         candidate_multiple=settings.candidate_multiple,
@@ -85,10 +87,23 @@ def select_queue(queue_name: str) -> int:
             else []
         )
         candidates = [candidate(o) for o in window]
+        shift = queues_repo.traffic_drift(session, settings, queue=config.name) if candidates else None
     if not candidates:
         return 0
+    if shift is not None and shift.drifted:
+        log.warning(
+            "queue %s: traffic drifts (latest %d outputs against the %d before: shift %.2f SD, p=%.1e); "
+            "audit share raised to %.0f%%",
+            config.name,
+            shift.recent,
+            shift.reference,
+            shift.shift,
+            shift.p_value,
+            100 * max(config.audit_share, settings.drift_audit_share),
+        )
     rng = np.random.default_rng()
-    result = selection.select_window(candidates, slots=slots, params=params_for(settings, config), rng=rng)
+    params = params_for(settings, config, drifting=shift is not None and shift.drifted)
+    result = selection.select_window(candidates, slots=slots, params=params, rng=rng)
     ranks = selection.review_ranks(result.picks, rng)
     junk = sum(len(ids) for ids in result.junk.values())
     added = 0

@@ -125,7 +125,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     names = [args.queue] if args.queue else [q.name for q in settings.queues]
     with transaction(engine_for(settings)) as session:
         for name in names:
-            report = queue_report(session, queue=name, period=args.period)
+            report = queue_report(session, settings, queue=name, period=args.period)
             lift = report.lift
             print(f"{name}: {report.stats.outputs} outputs, {report.stats.reviews} reviews")
             if lift.lift is not None:
@@ -140,6 +140,13 @@ def cmd_report(args: argparse.Namespace) -> int:
                 shown = "-" if rate is None else f"{rate.rate:6.1%} [{rate.low:.1%}, {rate.high:.1%}]"
                 print(f"  {row.start:%Y-%m-%d} {row.outputs:>8} {row.reviews:>8}  {shown}")
             print("  reviews per day: " + " ".join(str(d.reviews) for d in report.throughput))
+            shift = report.drift
+            if shift is not None:
+                state = "DRIFTING" if shift.drifted else "no drift"
+                print(
+                    f"  traffic    {state}: latest {shift.recent} against {shift.reference} before, "
+                    f"shift {shift.shift:.2f} SD, p={shift.p_value:.1e}; audit share {shift.audit_share:.0%}"
+                )
     return 0
 
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import numpy as np
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session, load_only
 from sqlalchemy.sql.elements import ColumnElement
 
+from core import drift
 from service.domain import OutputStatus
+from service.settings import Settings
 from service.storage.repository import latest_verdicts
 from service.storage.tables import Output, Pick, Review, Selection
 
@@ -277,3 +280,24 @@ def reviews_per_day(session: Session, *, queue: str, since: datetime) -> dict[st
         day = at.astimezone(UTC).date().isoformat()
         days[day] = days.get(day, 0) + 1
     return days
+
+
+def recent_embeddings(session: Session, *, queue: str, limit: int) -> list[bytes]:
+    """The embeddings of a queue's latest scored outputs, newest first (for drift)."""
+    return list(
+        session.scalars(
+            select(Output.embedding)
+            .where(Output.queue == queue, Output.embedding.is_not(None))
+            .order_by(Output.received_at.desc(), Output.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def traffic_drift(session: Session, settings: Settings, *, queue: str) -> drift.Drift | None:
+    """The queue's latest outputs' embeddings against the ones before them (None: too few yet)."""
+    limit = settings.drift_window + settings.drift_reference
+    vectors = [
+        np.frombuffer(b, dtype=np.float32) for b in recent_embeddings(session, queue=queue, limit=limit)
+    ]
+    return drift.of_recent(vectors, window=settings.drift_window, reference=settings.drift_reference)

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from core import estimate
-from service.domain_queues import LiftView, PeriodRate, QueueReport, Throughput
+from service.domain_queues import DriftView, LiftView, PeriodRate, QueueReport, Throughput
+from service.settings import Settings
 from service.storage import queues as queues_repo
 from service.storage.tables import utcnow
 from service.usecases.queues import queue_stats
@@ -54,7 +56,7 @@ def lift(routed: tuple[int, int], audit: tuple[int, int], z: float = Z95) -> Lif
     )
 
 
-def queue_report(session: Session, *, queue: str, period: str = "day") -> QueueReport:
+def queue_report(session: Session, settings: Settings, *, queue: str, period: str = "day") -> QueueReport:
     """A queue's evidence: everything the dashboard shows, as data."""
     population = queues_repo.estimate_population(session, queue=queue)
     by_period: dict[datetime, list[estimate.Output]] = defaultdict(list)
@@ -82,8 +84,17 @@ def queue_report(session: Session, *, queue: str, period: str = "day") -> QueueR
     since = period_start(utcnow(), "day") - timedelta(days=THROUGHPUT_DAYS - 1)
     per_day = queues_repo.reviews_per_day(session, queue=queue, since=since)
     days = [(since + timedelta(days=i)).date().isoformat() for i in range(THROUGHPUT_DAYS)]
+    shift = queues_repo.traffic_drift(session, settings, queue=queue)
+    config = settings.queue(queue)
+    share = config.audit_share if config is not None else 0.0
     return QueueReport(
         stats=queue_stats(session, queue=queue),
+        drift=None
+        if shift is None
+        else DriftView(
+            **asdict(shift),
+            audit_share=max(share, settings.drift_audit_share) if shift.drifted else share,
+        ),
         period=period,
         over_time=over_time,
         lift=lift((routed[0], routed[1]), (audit[0], audit[1])),

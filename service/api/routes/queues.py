@@ -55,4 +55,4 @@ def queue_evidence(
 ) -> QueueReport:
     """What the queue's reviews bought: its stats, the failure rate per day or week with its
     interval, what routing found against the audit (lift), and reviews per day."""
-    return queue_report(session, queue=queue_config(settings, name).name, period=period)
+    return queue_report(session, settings, queue=queue_config(settings, name).name, period=period)
