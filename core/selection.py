@@ -290,10 +290,9 @@ def select_window(
 
 
 def review_ranks(picks: Sequence[PickDecision], rng: np.random.Generator) -> list[float | None]:
-    """Each pick's place in review order: a routed pick by its score, an audit pick at a uniformly
-    random place among the routed picks' scores. Reviewers then meet the audit at random moments,
-    whatever its outputs' scores, so the part of it reviewed so far is a random part (in score order
-    the high-scoring audit picks would come first and bias every estimate made before the end)."""
-    routed = [p.score for p in picks if p.stratum != "audit" and p.score is not None]
-    low, high = (min(routed), max(routed)) if routed else (0.0, 1.0)
-    return [float(rng.uniform(low, high)) if p.stratum == "audit" else p.score for p in picks]
+    """Each audit pick's place among the audit picks, a uniform random key (routed picks: None, they
+    are reviewed by score). Reviewers meet the audit in this random order, every ``1/audit_share``-th
+    claim (``reviewing.claim_next``), so the part of it reviewed so far is a random part whatever its
+    outputs' scores (in score order the high-scoring audit picks came first, which biased every
+    estimate made before the end) and it takes the audit's share of the reviews, no more."""
+    return [float(rng.uniform()) if p.stratum == "audit" else None for p in picks]

@@ -94,14 +94,7 @@ def next_item(
     """Claim the next item for this reviewer and open it (leaving ``after`` without a verdict)."""
     config = queue_config(settings, name)
     with session.begin():
-        pick = reviewing.claim_next(
-            session,
-            queue=config.name,
-            user_id=principal.id,
-            now=utcnow(),
-            lease=workbench.lease(settings),
-            after=after or None,
-        )
+        pick = workbench.claim_next(session, settings, principal, queue=config, after=after or None)
     if pick is None:
         return see_other(f"/ui/queues/{config.name}?done=1")
     query = urlencode({k: v for k, v in {"recorded": recorded}.items() if v})

@@ -11,18 +11,12 @@ from datetime import UTC, datetime
 import numpy as np
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session, load_only
-from sqlalchemy.sql.elements import ColumnElement
 
 from core import drift
 from service.domain import OutputStatus
 from service.settings import Settings
 from service.storage.repository import latest_verdicts
 from service.storage.tables import Output, Pick, Review, Selection
-
-
-def review_order() -> ColumnElement[float]:
-    """A pick's place in queue order: its queue rank, else its score (unscored picks last)."""
-    return func.coalesce(Pick.queue_rank, Pick.score, -1.0)
 
 
 def queue_window(session: Session, *, queue: str, limit: int) -> list[Output]:
@@ -220,7 +214,7 @@ def waiting_items(
             load_only(Output.id, Output.external_id, Output.app, Output.model, Output.prompt, Output.response)
         )
         .where(waiting)
-        .order_by(review_order().desc().nulls_last(), Pick.picked_at)
+        .order_by(Pick.score.desc().nulls_last(), Pick.picked_at)
         .limit(limit)
         .offset(offset)
     )

@@ -21,7 +21,6 @@ from core.reviews import QCState, ReviewKind
 from service.domain import OutputStatus
 from service.domain_workbench import VerdictIn
 from service.errors import Conflict, NotFound
-from service.storage.queues import review_order
 from service.storage.repository import get_output
 from service.storage.tables import Output, Pick, Review, Skip, User, new_id
 
@@ -131,9 +130,12 @@ def claim_next(
     now: datetime,
     lease: timedelta,
     after: str | None = None,
+    audit_every: int = 0,
 ) -> Pick | None:
     """Claim the next item this reviewer should see: a lease they already hold, then items waiting
-    for a blind second verdict (oldest first), then unreviewed items, most likely failures first.
+    for a blind second verdict (oldest first), then unreviewed items, most likely failures first,
+    except that every ``audit_every``-th first review of the queue is an audit pick, in the audit's
+    random order (``selection.review_ranks``): the audit is reviewed at its share, as a random part.
 
     With ``after`` (the item the reviewer is leaving without a verdict) its lease is released and
     the walk continues below it in queue order, wrapping round to the top.
@@ -160,14 +162,17 @@ def claim_next(
         )
         .order_by(Pick.reviewed_at)
     )
-    first = (
-        select(Pick.id)
-        .where(*base, Pick.reviewed_at.is_(None), _free_for(user_id, now))
-        .order_by(_rank().desc(), Pick.picked_at, Pick.id)
+    unreviewed = select(Pick.id).where(*base, Pick.reviewed_at.is_(None), _free_for(user_id, now))
+    routed = unreviewed.where(Pick.stratum != "audit").order_by(_rank().desc(), Pick.picked_at, Pick.id)
+    audit = unreviewed.where(Pick.stratum == "audit").order_by(
+        Pick.queue_rank.desc().nulls_last(), Pick.picked_at, Pick.id
     )
-    rounds = [second, first]
     if current is not None and current.reviewed_at is None:
-        rounds = [second, first.where(_below(current)), first]
+        rounds = [second, routed.where(_below(current)), routed, audit]
+    elif audit_every > 0 and _reviewed_in(session, queue) % audit_every == audit_every - 1:
+        rounds = [second, audit, routed]
+    else:
+        rounds = [second, routed, audit]
     for candidates in rounds:
         # A few candidates per round: a concurrent reviewer may take the first ones meanwhile.
         for _ in range(3):
@@ -180,14 +185,24 @@ def claim_next(
     return None
 
 
+def _reviewed_in(session: Session, queue: str) -> int:
+    """How many of the queue's picks have their first verdict."""
+    return (
+        session.scalar(
+            select(func.count()).select_from(Pick).where(Pick.queue == queue, Pick.reviewed_at.is_not(None))
+        )
+        or 0
+    )
+
+
 def _rank() -> ColumnElement[float]:
-    """A pick's place in queue order: its queue rank, else its score (unscored picks last)."""
-    return review_order()
+    """A pick's place in queue order: its score, with unscored picks last."""
+    return func.coalesce(Pick.score, -1.0)
 
 
 def _below(pick: Pick) -> ColumnElement[bool]:
-    """Picks after this one in queue order (rank descending, then oldest pick, then id)."""
-    current = next((r for r in (pick.queue_rank, pick.score) if r is not None), -1.0)
+    """Picks after this one in queue order (score descending, then oldest pick, then id)."""
+    current = pick.score if pick.score is not None else -1.0
     rank = _rank()
     return or_(
         rank < current,

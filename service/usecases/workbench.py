@@ -19,14 +19,35 @@ from service.domain_workbench import (
     VerdictIn,
     verdict_from,
 )
-from service.settings import Settings
+from service.settings import QueueConfig, Settings
 from service.storage import promotion_rules, quality, reviewing
-from service.storage.tables import Review, utcnow
+from service.storage.tables import Pick, Review, utcnow
 from service.views import agreement_view
 
 
 def lease(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.claim_lease_seconds)
+
+
+def claim_next(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    *,
+    queue: QueueConfig,
+    after: str | None = None,
+) -> Pick | None:
+    """Claim the next item of a queue for this reviewer: blind second reviews first, then the most
+    likely failures, with an audit pick (in the audit's random order) every ``1/audit_share``-th."""
+    return reviewing.claim_next(
+        session,
+        queue=queue.name,
+        user_id=principal.id,
+        now=utcnow(),
+        lease=lease(settings),
+        after=after,
+        audit_every=round(1 / queue.audit_share) if queue.audit_share > 0 else 0,
+    )
 
 
 def checked(submitted: VerdictIn, settings: Settings) -> VerdictIn:

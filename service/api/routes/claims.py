@@ -28,9 +28,7 @@ def claim_next(
     """Claim the next item for you: blind second reviews first, then the most likely failures."""
     config = queue_config(settings, name)
     with session.begin():
-        pick = reviewing.claim_next(
-            session, queue=config.name, user_id=principal.id, now=utcnow(), lease=workbench.lease(settings)
-        )
+        pick = workbench.claim_next(session, settings, principal, queue=config)
         if pick is None or pick.claimed_until is None:
             return Response(status_code=status.HTTP_204_NO_CONTENT)
         output = get_output(session, output_id=pick.output_id)

@@ -378,3 +378,41 @@ def test_concurrent_reviewers_never_claim_the_same_item(fresh_db: Database, revi
         t.join(60)
     claimed = [i for ids in got.values() for i in ids]
     assert len(claimed) == 2 * reviewers and len(set(claimed)) == len(claimed)
+
+
+def test_the_audit_takes_its_share_of_the_claims_in_its_own_random_order(db: Database, settings_for) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_for(db, qc_share=0.0, queues=[QueueConfig(name="default", audit_share=0.25)])
+    with rolled_back_app(db, settings) as app:
+        with app.state.sessions() as session, session.begin():
+            routed = seed_items(session, 6)
+            audit = []
+            for key, score in ((0.2, 0.99), (0.9, 0.01), (0.5, 0.5)):  # random keys, any scores
+                row, _ = repo.ingest_output(
+                    session, output_in=OutputIn(prompt=f"audit {key}", response="a", app="support")
+                )
+                session.execute(
+                    update(Output)
+                    .where(Output.id == row.id)
+                    .values(status="scored", score=score, queue="default")
+                )
+                assert queues_repo.add_pick(
+                    session,
+                    queue="default",
+                    output_id=row.id,
+                    stratum="audit",
+                    reason="audit",
+                    score=score,
+                    inclusion_probability=0.1,
+                    queue_rank=key,
+                )
+                audit.append(row.id)
+        with TestClient(app) as client:
+            reviewer = as_(client, "reviewer")
+            order = []
+            for _ in range(9):
+                claim = client.post("/v1/queues/default/claims", headers=reviewer).json()["item"]["output_id"]
+                order.append(claim)
+                review = {"output_id": claim, "verdict": "pass"}
+                assert client.post("/v1/reviews", json=review, headers=reviewer).status_code == 201
+    # every 4th claim is an audit pick, highest key first whatever its score; routed by score between
+    assert order == [*routed[:3], audit[1], *routed[3:6], audit[2], audit[0]]
