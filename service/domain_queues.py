@@ -119,6 +119,16 @@ class LiftView(BaseModel):
     lift: float | None = Field(default=None, description="Routed failure rate over the audit's.")
     low: float | None = Field(default=None, description="95% interval of the lift (Katz, log scale).")
     high: float | None = None
+    random_reviews_needed: float | None = Field(
+        default=None,
+        description="Label efficiency: reviews at the audit's rate that would have found as many failures "
+        "as every review did.",
+    )
+    recall: float | None = Field(
+        default=None, description="Share of all the traffic's failures the reviews found (estimated)."
+    )
+    recall_low: float | None = None
+    recall_high: float | None = None
 
 
 class Throughput(BaseModel):

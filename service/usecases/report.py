@@ -87,8 +87,17 @@ def queue_report(session: Session, settings: Settings, *, queue: str, period: st
     shift = queues_repo.traffic_drift(session, settings, queue=queue)
     config = settings.queue(queue)
     share = config.audit_share if config is not None else 0.0
+    stats = queue_stats(session, queue=queue)
+    found = lift((routed[0], routed[1]), (audit[0], audit[1]))
+    if found.audit_rate:
+        found.random_reviews_needed = stats.failures / found.audit_rate
+    if stats.estimate is not None and stats.estimate.rate > 0:
+        traffic = stats.outputs
+        found.recall = min(1.0, stats.failures / (stats.estimate.rate * traffic))
+        found.recall_low = min(1.0, stats.failures / (stats.estimate.high * traffic))
+        found.recall_high = min(1.0, stats.failures / (max(stats.estimate.low, 1e-12) * traffic))
     return QueueReport(
-        stats=queue_stats(session, queue=queue),
+        stats=stats,
         drift=None
         if shift is None
         else DriftView(
@@ -97,6 +106,6 @@ def queue_report(session: Session, settings: Settings, *, queue: str, period: st
         ),
         period=period,
         over_time=over_time,
-        lift=lift((routed[0], routed[1]), (audit[0], audit[1])),
+        lift=found,
         throughput=[Throughput(day=d, reviews=per_day.get(d, 0)) for d in days],
     )
