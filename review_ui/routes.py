@@ -123,12 +123,20 @@ def item_page(
         )
     output = repo.get_output(session, output_id=output_id)
     view = output_view(session, output)
+    cold = not output.scorer_version or output.scorer_version.startswith("coldstart")
+    rank_share = (
+        repo.top_share(session, score=output.score, window=settings.reference_window)
+        if cold and output.score is not None
+        else None
+    )
     blind = claim.mode == "second_review"
     return render(
         request,
         "item.html",
         {
             "output": view,
+            "cold": cold,
+            "rank_share": rank_share,
             "claim": claim,
             "blind": blind,
             # A blind second reviewer must not see the first verdict.

@@ -129,6 +129,21 @@ def recent_signals(session: Session, *, limit: int) -> list[tuple[dict[str, Any]
     return [(signals or {}, score) for signals, score in rows]
 
 
+def top_share(session: Session, *, score: float, window: int) -> float | None:
+    """The share of the last ``window`` scored outputs that score at least this much (None: none yet)."""
+    recent = (
+        select(Output.score)
+        .where(Output.scored_at.is_not(None), Output.score.is_not(None))
+        .order_by(Output.scored_at.desc())
+        .limit(window)
+        .subquery()
+    )
+    total, above = session.execute(
+        select(func.count(), func.count().filter(recent.c.score >= score)).select_from(recent)
+    ).one()
+    return above / total if total else None
+
+
 def latest_verdicts() -> Any:
     """A subquery: each reviewed output with its verdict (``output_id``, ``at``, ``verdict``): the
     latest first review or adjudication."""

@@ -24,6 +24,8 @@ def test_a_reviewer_signs_in_and_clears_an_easy_item_in_two_keystrokes(workbench
     expect(page.get_by_test_id("p-fail")).to_have_text("0.93")
     # no learned model yet: the score is a cold-start rank, never called a probability
     expect(page.locator(".pfail")).to_contain_text("cold-start rank")
+    # the highest of the seeded scores: the top share of the scored outputs (1 of 8 here)
+    expect(page.get_by_test_id("rank-share")).to_have_text("top 12% of recent traffic")
     expect(page.locator(".pfail")).not_to_contain_text("p_fail")
     screenshot(page, "item")
     page.keyboard.press("p")
