@@ -56,7 +56,9 @@ def table(name: str, report: Mapping[str, Any]) -> str:
     stats = est.get("queue_stats") or {}
     lines.append("")
     lines.append(f"  failure rate: truth {est['truth'] * 100:.1f}%; the queue's 95% intervals (width)")
-    curve = [*report.get("estimate_curve", []), {"reviews": report["reviews"], **stats}]
+    curve = list(report.get("estimate_curve", []))
+    if not curve or curve[-1]["reviews"] != report["reviews"]:
+        curve.append({"reviews": report["reviews"], **stats})
     labels = (("estimate", "every review"), ("audit_only", "audit only"), ("windows", "complete runs"))
     lines.append("    reviews  " + "  ".join(f"{title:<24}" for _, title in labels))
     for row in curve:
