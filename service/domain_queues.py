@@ -147,8 +147,21 @@ class DriftView(BaseModel):
     audit_share: float = Field(description="The audit share selection uses now (raised while drifting).")
 
 
+class RecommendationView(BaseModel):
+    """Do more reviews still pay? (core/evidence.py)"""
+
+    action: str = Field(description="keep, lower the budget, stop, resume, or not enough evidence.")
+    why: str = Field(description="The numbers behind it.")
+    recent_yield: float | None = Field(
+        default=None, description="Failure share of the latest routed reviews."
+    )
+    audit_rate: float | None = None
+
+
 class QueueReport(BaseModel):
     """Everything the dashboard shows for a queue."""
+
+    recommendation: RecommendationView
 
     stats: QueueStats
     drift: DriftView | None = Field(description="Null until the queue has enough outputs to compare.")

@@ -128,6 +128,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             report = queue_report(session, settings, queue=name, period=args.period)
             lift = report.lift
             print(f"{name}: {report.stats.outputs} outputs, {report.stats.reviews} reviews")
+            print(f"  advice     {report.recommendation.action}: {report.recommendation.why}")
             if lift.lift is not None:
                 print(
                     f"  routing    {lift.failures_per_100_routed:.0f} failures per 100 routed reviews, "

@@ -246,12 +246,14 @@ def cluster_members(session: Session, *, pick: Pick, limit: int) -> list[tuple[s
     return [(i, text, score) for i, text, score in rows]
 
 
-def estimate_population(session: Session, *, queue: str) -> list[tuple[str | None, str | None, datetime]]:
-    """(verdict or None, pick stratum or None, arrival) of every scored, non-junk output of a queue:
-    the traffic its failure-rate estimate is about."""
+def estimate_population(
+    session: Session, *, queue: str
+) -> list[tuple[str | None, str | None, datetime, datetime | None]]:
+    """(verdict or None, pick stratum or None, arrival, first review of its pick or None) of every
+    scored, non-junk output of a queue: the traffic its failure-rate estimate is about."""
     latest = latest_verdicts()
     rows = session.execute(
-        select(latest.c.verdict, Pick.stratum, Output.received_at)
+        select(latest.c.verdict, Pick.stratum, Output.received_at, Pick.reviewed_at)
         .select_from(Output)
         .outerjoin(latest, latest.c.output_id == Output.id)
         .outerjoin(Pick, Pick.output_id == Output.id)
@@ -262,7 +264,9 @@ def estimate_population(session: Session, *, queue: str) -> list[tuple[str | Non
             ),
         )
     )
-    return [(verdict, stratum, received_at) for verdict, stratum, received_at in rows]
+    return [
+        (verdict, stratum, received_at, reviewed_at) for verdict, stratum, received_at, reviewed_at in rows
+    ]
 
 
 def reviews_per_day(session: Session, *, queue: str, since: datetime) -> dict[str, int]:

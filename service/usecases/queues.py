@@ -52,7 +52,7 @@ def queue_stats(session: Session, *, queue: str) -> QueueStats:
             audit=stratum == "audit",
             routed=stratum is not None and stratum != "audit",
         )
-        for verdict, stratum, _ in queues_repo.estimate_population(session, queue=queue)
+        for verdict, stratum, _, _ in queues_repo.estimate_population(session, queue=queue)
     ]
     reviewed = queues_repo.reviewed_picks(session, queue=queue)
     progress = queues_repo.selection_progress(session, queue=queue)

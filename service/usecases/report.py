@@ -11,8 +11,15 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from core import estimate
-from service.domain_queues import DriftView, LiftView, PeriodRate, QueueReport, Throughput
+from core import estimate, evidence
+from service.domain_queues import (
+    DriftView,
+    LiftView,
+    PeriodRate,
+    QueueReport,
+    RecommendationView,
+    Throughput,
+)
 from service.settings import Settings
 from service.storage import queues as queues_repo
 from service.storage.tables import utcnow
@@ -61,7 +68,8 @@ def queue_report(session: Session, settings: Settings, *, queue: str, period: st
     population = queues_repo.estimate_population(session, queue=queue)
     by_period: dict[datetime, list[estimate.Output]] = defaultdict(list)
     routed, audit = [0, 0], [0, 0]
-    for verdict, stratum, received_at in population:
+    routed_reviews: list[tuple[datetime, bool]] = []
+    for verdict, stratum, received_at, reviewed_at in population:
         failed = None if verdict is None else verdict == "fail"
         by_period[period_start(received_at, period)].append(
             estimate.Output(failed, audit=stratum == "audit", routed=stratum not in (None, "audit"))
@@ -70,6 +78,8 @@ def queue_report(session: Session, settings: Settings, *, queue: str, period: st
             side = audit if stratum == "audit" else routed
             side[0] += 1
             side[1] += failed
+            if stratum != "audit" and reviewed_at is not None:
+                routed_reviews.append((reviewed_at, failed))
     over_time = [
         PeriodRate(
             start=start,
@@ -96,7 +106,17 @@ def queue_report(session: Session, settings: Settings, *, queue: str, period: st
         found.recall = min(1.0, stats.failures / (stats.estimate.rate * traffic))
         found.recall_low = min(1.0, stats.failures / (stats.estimate.high * traffic))
         found.recall_high = min(1.0, stats.failures / (max(stats.estimate.low, 1e-12) * traffic))
+    latest = [
+        failed for _, failed in sorted(routed_reviews, key=lambda r: r[0], reverse=True)[: evidence.RECENT]
+    ]
+    advice = evidence.recommend(
+        (len(latest), sum(latest)),
+        (audit[0], audit[1]),
+        interval_width=stats.estimate.high - stats.estimate.low if stats.estimate else None,
+        drifted=shift is not None and shift.drifted,
+    )
     return QueueReport(
+        recommendation=RecommendationView(**asdict(advice)),
         stats=stats,
         drift=None
         if shift is None

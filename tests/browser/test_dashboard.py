@@ -31,6 +31,8 @@ def test_the_dashboard_shows_what_the_first_reviews_bought(start_workbench: Call
     assert report["lift"]["routed_reviews"] == 4 and report["lift"]["routed_failures"] == 2
     expect(panel.get_by_test_id("lift-default")).to_contain_text("50 failures per 100 routed reviews")
     expect(panel).to_contain_text("cold start")
+    assert report["recommendation"]["action"] == "not enough evidence"
+    expect(panel.get_by_test_id("advice-default")).to_contain_text("Not enough evidence: needs 50 routed")
     plots = panel.locator(".plots img")
     expect(plots).to_have_count(2)  # no reliability diagram before a learned scorer
     for n in range(2):

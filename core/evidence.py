@@ -1,0 +1,65 @@
+"""Stop on evidence: do more reviews still pay? From the queue's latest routed reviews against its
+random audit, the width of its failure-rate interval, and whether its traffic drifts.
+
+- **resume** (or keep) while the traffic drifts: what was learned may not hold.
+- **keep** while the latest routed reviews find clearly more failures than random review would.
+- **stop** once routing finds no more than random *and* the failure rate is known to within
+  ``STOP_WIDTH``: further labels buy neither failures nor precision.
+- **lower the budget** when routing finds no more than random but the rate is still uncertain: a
+  smaller budget spent on the audit keeps narrowing the estimate.
+- **not enough evidence** until the latest window and the audit each have their minimum.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from core.estimate import wilson
+
+RECENT = 50
+MIN_AUDIT = 10
+STOP_WIDTH = 0.05
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    action: str  # keep, lower the budget, stop, resume, not enough evidence
+    why: str
+    recent_yield: float | None = None
+    audit_rate: float | None = None
+
+
+def recommend(
+    recent: tuple[int, int], audit: tuple[int, int], *, interval_width: float | None, drifted: bool
+) -> Recommendation:
+    """``recent``: (reviews, failures) of the latest routed reviews; ``audit``: of every audit review."""
+    (n_r, f_r), (n_a, f_a) = recent, audit
+    if drifted:
+        return Recommendation("resume", "the traffic drifts: keep reviewing, the audit share is raised")
+    if n_r < RECENT or n_a < MIN_AUDIT:
+        return Recommendation(
+            "not enough evidence",
+            f"needs {RECENT} routed and {MIN_AUDIT} audit reviews, has {n_r} and {n_a}",
+        )
+    recent_low, _ = wilson(f_r / n_r, n_r)
+    _, audit_high = wilson(f_a / n_a, n_a)
+    yield_r, rate_a = f_r / n_r, f_a / n_a
+    numbers = f"the latest {n_r} routed reviews found {yield_r:.0%} failures, the audit {rate_a:.0%} of {n_a}"
+    if recent_low > audit_high:
+        return Recommendation("keep", f"{numbers}: routing still finds more than random", yield_r, rate_a)
+    if interval_width is not None and not math.isnan(interval_width) and interval_width <= STOP_WIDTH:
+        return Recommendation(
+            "stop",
+            f"{numbers}, and the failure rate is known to within {interval_width:.0%}: more labels buy "
+            "neither failures nor precision",
+            yield_r,
+            rate_a,
+        )
+    return Recommendation(
+        "lower the budget",
+        f"{numbers}: routing is no longer clearly better than random; a smaller budget still narrows "
+        "the estimate",
+        yield_r,
+        rate_a,
+    )
