@@ -145,7 +145,7 @@ def item_page(
             "taxonomy": settings.failure_categories,
             "samples": related.compare_samples(view.response, view.samples),
             "cluster": related.cluster_members(session, claim.pick),
-            "similar": related.similar_reviewed(session, output.similar),
+            "similar": related.similar_reviewed(session, output.similar, floor=settings.similar_floor),
             "signal_names": SIGNALS,
             "recorded": recorded,
             "undone": bool(undone),

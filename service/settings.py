@@ -162,6 +162,9 @@ class Settings(BaseSettings):
     )
     selection_pca_components: int = Field(default=16, ge=2, description="Dimensions kept before HDBSCAN.")
     min_cluster_size: int = Field(default=5, ge=2, description="HDBSCAN's smallest cluster.")
+    similar_floor: float = Field(
+        default=0.5, ge=-1, le=1, description="Cosine below which a reviewed output is not shown as similar."
+    )
     drift_window: int = Field(
         default=200, ge=30, description="Latest outputs of a queue compared with the ones before for drift."
     )

@@ -23,6 +23,8 @@ class Related:
     score: float | None
     verdict: str | None
     similarity: float | None = None
+    categories: tuple[str, ...] = ()
+    correction: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,16 +62,32 @@ def cluster_members(session: Session, pick: Pick | None, limit: int = 5) -> list
     ]
 
 
-def similar_reviewed(session: Session, similar: list[dict[str, Any]] | None, limit: int = 5) -> list[Related]:
-    """The nearest reviewed outputs found when this output was scored, with their verdicts."""
-    wanted = [(str(s["id"]), float(s.get("similarity", 0.0))) for s in (similar or [])][:limit]
-    if not wanted:
-        return []
-    ids = [i for i, _ in wanted]
-    texts = repo.responses_of(session, output_ids=ids)
-    verdicts = repo.verdicts_of(session, output_ids=ids)
-    return [
-        Related(output_id=i, response=texts[i], score=None, verdict=verdicts.get(i), similarity=sim)
-        for i, sim in wanted
-        if i in texts
-    ]
+def similar_reviewed(
+    session: Session, similar: list[dict[str, Any]] | None, *, floor: float, limit: int = 5
+) -> list[Related]:
+    """The nearest reviewed outputs found when this output was scored, at least ``floor`` alike
+    (cosine) and still reviewed, with their verdicts, categories and corrections; none when nothing
+    is that alike."""
+    wanted = [
+        (str(s["id"]), float(s.get("similarity", 0.0)))
+        for s in (similar or [])
+        if float(s.get("similarity", 0.0)) >= floor
+    ][:limit]
+    texts = repo.responses_of(session, output_ids=[i for i, _ in wanted])
+    found = []
+    for output_id, similarity in wanted:
+        review = repo.verdict_review(session, output_id=output_id)
+        if review is None or output_id not in texts:
+            continue  # deleted, or its verdict was taken back since
+        found.append(
+            Related(
+                output_id=output_id,
+                response=texts[output_id],
+                score=None,
+                verdict=review.verdict,
+                similarity=similarity,
+                categories=tuple(review.categories or ()),
+                correction=review.correction,
+            )
+        )
+    return found

@@ -6,6 +6,7 @@ import re
 
 from playwright.sync_api import expect
 
+from service.storage.tables import Output
 from tests.browser.conftest import Workbench, on_item, screenshot
 
 
@@ -60,6 +61,7 @@ def test_the_item_page_shows_why_it_was_flagged(workbench: Workbench) -> None:
     expect(similar).to_have_count(1)
     expect(similar).to_contain_text("fail")
     expect(similar).to_contain_text("cosine 0.87")
+    expect(similar).to_contain_text("factual_error")  # what the reviewer found wrong with it
 
 
 def test_failing_with_categories_by_keyboard_stores_them(workbench: Workbench) -> None:
@@ -211,3 +213,19 @@ def test_help_overlay_lists_the_keys(workbench: Workbench) -> None:
     expect(overlay).to_be_visible()
     page.keyboard.press("Escape")
     expect(overlay).to_be_hidden()
+
+
+def test_similar_past_items_are_shown_only_when_alike_and_still_reviewed(workbench: Workbench) -> None:
+    first = workbench.items[0]
+    with workbench.sessions() as session, session.begin():
+        output = session.get(Output, first)
+        assert output is not None
+        # the hostile item is very alike but was never reviewed; the past one is too far apart
+        output.similar = [
+            {"id": workbench.xss, "similarity": 0.95},
+            {"id": workbench.past, "similarity": 0.3},
+        ]
+    page = workbench.signed_in("ana", f"/ui/outputs/{first}")
+    on_item(page, first)
+    expect(page.get_by_role("heading", name="Similar past items")).to_have_count(0)
+    expect(page.locator("main")).not_to_contain_text("cosine 0.30")
