@@ -176,7 +176,6 @@ class Group:
     """Outputs whose unreviewed members are predicted alike: how many, how many reviewed (and
     failed), and how many of those a random audit drew (and failed)."""
 
-    name: str
     outputs: int
     reviewed: int
     failures: int
@@ -184,10 +183,9 @@ class Group:
     audit_failures: int
 
     @classmethod
-    def of(cls, name: str, outputs: Sequence[Output]) -> Group:
+    def of(cls, outputs: Sequence[Output]) -> Group:
         reviewed = [o for o in outputs if o.failed is not None]
         return cls(
-            name=name,
             outputs=len(outputs),
             reviewed=len(reviewed),
             failures=sum(bool(o.failed) for o in reviewed),
@@ -221,11 +219,11 @@ def every_review(outputs: Sequence[Output], *, z: float = Z95) -> Estimate:
     reviewed = sum(o.failed is not None for o in outputs)
     if total == 0 or reviewed == 0:
         raise ValueError("no reviewed outputs to estimate a failure rate from")
-    everyone = Group.of("all", outputs)
+    everyone = Group.of(outputs)
     overall = (everyone.failures / everyone.reviewed, everyone.reviewed)
     groups = [
-        Group.of("routed", [o for o in outputs if o.routed and not o.audit]),
-        Group.of("rest", [o for o in outputs if o.audit or not o.routed]),
+        Group.of([o for o in outputs if o.routed and not o.audit]),  # waiting picks: routing's rate
+        Group.of([o for o in outputs if o.audit or not o.routed]),  # the rest: the audit's rate
     ]
     expected, variance = 0.0, 0.0
     for g in groups:

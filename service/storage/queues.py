@@ -246,9 +246,11 @@ def cluster_members(session: Session, *, pick: Pick, limit: int) -> list[tuple[s
     return [(i, text, score) for i, text, score in rows]
 
 
-def estimate_population(
-    session: Session, *, queue: str
-) -> list[tuple[str | None, str | None, datetime, datetime | None]]:
+#: (verdict or None, pick stratum or None, arrival, first review of its pick or None)
+PopulationRow = tuple[str | None, str | None, datetime, datetime | None]
+
+
+def estimate_population(session: Session, *, queue: str) -> list[PopulationRow]:
     """(verdict or None, pick stratum or None, arrival, first review of its pick or None) of every
     scored, non-junk output of a queue: the traffic its failure-rate estimate is about."""
     latest = latest_verdicts()

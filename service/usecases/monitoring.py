@@ -21,7 +21,7 @@ from service.storage import queues as queues_repo
 from service.storage import repository as repo
 from service.storage import scorers
 from service.telemetry import Gauge
-from service.usecases.queues import queue_stats
+from service.usecases.queues import traffic_estimate
 
 log = logging.getLogger(__name__)
 ESTIMATE_TTL = 60.0
@@ -34,7 +34,7 @@ def _failure_rate(session: Session, queue: str) -> list[tuple[dict[str, str], fl
     cached = _estimates.get(key)
     if cached is not None and cached[1] == reviewed and time.monotonic() - cached[0] < ESTIMATE_TTL:
         return cached[2]
-    rate = queue_stats(session, queue=queue).estimate
+    rate = traffic_estimate(session, queue=queue)
     samples = (
         []
         if rate is None

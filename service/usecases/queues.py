@@ -43,17 +43,31 @@ def queue_view(session: Session, config: QueueConfig) -> QueueView:
     )
 
 
-def queue_stats(session: Session, *, queue: str) -> QueueStats:
+Population = list[queues_repo.PopulationRow]
+
+
+def as_output(verdict: str | None, stratum: str | None) -> estimate.Output:
+    """One output of a queue's traffic as the estimate sees it: its verdict and how it was picked."""
+    return estimate.Output(
+        failed=None if verdict is None else verdict == "fail",
+        audit=stratum == "audit",
+        routed=stratum is not None and stratum != "audit",
+    )
+
+
+def traffic_estimate(session: Session, *, queue: str) -> estimate.Estimate | None:
+    """The queue's failure rate, every review counted (None before its first review)."""
+    population = [as_output(v, s) for v, s, _, _ in queues_repo.estimate_population(session, queue=queue)]
+    return estimate.every_review(population) if any(o.failed is not None for o in population) else None
+
+
+def queue_stats(session: Session, *, queue: str, rows: Population | None = None) -> QueueStats:
     """A queue's failure rate three ways: every review counted (``estimate``), the plain audit rate,
-    and Horvitz-Thompson over the selection runs whose picks are all reviewed (``windows``)."""
-    population = [
-        estimate.Output(
-            failed=None if verdict is None else verdict == "fail",
-            audit=stratum == "audit",
-            routed=stratum is not None and stratum != "audit",
-        )
-        for verdict, stratum, _, _ in queues_repo.estimate_population(session, queue=queue)
-    ]
+    and Horvitz-Thompson over the selection runs whose picks are all reviewed (``windows``).
+    ``rows``: the queue's ``estimate_population`` when the caller has it already."""
+    if rows is None:
+        rows = queues_repo.estimate_population(session, queue=queue)
+    population = [as_output(verdict, stratum) for verdict, stratum, _, _ in rows]
     reviewed = queues_repo.reviewed_picks(session, queue=queue)
     progress = queues_repo.selection_progress(session, queue=queue)
     by_run: dict[str, list[estimate.ReviewedPick]] = defaultdict(list)

@@ -23,10 +23,9 @@ from service.domain_queues import (
 from service.settings import Settings
 from service.storage import queues as queues_repo
 from service.storage.tables import utcnow
-from service.usecases.queues import queue_stats
+from service.usecases.queues import as_output, queue_stats
 from service.views import rate_view
 
-Z95 = estimate.Z95
 #: Days of reviewer throughput shown.
 THROUGHPUT_DAYS = 14
 
@@ -37,7 +36,7 @@ def period_start(at: datetime, period: str) -> datetime:
     return day - timedelta(days=day.weekday()) if period == "week" else day
 
 
-def lift(routed: tuple[int, int], audit: tuple[int, int], z: float = Z95) -> LiftView:
+def lift(routed: tuple[int, int], audit: tuple[int, int], z: float = estimate.Z95) -> LiftView:
     """Failures per 100 routed reviews against the audit's rate, and their ratio with a 95% interval
     (Katz's log interval for a ratio of two proportions, half a failure added to each side)."""
     (n_r, f_r), (n_a, f_a) = routed, audit
@@ -71,9 +70,7 @@ def queue_report(session: Session, settings: Settings, *, queue: str, period: st
     routed_reviews: list[tuple[datetime, bool]] = []
     for verdict, stratum, received_at, reviewed_at in population:
         failed = None if verdict is None else verdict == "fail"
-        by_period[period_start(received_at, period)].append(
-            estimate.Output(failed, audit=stratum == "audit", routed=stratum not in (None, "audit"))
-        )
+        by_period[period_start(received_at, period)].append(as_output(verdict, stratum))
         if failed is not None and stratum is not None:
             side = audit if stratum == "audit" else routed
             side[0] += 1
@@ -97,7 +94,7 @@ def queue_report(session: Session, settings: Settings, *, queue: str, period: st
     shift = queues_repo.traffic_drift(session, settings, queue=queue)
     config = settings.queue(queue)
     share = config.audit_share if config is not None else 0.0
-    stats = queue_stats(session, queue=queue)
+    stats = queue_stats(session, queue=queue, rows=population)
     found = lift((routed[0], routed[1]), (audit[0], audit[1]))
     if found.audit_rate:
         found.random_reviews_needed = stats.failures / found.audit_rate
