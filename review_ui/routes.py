@@ -115,11 +115,17 @@ def item_page(
     draft_note: Annotated[str, Query(max_length=1000)] = "",
     draft_correction: Annotated[str | None, Query()] = None,
 ) -> HTMLResponse:
-    """One item. A reviewer opening an item that needs a verdict claims it for the lease."""
+    """One item. Looking claims nothing: a reviewer judges an open item nobody holds, or claims it
+    first to keep it for the lease (items reached through "next" come claimed)."""
     reviewer = principal.id if principal.can(Permission.review) else None
     with session.begin():
         claim = reviewing.open_item(
-            session, output_id=output_id, user_id=reviewer, now=utcnow(), lease=workbench.lease(settings)
+            session,
+            output_id=output_id,
+            user_id=reviewer,
+            now=utcnow(),
+            lease=workbench.lease(settings),
+            take=False,
         )
     output = repo.get_output(session, output_id=output_id)
     view = output_view(session, output)
@@ -141,7 +147,9 @@ def item_page(
             "blind": blind,
             # A blind second reviewer must not see the first verdict.
             "reviews": [] if blind else view.reviews,
-            "can_judge": reviewer is not None and claim.held,
+            "can_judge": reviewer is not None
+            and claim.mode in ("review", "second_review")
+            and claim.holder is None,
             "taxonomy": settings.failure_categories,
             "samples": related.compare_samples(view.response, view.samples),
             "cluster": related.cluster_members(session, claim.pick),
@@ -180,6 +188,18 @@ def review_form(
     if queue is None:
         return see_other(f"/ui/outputs/{output_id}?recorded={review.verdict}")
     return see_other(f"/ui/queues/{queue}/next?recorded={review.verdict}")
+
+
+@router.post("/outputs/{output_id}/claim")
+def claim_form(
+    output_id: str, principal: ReviewerDep, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """Keep this item for the lease, so nobody else takes it while it is being judged."""
+    with session.begin():
+        reviewing.open_item(
+            session, output_id=output_id, user_id=principal.id, now=utcnow(), lease=workbench.lease(settings)
+        )
+    return see_other(f"/ui/outputs/{output_id}")
 
 
 @router.post("/outputs/{output_id}/skip")

@@ -2,9 +2,9 @@
 double review and adjudication.
 
 A pick is *open* while it needs a verdict: a first one (``reviewed_at`` is null) or a blind second
-one (``qc_state == "waiting"``). Opening an item claims it for ``lease``; a claim is a conditional
-UPDATE, so two reviewers never hold the same item, and an expired lease frees it again. The session
-comes first, keyword-only arguments after, and nothing commits.
+one (``qc_state == "waiting"``). Claiming an item holds it for ``lease`` (looking at it does not);
+a claim is a conditional UPDATE, so two reviewers never hold the same item, and an expired lease
+frees it again. The session comes first, keyword-only arguments after, and nothing commits.
 """
 
 from __future__ import annotations
@@ -98,9 +98,16 @@ def owes_second_review(session: Session, *, output: Output, user_id: str) -> boo
 
 
 def open_item(
-    session: Session, *, output_id: str, user_id: str | None, now: datetime, lease: timedelta
+    session: Session,
+    *,
+    output_id: str,
+    user_id: str | None,
+    now: datetime,
+    lease: timedelta,
+    take: bool = True,
 ) -> Claim:
-    """What an item needs; a reviewer (``user_id``) opening an open item claims it if it is free."""
+    """What an item needs from this reviewer and who holds it. With ``take`` a reviewer
+    (``user_id``) claims an open item if it is free; without, opening it only looks."""
     output = get_output(session, output_id=output_id)
     pick = session.scalars(select(Pick).where(Pick.output_id == output_id)).one_or_none()
     if user_id is None:
@@ -108,11 +115,16 @@ def open_item(
     mode = _mode(session, output, pick, user_id)
     if pick is None or mode not in ("review", "second_review"):
         return Claim(mode=mode, pick=pick, held=False)
-    if _take(session, pick_id=pick.id, user_id=user_id, now=now, lease=lease):
+    if take and _take(session, pick_id=pick.id, user_id=user_id, now=now, lease=lease):
         session.refresh(pick)
         return Claim(mode=mode, pick=pick, held=True, until=pick.claimed_until)
-    session.refresh(pick)
-    holder = session.get(User, pick.claimed_by) if pick.claimed_by else None
+    if take:
+        session.refresh(pick)
+    if pick.claimed_by is None or pick.claimed_until is None or pick.claimed_until <= now:
+        return Claim(mode=mode, pick=pick, held=False)
+    if pick.claimed_by == user_id:
+        return Claim(mode=mode, pick=pick, held=True, until=pick.claimed_until)
+    holder = session.get(User, pick.claimed_by)
     return Claim(
         mode=mode,
         pick=pick,
@@ -264,24 +276,27 @@ def record_verdict(
             "this item already has its verdict; undo it, or an admin can adjudicate",
             details={"id": output.id},
         )
+    if mode == "not_queued":
+        raise Conflict(
+            "this output was never picked for review; only a queue's items take verdicts",
+            details={"id": output.id, "status": output.status},
+        )
+    assert pick is not None  # every other mode has one
     kind = ReviewKind.QC if mode == "second_review" else ReviewKind.PRIMARY
-    if pick is not None:
-        _check_lease(session, pick, user_id or "", now)
-        pick.claimed_by, pick.claimed_until = None, None
-        if kind == ReviewKind.PRIMARY:
-            pick.reviewed_at = now
-            pick.qc_state = QCState.WAITING.value if qc_selected(output.id, qc_share) else None
-        else:
-            first = primary_review(session, output_id=output.id)
-            agree = first is not None and first.verdict == verdict.verdict
-            pick.qc_state = (QCState.AGREED if agree else QCState.DISPUTED).value
-    elif primary_review(session, output_id=output.id) is not None:
-        raise Conflict("this output already has its verdict", details={"id": output.id})
+    _check_lease(session, pick, user_id or "", now)
+    pick.claimed_by, pick.claimed_until = None, None
+    if kind == ReviewKind.PRIMARY:
+        pick.reviewed_at = now
+        pick.qc_state = QCState.WAITING.value if qc_selected(output.id, qc_share) else None
+    else:
+        first = primary_review(session, output_id=output.id)
+        agree = first is not None and first.verdict == verdict.verdict
+        pick.qc_state = (QCState.AGREED if agree else QCState.DISPUTED).value
     output.status = OutputStatus.reviewed.value
     review = Review(
         id=new_id(),
         output_id=output.id,
-        queue=pick.queue if pick is not None else None,
+        queue=pick.queue,
         verdict=verdict.verdict,
         categories=verdict.categories,
         correction=verdict.correction,

@@ -68,15 +68,34 @@ def test_an_item_held_by_another_reviewer_says_so(workbench: Workbench) -> None:
     on_item(ben, workbench.items[1])
 
 
-def test_an_expired_lease_returns_the_item_to_the_queue(workbench: Workbench) -> None:
+def test_looking_at_an_item_claims_nothing_and_c_keeps_it(workbench: Workbench) -> None:
     first = workbench.items[0]
     ana = workbench.signed_in("ana", f"/ui/outputs/{first}")
+    expect(ana.get_by_test_id("free")).to_contain_text("looking does not claim it")
+    ben = workbench.signed_in("ben", f"/ui/outputs/{first}")
+    expect(ben.get_by_test_id("free")).to_be_visible()  # ana only looked: it is still free
+
+    ana.keyboard.press("c")
+    on_item(ana, first)
+    expect(ana.get_by_test_id("claim")).to_contain_text("Yours until")
+    ben.reload()
+    expect(ben.get_by_test_id("taken")).to_contain_text("Taken by ana")
+    expect(ben.locator("#verdict")).to_have_count(0)
+
+
+def test_an_expired_lease_returns_the_item_to_the_queue(workbench: Workbench) -> None:
+    first = workbench.items[0]
+    ana = workbench.signed_in("ana", "/ui/queues/default")
+    ana.keyboard.press("Enter")
+    on_item(ana, first)
     expect(ana.get_by_test_id("claim")).to_contain_text("Yours until")
     ben = workbench.signed_in("ben", f"/ui/outputs/{first}")
     expect(ben.get_by_test_id("taken")).to_contain_text("Taken by ana")
 
     workbench.expire_claim(first)  # ana walked away; her lease ran out
     ben.reload()
+    expect(ben.get_by_test_id("free")).to_be_visible()
+    ben.keyboard.press("c")
     expect(ben.get_by_test_id("claim")).to_contain_text("Yours until")
 
     # Ana comes back to her open page and passes: refused, ben holds it now.

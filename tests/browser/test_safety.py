@@ -100,7 +100,7 @@ def test_a_viewer_cannot_record_verdicts(workbench: Workbench) -> None:
 def test_forms_without_the_csrf_token_are_refused(workbench: Workbench) -> None:
     first = workbench.items[0]
     page = workbench.signed_in("ana", f"/ui/outputs/{first}")
-    expect(page.get_by_test_id("claim")).to_be_visible()
+    expect(page.get_by_test_id("free")).to_be_visible()
 
     # A page whose tokens were stripped (as a cross-site form would lack them) cannot post.
     page.evaluate(

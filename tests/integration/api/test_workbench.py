@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from service.domain import OutputIn
@@ -221,6 +221,32 @@ def test_a_claimed_item_is_not_given_to_another_reviewer_until_its_lease_runs_ou
         client.post("/v1/reviews", json={"output_id": items[0], "verdict": "pass"}, headers=bob).status_code
         == 201
     )
+
+
+def test_opening_an_item_to_look_claims_nothing(bench) -> None:  # type: ignore[no-untyped-def]
+    client, items = bench
+    cora, bob = as_(client, "reviewer", "cora"), as_(client, "reviewer", "bob")
+    page = client.get(f"/ui/outputs/{items[0]}", headers=cora)
+    assert page.status_code == 200 and 'data-testid="free"' in page.text and 'id="verdict"' in page.text
+    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        assert session.scalars(select(Pick.claimed_by).where(Pick.output_id == items[0])).one() is None
+    # another reviewer may still claim it, as cora only looked; now she is told who holds it
+    assert client.post(f"/v1/outputs/{items[0]}/claim", headers=bob).status_code == 200
+    taken = client.get(f"/ui/outputs/{items[0]}", headers=cora)
+    assert 'data-testid="taken"' in taken.text and 'id="verdict"' not in taken.text
+
+
+def test_a_verdict_on_an_output_that_was_never_queued_is_refused(bench) -> None:  # type: ignore[no-untyped-def]
+    client, _ = bench
+    with client.app.state.sessions() as session, session.begin():  # type: ignore[attr-defined]
+        row, _ = repo.ingest_output(session, output_in=OutputIn(prompt="q", response="a", app="support"))
+        session.execute(update(Output).where(Output.id == row.id).values(status="scored", score=0.1))
+        loose = row.id
+    refused = client.post(
+        "/v1/reviews", json={"output_id": loose, "verdict": "fail"}, headers=as_(client, "reviewer", "ann")
+    )
+    assert refused.status_code == 409 and "never picked" in refused.json()["error"]["message"]
+    assert client.get(f"/v1/outputs/{loose}", headers=as_(client, "viewer")).json()["reviews"] == []
 
 
 def test_a_stale_pick_stays_while_a_reviewer_holds_it(bench) -> None:  # type: ignore[no-untyped-def]

@@ -1,6 +1,7 @@
 """Fault drills with real processes on PostgreSQL and Redis: a worker killed with SIGKILL mid-batch,
-and Redis losing every job. After each, every output ends scored exactly once, none lost, none
-stuck; each drill prints its time to recovery (`pytest -s` shows it).
+and a Redis server of the drill's own killed with SIGKILL and started again with work pending. After
+each, every output ends scored exactly once, none lost, none stuck; each drill prints its time to
+recovery (`pytest -s` shows it).
 
 Recovery is what production does: claims are leases (`RR_CLAIM_SECONDS`), and the API's periodic
 sweep re-enqueues outputs left unscored past `RR_SWEEP_GRACE_SECONDS`.
@@ -28,6 +29,7 @@ from service.storage import repository as repo
 from service.storage.db import transaction
 from service.storage.tables import Output
 from tests.conftest import Database, create_database
+from tests.servers import PrivateRedis
 from workers.main import run_worker
 from workers.runtime import use_runtime
 
@@ -114,18 +116,25 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_scores_each_output_once(
     print(f"\nkill -9 drill: {at_kill} of {len(ids)} scored at the kill; recovered in {seconds:.1f} s")
 
 
-def test_redis_losing_every_job_is_recovered_from_the_database(
+def test_redis_killed_with_work_pending_is_recovered_from_the_database(
     pg: Database,
     settings_for,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
 ) -> None:
-    settings = _settings(pg, settings_for)
-    ids = _ingest(pg, 60)
-    redis = Redis.from_url(settings.redis_url)
-    queue = queueing.work_queue(redis, settings)
-    queueing.enqueue_scoring(queue, settings, ids)
-    assert len(queue) == 1
-    redis.flushdb()  # every job, lock and count Redis held is gone, as after a restart without disk
-    assert len(queue) == 0
-    seconds = _recover(settings, pg, len(ids))
+    redis_server = PrivateRedis(tmp_path)
+    redis_server.start()
+    try:
+        settings = _settings(pg, settings_for, redis_url=redis_server.url)
+        ids = _ingest(pg, 60)
+        queue = queueing.work_queue(Redis.from_url(settings.redis_url), settings)
+        queueing.enqueue_scoring(queue, settings, ids)
+        assert len(queue) == 1
+        # kill -9 and start again: it keeps nothing on disk, so every job, lock and count is gone
+        redis_server.kill()
+        redis_server.start()
+        assert len(queue) == 0
+        seconds = _recover(settings, pg, len(ids))
+    finally:
+        redis_server.close()
     _assert_each_scored_once(pg, ids)
-    print(f"\nRedis flush drill: all {len(ids)} outputs scored {seconds:.1f} s after the loss")
+    print(f"\nRedis restart drill: all {len(ids)} outputs scored {seconds:.1f} s after the restart")
