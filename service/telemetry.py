@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +49,21 @@ class _Metrics:
     job_failures: Any
 
 
-@cache
+_made: list[_Metrics] = []
+_making = threading.Lock()
+
+
 def _metrics() -> _Metrics:
+    """This process's metrics, made once: the first requests arrive on many threads at once, and a
+    metric registered twice is refused."""
+    if not _made:
+        with _making:
+            if not _made:
+                _made.append(_make())
+    return _made[0]
+
+
+def _make() -> _Metrics:
     import prometheus_client as prom
     from prometheus_client import values
 
