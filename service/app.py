@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from review_ui.routes import mount_ui, render_error
 from service import queueing, telemetry
-from service.api.routes import accounts, claims, collections, outputs, qc, queues, reviews, stats
+from service.api.routes import accounts, claims, collections, otlp, outputs, qc, queues, reviews, stats
 from service.errors import ERROR_RESPONSES, ServiceError, error_envelope, validation_details
 from service.hygiene import request_problem
 from service.settings import Settings
@@ -45,8 +45,9 @@ HTTP_CODES = {
 class BodyLimit:
     """Buffers the request body, refusing in the error envelope what the API cannot take: a path or
     query string with text that cannot be stored (400, ``service.hygiene``), a body sent to the API
-    as anything but JSON (415), a body over the limit, declared or streamed (413), and a form body
-    with text that cannot be stored (400). JSON bodies are checked by their models, item by item."""
+    as anything but JSON (415; OTLP ingest also takes protobuf), a body over the limit, declared or
+    streamed (413), and a form body with text that cannot be stored (400). JSON bodies are checked
+    by their models, item by item."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -86,6 +87,7 @@ class BodyLimit:
             body
             and scope["path"].startswith("/v1/")
             and not (media == b"application/json" or media.endswith(b"+json"))
+            and not (scope["path"].startswith("/v1/otlp/") and media == b"application/x-protobuf")
         ):
             message_415 = "the API takes JSON: send Content-Type: application/json"
             details = {"content_type": media.decode("latin-1") or None}
@@ -316,7 +318,7 @@ def create_app(settings: Settings, *, sweeper: bool = False) -> FastAPI:
     app.state.sessions = session_factory(engine_for(settings))
     app.state.work_queue = None
     _install_error_handlers(app)
-    for module in (accounts, outputs, queues, claims, reviews, qc, stats, collections):
+    for module in (accounts, outputs, otlp, queues, claims, reviews, qc, stats, collections):
         app.include_router(module.router, prefix="/v1")
     app.include_router(stats.metrics_router)
     mount_ui(app)

@@ -16,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from rq import Queue
 from sqlalchemy.orm import Session
 
-from service import queueing
+from service import queueing, ratelimit
 from service.auth import API_KEY_PREFIX, Permission, Principal, same_secret
 from service.errors import CsrfFailed, Forbidden, Unauthenticated
 from service.settings import Settings
@@ -46,6 +46,14 @@ def work_queue(request: Request) -> Queue:
         state.work_queue = queueing.work_queue(queueing.redis_connection(settings), settings)
     queue: Queue = state.work_queue
     return queue
+
+
+def within_ingest_rate(request: Request, principal: Principal, settings: Settings, outputs: int) -> None:
+    """Count these outputs against the key's per-minute limit (429 with Retry-After past it)."""
+    if ratelimit.limit_of(principal, settings.ingest_rate_per_minute) > 0:
+        ratelimit.take(
+            work_queue(request).connection, principal, outputs, default=settings.ingest_rate_per_minute
+        )
 
 
 SessionDep = Annotated[Session, Depends(_session)]

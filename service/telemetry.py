@@ -44,6 +44,7 @@ def configure(settings: Settings, *, fresh: bool = False) -> Path:
 @dataclass(frozen=True)
 class _Metrics:
     ingested: Any
+    spans: Any
     reviews: Any
     scoring: Any
     job_failures: Any
@@ -76,6 +77,11 @@ def _make() -> _Metrics:
             "Outputs stored (duplicates of a stored one not counted).",
             ["app"],
         ),
+        spans=prom.Counter(
+            "review_router_otlp_spans",
+            "Spans taken by OTLP ingest: LLM spans (made outputs) and others (ignored).",
+            ["kind"],
+        ),
         reviews=prom.Counter(
             "review_router_reviews",
             "Verdicts recorded (first and blind second reviews).",
@@ -99,6 +105,13 @@ def _enabled() -> bool:
 def ingested(app: str, count: int = 1) -> None:
     if _enabled() and count:
         _metrics().ingested.labels(app=app).inc(count)
+
+
+def spans(*, llm: int, ignored: int) -> None:
+    if _enabled():
+        counter = _metrics().spans
+        counter.labels(kind="llm").inc(llm)
+        counter.labels(kind="ignored").inc(ignored)
 
 
 def reviewed(queue: str | None, verdict: str) -> None:

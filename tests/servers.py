@@ -10,8 +10,10 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -128,3 +130,41 @@ class PrivatePostgres:
         with contextlib.suppress(subprocess.CalledProcessError):
             self.crash()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class LiveService:
+    """review-router's API under uvicorn in a thread, on a port that survives a restart: ``stop``
+    is an outage its clients see as refused connections, ``start`` brings the same address back."""
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+        self.port = free_port()
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        import uvicorn
+
+        from service.app import create_app
+
+        config = uvicorn.Config(
+            create_app(self.settings), host="127.0.0.1", port=self.port, log_level="warning"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 20
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the API did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(15)
+            self._server = None

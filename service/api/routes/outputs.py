@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from typing import Any
-
 from fastapi import APIRouter, Query, Request, Response, status
-from pydantic import ValidationError
 
-from service import ratelimit, telemetry
-from service.auth import Permission, Principal
-from service.deps import IngestDep, ReaderDep, SessionDep, SettingsDep, work_queue
+from service import telemetry
+from service.auth import Permission
+from service.deps import IngestDep, ReaderDep, SessionDep, SettingsDep, within_ingest_rate
 from service.domain import (
     BatchIn,
-    BatchItemResult,
     BatchResult,
     OutputAccepted,
     OutputIn,
@@ -21,11 +16,11 @@ from service.domain import (
     OutputStatus,
     OutputView,
 )
-from service.errors import PayloadTooLarge, ServiceError, validation_details
+from service.errors import PayloadTooLarge
 from service.followups import after_commit_score
-from service.settings import Settings
 from service.storage import repository as repo
 from service.storage import reviewing
+from service.usecases.ingest import ingest_many
 from service.views import output_summary, output_view
 
 router = APIRouter(prefix="/outputs", tags=["outputs"])
@@ -46,7 +41,7 @@ def post_output(
     response: Response,
 ) -> OutputAccepted:
     """Store one output and enqueue its scoring; answers before scoring runs."""
-    _within_rate(request, principal, settings, 1)
+    within_ingest_rate(request, principal, settings, 1)
     with session.begin():
         row, duplicate = repo.ingest_output(session, output_in=output_in)
     if duplicate:
@@ -79,52 +74,16 @@ def post_batch(
             f"a batch holds at most {settings.max_batch_outputs} outputs, got {len(batch.outputs)}",
             details={"max_batch_outputs": settings.max_batch_outputs},
         )
-    _within_rate(request, principal, settings, len(batch.outputs))
-    results: list[BatchItemResult] = []
-    new_ids: list[str] = []
-    apps: Counter[str] = Counter()
+    within_ingest_rate(request, principal, settings, len(batch.outputs))
     with session.begin():
-        for index, raw in enumerate(batch.outputs):
-            results.append(_ingest_one(session, index, raw, new_ids, apps))
-    for app, count in apps.items():
+        done = ingest_many(session, batch.outputs)
+    for app, count in done.apps.items():
         telemetry.ingested(app, count)
-    if new_ids:
-        after_commit_score(request, new_ids)
+    if done.new_ids:
+        after_commit_score(request, done.new_ids)
     else:
         response.status_code = status.HTTP_200_OK
-    counts = {s: sum(r.status == s for r in results) for s in ("accepted", "duplicate", "error")}
-    return BatchResult(
-        accepted=counts["accepted"], duplicates=counts["duplicate"], errors=counts["error"], results=results
-    )
-
-
-def _within_rate(request: Request, principal: Principal, settings: Settings, outputs: int) -> None:
-    """Count these outputs against the key's per-minute limit (429 with Retry-After past it)."""
-    if ratelimit.limit_of(principal, settings.ingest_rate_per_minute) > 0:
-        ratelimit.take(
-            work_queue(request).connection, principal, outputs, default=settings.ingest_rate_per_minute
-        )
-
-
-def _ingest_one(
-    session: Any, index: int, raw: dict[str, Any], new_ids: list[str], apps: Counter[str]
-) -> BatchItemResult:
-    try:
-        output_in = OutputIn.model_validate(raw)
-        row, duplicate = repo.ingest_output(session, output_in=output_in)
-    except ValidationError as exc:
-        error = {
-            "code": "validation_failed",
-            "message": "invalid output",
-            "details": validation_details(exc.errors()),
-        }
-        return BatchItemResult(index=index, status="error", error=error)
-    except ServiceError as exc:
-        return BatchItemResult(index=index, status="error", error=exc.envelope()["error"])
-    if not duplicate:
-        new_ids.append(row.id)
-        apps[row.app] += 1
-    return BatchItemResult(index=index, status="duplicate" if duplicate else "accepted", id=row.id)
+    return done.summary()
 
 
 @router.get("", response_model=OutputPage)
