@@ -23,10 +23,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service import auth
 from service.settings import Settings
-from service.storage import accounts, queues, reviewing
+from service.storage import accounts, reviewing
 from service.storage.db import make_engine, upgrade
 from service.storage.reviewing import VerdictIn
-from service.storage.tables import Output, Review, User, utcnow
+from service.storage.tables import Review, User, utcnow
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -232,24 +232,7 @@ def credentials_in(sessions: Callable[[], Session], role: str, username: str | N
 
 
 def review(session: Session, output_id: str, verdict: str, **fields: object) -> Review:
-    """Record a first verdict the way the workbench does, as a reviewer without an account. Only a
-    queue's items take verdicts: a scored output that no queue picked is picked into its own queue
-    (or ``default``) first, as a routed item."""
-    output = session.get(Output, output_id)
-    if (
-        output is not None
-        and output.status != "received"
-        and queues.pick_for(session, output_id=output_id) is None
-    ):
-        queues.add_pick(
-            session,
-            queue=output.queue or "default",
-            output_id=output_id,
-            stratum="uncertain",
-            reason="picked for the test",
-            score=output.score or 0.0,
-        )
-        session.flush()
+    """Record a first verdict the way the workbench does, as a reviewer without an account."""
     return reviewing.record_verdict(
         session,
         output_id=output_id,

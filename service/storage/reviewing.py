@@ -276,27 +276,26 @@ def record_verdict(
             "this item already has its verdict; undo it, or an admin can adjudicate",
             details={"id": output.id},
         )
-    if mode == "not_queued":
-        raise Conflict(
-            "this output was never picked for review; only a queue's items take verdicts",
-            details={"id": output.id, "status": output.status},
-        )
-    assert pick is not None  # every other mode has one
     kind = ReviewKind.QC if mode == "second_review" else ReviewKind.PRIMARY
-    _check_lease(session, pick, user_id or "", now)
-    pick.claimed_by, pick.claimed_until = None, None
-    if kind == ReviewKind.PRIMARY:
-        pick.reviewed_at = now
-        pick.qc_state = QCState.WAITING.value if qc_selected(output.id, qc_share) else None
-    else:
-        first = primary_review(session, output_id=output.id)
-        agree = first is not None and first.verdict == verdict.verdict
-        pick.qc_state = (QCState.AGREED if agree else QCState.DISPUTED).value
+    if pick is not None:
+        _check_lease(session, pick, user_id or "", now)
+        pick.claimed_by, pick.claimed_until = None, None
+        if kind == ReviewKind.PRIMARY:
+            pick.reviewed_at = now
+            pick.qc_state = QCState.WAITING.value if qc_selected(output.id, qc_share) else None
+        else:
+            first = primary_review(session, output_id=output.id)
+            agree = first is not None and first.verdict == verdict.verdict
+            pick.qc_state = (QCState.AGREED if agree else QCState.DISPUTED).value
+    elif primary_review(session, output_id=output.id) is not None:
+        # A curator may judge an output no queue picked (to collect it): the verdict has no queue,
+        # so it reaches collections and exports but never a queue's estimate.
+        raise Conflict("this output already has its verdict", details={"id": output.id})
     output.status = OutputStatus.reviewed.value
     review = Review(
         id=new_id(),
         output_id=output.id,
-        queue=pick.queue,
+        queue=pick.queue if pick is not None else None,
         verdict=verdict.verdict,
         categories=verdict.categories,
         correction=verdict.correction,

@@ -236,17 +236,17 @@ def test_opening_an_item_to_look_claims_nothing(bench) -> None:  # type: ignore[
     assert 'data-testid="taken"' in taken.text and 'id="verdict"' not in taken.text
 
 
-def test_a_verdict_on_an_output_that_was_never_queued_is_refused(bench) -> None:  # type: ignore[no-untyped-def]
+def test_a_verdict_on_an_output_no_queue_picked_counts_outside_every_queue(bench) -> None:  # type: ignore[no-untyped-def]
     client, _ = bench
     with client.app.state.sessions() as session, session.begin():  # type: ignore[attr-defined]
         row, _ = repo.ingest_output(session, output_in=OutputIn(prompt="q", response="a", app="support"))
         session.execute(update(Output).where(Output.id == row.id).values(status="scored", score=0.1))
         loose = row.id
-    refused = client.post(
-        "/v1/reviews", json={"output_id": loose, "verdict": "fail"}, headers=as_(client, "reviewer", "ann")
-    )
-    assert refused.status_code == 409 and "never picked" in refused.json()["error"]["message"]
-    assert client.get(f"/v1/outputs/{loose}", headers=as_(client, "viewer")).json()["reviews"] == []
+    curator = as_(client, "reviewer", "ann")
+    judged = client.post("/v1/reviews", json={"output_id": loose, "verdict": "fail"}, headers=curator)
+    assert judged.status_code == 201 and judged.json()["queue"] is None
+    again = client.post("/v1/reviews", json={"output_id": loose, "verdict": "pass"}, headers=curator)
+    assert again.status_code == 409 and "already has its verdict" in again.json()["error"]["message"]
 
 
 def test_a_stale_pick_stays_while_a_reviewer_holds_it(bench) -> None:  # type: ignore[no-untyped-def]
