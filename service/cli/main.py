@@ -13,6 +13,7 @@ from service.cli import DEMO_DATA
 from service.cli.accounts import add_commands as add_account_commands
 from service.cli.bench import add_commands as add_bench_commands
 from service.cli.collections import add_commands as add_collection_commands
+from service.cli.importing import add_commands as add_import_commands
 from service.cli.replay import add_commands as add_replay_commands
 from service.settings import get_settings
 from service.stack import embedded_stack
@@ -199,6 +200,7 @@ def parser() -> argparse.ArgumentParser:
     add_collection_commands(sub)
     add_account_commands(sub)
     add_replay_commands(sub)
+    add_import_commands(sub)
     return p
 
 

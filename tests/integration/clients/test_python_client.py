@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import openai
 import pytest
@@ -177,6 +178,8 @@ def test_wrap_openai_records_async_completions_through_the_async_client(service,
             assert await router.flush(timeout=30)
             return plain.choices[0].message.content or "", text
 
-    plain, streamed = asyncio.run(app())
+    # an application's own event loop, on a thread of its own (pytest's thread may hold one already)
+    with ThreadPoolExecutor(1) as loop_thread:
+        plain, streamed = loop_thread.submit(lambda: asyncio.run(app())).result()
     assert [o.response for o in _stored(live, "async-trivia")] == [plain, streamed]
     assert not [t for t in threading.enumerate() if t.name == "review-router-sender" and t.is_alive()]
