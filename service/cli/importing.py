@@ -9,8 +9,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from service.cli.progress import Progress
 from service.imports import FORMATS, ImportFileError, Row, rows_of
+from service.progress import Progress
 
 BATCH = 200
 

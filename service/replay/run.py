@@ -28,6 +28,7 @@ import httpx
 import numpy as np
 
 from core import lift
+from service.progress import Progress
 from service.replay.data import Labelled
 
 BATCH = 200
@@ -192,12 +193,14 @@ def batches(items: Sequence[Labelled]) -> Iterator[list[Labelled]]:
 def ingest(api: _Api, items: Sequence[Labelled], run: ReplayRun, say: Callable[[str], None]) -> None:
     """Post the pool in batches; remember each accepted output's id and label."""
     t0 = time.perf_counter()
-    for chunk in batches(items):
-        for result in api.post_batch([i.payload for i in chunk]):
-            if result["status"] == "error":
-                run.rejected += 1
-                continue
-            run.pool[result["id"]] = chunk[result["index"]].failed
+    with Progress(total=len(items), what="outputs posted") as progress:
+        for chunk in batches(items):
+            for result in api.post_batch([i.payload for i in chunk]):
+                if result["status"] == "error":
+                    run.rejected += 1
+                    continue
+                run.pool[result["id"]] = chunk[result["index"]].failed
+            progress.update(len(chunk))
     run.timings["ingest_s"] = time.perf_counter() - t0
     say(f"posted {len(items)} outputs in {run.timings['ingest_s']:.1f} s ({run.rejected} rejected)")
 
@@ -211,7 +214,22 @@ def review(api: _Api, run: ReplayRun, target: int, say: Callable[[str], None]) -
     every = max(1, target // max(1, api.opts.checkpoints))
     shares = {lift.reviews_at(s, len(run.pool)) for s in api.opts.shares}
     marks = shares | set(range(every, target + 1, every))
-    reviewer, empty, t0 = 0, 0, time.perf_counter()
+    t0 = time.perf_counter()
+    with Progress(total=target, what="reviews") as progress:
+        _review_loop(api, run, target, say, marks, shares, progress)
+    run.timings["review_s"] = time.perf_counter() - t0
+
+
+def _review_loop(
+    api: _Api,
+    run: ReplayRun,
+    target: int,
+    say: Callable[[str], None],
+    marks: set[int],
+    shares: set[int],
+    progress: Progress,
+) -> None:
+    reviewer, empty = 0, 0
     while len(run.claimed) < target:
         claim = api.claim(reviewer)
         if claim is None:
@@ -236,6 +254,7 @@ def review(api: _Api, run: ReplayRun, target: int, say: Callable[[str], None]) -
             run.claimed.append(
                 Claimed(output_id, item["stratum"], item["inclusion_probability"], item["score"], failed)
             )
+            progress.update(1)
             if len(run.claimed) in marks:
                 reviewed = {c.output_id for c in run.claimed}
                 area = lift.unreviewed_auroc(scores(api), run.pool, reviewed)
@@ -249,7 +268,6 @@ def review(api: _Api, run: ReplayRun, target: int, say: Callable[[str], None]) -
         reviewer = (reviewer + 1) % len(api.tokens)
         if api.opts.settle:
             _wait(lambda: _idle(api), timeout=300, what="the worker after a verdict", poll=0.02)
-    run.timings["review_s"] = time.perf_counter() - t0
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
