@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from core.budget import start_of_day
+from core.candidates import STRATA
 from core.scoring import SIGNALS
 from review_ui import accounts as account_pages
 from review_ui import collections as collection_pages
@@ -23,14 +24,18 @@ from review_ui import dashboard as dashboard_pages
 from review_ui import quality as quality_pages
 from review_ui.pages import HERE, VerdictFormDep, render, render_error, see_other
 from service.auth import Permission
-from service.deps import ReaderDep, ReviewerDep, SessionDep, SettingsDep
+from service.deps import ItemFilterDep, ReaderDep, ReviewerDep, SessionDep, SettingsDep
+from service.deps import item_filter as filter_from_query
 from service.domain import OutputStatus
+from service.errors import ServiceError
 from service.followups import after_commit_review
 from service.hygiene import MAX_INT
+from service.settings import Settings
 from service.storage import accounts, quality, reviewing
 from service.storage import collections as collection_store
 from service.storage import queues as queues_repo
 from service.storage import repository as repo
+from service.storage.filters import ItemFilter
 from service.storage.tables import utcnow
 from service.usecases import related, workbench
 from service.usecases.queues import queue_config, queue_view
@@ -67,23 +72,77 @@ def queue_page(
     _: ReaderDep,
     session: SessionDep,
     settings: SettingsDep,
+    item_filter: ItemFilterDep,
     done: Annotated[int, Query(ge=0, le=1)] = 0,
+    clear: Annotated[int, Query(ge=0, le=1)] = 0,
 ) -> HTMLResponse:
+    """The queue's waiting items. A filter given here stays on for this queue (a cookie), so Enter,
+    j and each verdict's "next" give only the items it keeps, until it is cleared."""
     config = queue_config(settings, name)
-    total, rows = queues_repo.waiting_items(session, queue=config.name, limit=100, offset=0)
+    if clear:
+        item_filter = ItemFilter()
+    elif not item_filter.active:
+        item_filter = saved_filter(request, config.name) or item_filter
+    total, rows = queues_repo.waiting_items(
+        session, queue=config.name, limit=100, offset=0, item_filter=item_filter
+    )
     now = utcnow()
     held = {p.id: p.claimed_by for p, _ in rows if p.claimed_by and p.claimed_until and p.claimed_until > now}
     names = accounts.usernames(session, user_ids=set(held.values()))
     items = [{"item": queue_item(p, o), "holder": names.get(held.get(p.id, ""))} for p, o in rows]
-    return render(
+    page = render(
         request,
         "queue.html",
-        {"queue": queue_view(session, config), "total": total, "items": items, "done": bool(done)},
+        {
+            "queue": queue_view(session, config),
+            "total": total,
+            "items": items,
+            "done": bool(done),
+            "item_filter": item_filter,
+            "filtered": item_filter.active,
+            "strata": STRATA,
+        },
     )
+    path = f"/ui/queues/{config.name}"
+    if item_filter.active:
+        page.set_cookie(FILTER_COOKIE, item_filter.query(), path=path, httponly=True, samesite="lax")
+    else:
+        page.delete_cookie(FILTER_COOKIE, path=path)
+    return page
+
+
+#: The cookie that keeps a queue's filter while its reviewer walks it.
+FILTER_COOKIE = "rr_filter"
+
+
+def saved_filter(request: Request, queue: str) -> ItemFilter | None:
+    """The filter this reviewer set on the queue page (None when there is none or it is unreadable)."""
+    saved = request.cookies.get(FILTER_COOKIE)
+    if not saved:
+        return None
+    values = parse_qs(saved)
+    try:
+        found = filter_from_query(
+            app=_one(values, "app"),
+            model=_one(values, "model"),
+            stratum=_one(values, "stratum"),
+            min_score=_one(values, "min_score"),
+            max_score=_one(values, "max_score"),
+            metadata=values.get("metadata", []),
+            q=_one(values, "q"),
+        )
+    except (ValueError, ServiceError):
+        return None
+    return found if found.active else None
+
+
+def _one(values: dict[str, list[str]], name: str) -> str | None:
+    return values[name][0] if values.get(name) else None
 
 
 @router.get("/queues/{name}/next")
 def next_item(
+    request: Request,
     name: str,
     principal: ReviewerDep,
     session: SessionDep,
@@ -94,7 +153,14 @@ def next_item(
     """Claim the next item for this reviewer and open it (leaving ``after`` without a verdict)."""
     config = queue_config(settings, name)
     with session.begin():
-        pick = workbench.claim_next(session, settings, principal, queue=config, after=after or None)
+        pick = workbench.claim_next(
+            session,
+            settings,
+            principal,
+            queue=config,
+            after=after or None,
+            item_filter=saved_filter(request, config.name),
+        )
     if pick is None:
         return see_other(f"/ui/queues/{config.name}?done=1")
     query = urlencode({k: v for k, v in {"recorded": recorded}.items() if v})
@@ -151,6 +217,7 @@ def item_page(
             and claim.mode in ("review", "second_review")
             and claim.holder is None,
             "taxonomy": settings.failure_categories,
+            "routing_keys": routing_keys(settings),
             "samples": related.compare_samples(view.response, view.samples),
             "cluster": related.cluster_members(session, claim.pick),
             "similar": related.similar_reviewed(session, output.similar, floor=settings.similar_floor),
@@ -220,6 +287,12 @@ def undo_form(
         review = workbench.undo(session, settings, principal)
     after_commit_review(request, review.queue)
     return see_other(f"/ui/outputs/{review.output_id}?{undo_query(review)}")
+
+
+def routing_keys(settings: Settings) -> set[str]:
+    """The metadata keys some queue's routing rules read (``tags`` when a queue routes by tags)."""
+    keys = {key for q in settings.queues for key in q.metadata}
+    return keys | ({"tags"} if any(q.tags for q in settings.queues) else set())
 
 
 #: A correction longer than this is not carried back in the address (the editor restarts from the

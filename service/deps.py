@@ -11,16 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from rq import Queue
 from sqlalchemy.orm import Session
 
 from service import queueing, ratelimit
 from service.auth import API_KEY_PREFIX, Permission, Principal, same_secret
-from service.errors import CsrfFailed, Forbidden, Unauthenticated
+from service.errors import CsrfFailed, Forbidden, Unauthenticated, ValidationFailed
 from service.settings import Settings
 from service.storage import accounts
+from service.storage.filters import ItemFilter
 from service.storage.tables import utcnow
 
 SESSION_COOKIE = "rr_session"
@@ -56,8 +57,59 @@ def within_ingest_rate(request: Request, principal: Principal, settings: Setting
         )
 
 
+def item_filter(
+    app: Annotated[str | None, Query(max_length=100, description="Only this app's items.")] = None,
+    model: Annotated[str | None, Query(max_length=200, description="Only this model's items.")] = None,
+    stratum: Annotated[str | None, Query(max_length=32, description="uncertain, audit, explore, ...")] = None,
+    min_score: Annotated[str | None, Query(max_length=20, description="Lowest score, 0 to 1.")] = None,
+    max_score: Annotated[str | None, Query(max_length=20, description="Highest score, 0 to 1.")] = None,
+    metadata: Annotated[
+        list[str], Query(max_length=10, description="KEY=VALUE: the posted metadata must hold it.")
+    ] = [],  # noqa: B006 (FastAPI copies defaults)
+    q: Annotated[
+        str | None, Query(max_length=200, description="Words in the prompt or response, or an external_id.")
+    ] = None,
+) -> ItemFilter:
+    """A queue's filter from the query string (the API's item list and claims, and the pages)."""
+    pairs = []
+    for item in metadata:
+        if not item.strip():
+            continue  # the filter form's empty box
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValidationFailed(
+                "metadata filters are KEY=VALUE", details=[{"field": "query.metadata", "message": item}]
+            )
+        pairs.append((key.strip(), value))
+    return ItemFilter(
+        app=app or None,
+        model=model or None,
+        stratum=stratum or None,
+        min_score=_score(min_score, "min_score"),
+        max_score=_score(max_score, "max_score"),
+        metadata=tuple(pairs),
+        text=(q or "").strip() or None,
+    )
+
+
+def _score(value: str | None, name: str) -> float | None:
+    # A form sends its empty boxes as empty strings: no bound, not an error.
+    if value is None or not value.strip():
+        return None
+    try:
+        score = float(value)
+    except ValueError:
+        score = float("nan")
+    if not 0 <= score <= 1:
+        raise ValidationFailed(
+            f"{name} is a score from 0 to 1", details=[{"field": f"query.{name}", "message": value}]
+        )
+    return score
+
+
 SessionDep = Annotated[Session, Depends(_session)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+ItemFilterDep = Annotated[ItemFilter, Depends(item_filter)]
 
 
 # Declared for OpenAPI (the explorer's "Authorize" button); a missing header is not an error here

@@ -38,6 +38,12 @@ class QueueConfig(BaseModel):
         default_factory=dict, description="Metadata values an output must have."
     )
     tags: list[str] = Field(default_factory=list, description="Any of these in metadata.tags routes here.")
+    webhook_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="Called with Slack-compatible JSON when items wait again, the day's budget is spent, "
+        "or traffic drifts.",
+    )
 
     def matches(self, *, app: str, model: str | None, metadata: dict[str, Any]) -> bool:
         """Whether an output with this app, model and metadata belongs in this queue."""
@@ -206,6 +212,9 @@ class Settings(BaseSettings):
     session_hours: float = Field(default=12.0, gt=0, description="How long a sign-in lasts.")
     secure_cookies: bool = Field(
         default=False, description="Mark the session cookie Secure (set it when served over HTTPS)."
+    )
+    webhook_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="How long one webhook call may take before it is retried."
     )
     claim_lease_seconds: int = Field(
         default=600, ge=10, description="How long an opened item stays a reviewer's before it returns."

@@ -9,8 +9,9 @@ from datetime import timedelta
 
 import numpy as np
 
-from core import budget, selection
+from core import budget, notifications, selection
 from core.candidates import Candidate, SelectionParams
+from service import queueing
 from service.settings import QueueConfig, Settings
 from service.storage import queues as queues_repo
 from service.storage.db import transaction
@@ -133,4 +134,35 @@ def select_queue(queue_name: str) -> int:
                 queue_rank=rank,
             )
     log.info("queue %s: %d picked, %d junk, %d clusters", queue_name, added, junk, result.clusters)
+    outcome = notifications.Selected(
+        queue=config.name,
+        waiting_before=waiting,
+        added=added,
+        picked_today_before=picked_today,
+        budget_per_day=config.budget_per_day,
+        drifting=shift is not None and shift.drifted,
+        audit_share=params.audit_share,
+    )
+    notify(config, outcome)
     return added
+
+
+def notify(config: QueueConfig, outcome: notifications.Selected) -> None:
+    """Hand the run's notifications to the webhook job; a drift alarm at most once a day per queue.
+    A failure here is logged: selection has already been stored and must not be undone by it."""
+    if not config.webhook_url:
+        return
+    rt = runtime()
+    try:
+        queue = rt.work_queue()
+        for payload in notifications.events(outcome, link=_queue_link(rt.settings, config.name)):
+            key = f"rr:notified:{rt.settings.rq_queue}:{config.name}:{payload['event']}"
+            if payload["event"] == "drift" and not queue.connection.set(key, 1, nx=True, ex=24 * 3600):
+                continue
+            queueing.enqueue_notification(queue, rt.settings, config.webhook_url, payload)
+    except Exception:
+        log.exception("queue %s: could not send its notifications", config.name)
+
+
+def _queue_link(settings: Settings, name: str) -> str:
+    return f"{settings.public_url.rstrip('/')}/ui/queues/{name}" if settings.public_url else ""

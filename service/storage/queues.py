@@ -9,12 +9,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, load_only
 
 from core import drift
 from service.domain import OutputStatus
 from service.settings import Settings
+from service.storage import filters
+from service.storage.filters import ItemFilter
 from service.storage.repository import latest_verdicts
 from service.storage.tables import Output, Pick, Review, Selection
 
@@ -202,10 +204,11 @@ def pick_for(session: Session, *, output_id: str) -> Pick | None:
 
 
 def waiting_items(
-    session: Session, *, queue: str, limit: int, offset: int
+    session: Session, *, queue: str, limit: int, offset: int, item_filter: ItemFilter | None = None
 ) -> tuple[int, list[tuple[Pick, Output]]]:
-    """The unreviewed items of a queue, highest score first, and how many there are in all."""
-    waiting = (Pick.queue == queue) & Pick.reviewed_at.is_(None)
+    """The unreviewed items of a queue (that the filter keeps), highest score first, and how many
+    there are in all."""
+    waiting = and_(Pick.queue == queue, Pick.reviewed_at.is_(None), *filters.conditions(session, item_filter))
     total = session.scalar(select(func.count()).select_from(Pick).where(waiting)) or 0
     rows = session.execute(
         select(Pick, Output)

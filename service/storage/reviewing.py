@@ -21,6 +21,8 @@ from core.reviews import QCState, ReviewKind
 from service.domain import OutputStatus
 from service.domain_workbench import VerdictIn
 from service.errors import Conflict, NotFound
+from service.storage import filters
+from service.storage.filters import ItemFilter
 from service.storage.repository import get_output
 from service.storage.tables import Output, Pick, Review, Skip, User, new_id
 
@@ -143,6 +145,7 @@ def claim_next(
     lease: timedelta,
     after: str | None = None,
     audit_every: int = 0,
+    item_filter: ItemFilter | None = None,
 ) -> Pick | None:
     """Claim the next item this reviewer should see: a lease they already hold, then items waiting
     for a blind second verdict (oldest first), then unreviewed items, most likely failures first,
@@ -150,9 +153,10 @@ def claim_next(
     random order (``selection.review_ranks``): the audit is reviewed at its share, as a random part.
 
     With ``after`` (the item the reviewer is leaving without a verdict) its lease is released and
-    the walk continues below it in queue order, wrapping round to the top.
+    the walk continues below it in queue order, wrapping round to the top. With ``item_filter``
+    only the items it keeps are given.
     """
-    base = [Pick.queue == queue, _not_skipped_by(user_id)]
+    base = [Pick.queue == queue, _not_skipped_by(user_id), *filters.conditions(session, item_filter)]
     current = None
     if after is not None:
         release(session, output_id=after, user_id=user_id)

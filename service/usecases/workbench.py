@@ -21,6 +21,7 @@ from service.domain_workbench import (
 )
 from service.settings import QueueConfig, Settings
 from service.storage import promotion_rules, quality, reviewing
+from service.storage.filters import ItemFilter
 from service.storage.tables import Pick, Review, utcnow
 from service.views import agreement_view
 
@@ -36,6 +37,7 @@ def claim_next(
     *,
     queue: QueueConfig,
     after: str | None = None,
+    item_filter: ItemFilter | None = None,
 ) -> Pick | None:
     """Claim the next item of a queue for this reviewer: blind second reviews first, then the most
     likely failures, with an audit pick (in the audit's random order) every ``1/audit_share``-th."""
@@ -47,6 +49,7 @@ def claim_next(
         lease=lease(settings),
         after=after,
         audit_every=round(1 / queue.audit_share) if queue.audit_share > 0 else 0,
+        item_filter=item_filter,
     )
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from playwright.sync_api import expect
 
+from service.settings import QueueConfig
 from service.storage.tables import Output
 from tests.browser.conftest import Workbench, on_item, screenshot
 
@@ -230,3 +232,49 @@ def test_similar_past_items_are_shown_only_when_alike_and_still_reviewed(workben
     on_item(page, first)
     expect(page.get_by_role("heading", name="Similar past items")).to_have_count(0)
     expect(page.locator("main")).not_to_contain_text("cosine 0.30")
+
+
+def test_the_posted_metadata_is_a_table_with_routing_keys_marked(
+    start_workbench: Callable[..., Workbench],
+) -> None:
+    queues = [
+        QueueConfig(name="vip", metadata={"tier": "gold"}),
+        QueueConfig(name="default", budget_per_day=50),
+    ]
+    workbench = start_workbench(queues=queues)
+    first = workbench.items[0]
+    with workbench.sessions() as session, session.begin():
+        output = session.get(Output, first)
+        assert output is not None
+        output.meta = {"tier": "gold", "ticket": "T-4711", "retrieval": {"k": 5}, "note": "<b>not bold</b>"}
+    page = workbench.signed_in("ana", f"/ui/outputs/{first}")
+    table = page.get_by_test_id("metadata")
+    expect(table.locator("tr")).to_have_count(4)
+    expect(table.locator("tr.routing th")).to_have_text("tier routes")
+    expect(table.locator("tr", has_text="ticket").locator("td")).to_have_text("T-4711")
+    expect(table.locator("tr", has_text="retrieval").locator("td")).to_have_text('{"k": 5}')
+    expect(table.locator("tr", has_text="note").locator("td")).to_have_text("<b>not bold</b>")  # escaped text
+    screenshot(page, "item-metadata")
+
+
+def test_a_filtered_queue_is_walked_within_its_filter(workbench: Workbench) -> None:
+    billing = workbench.items[2]
+    with workbench.sessions() as session, session.begin():
+        output = session.get(Output, billing)
+        assert output is not None
+        output.app = "billing"
+    page = workbench.signed_in("ana", "/ui/queues/default")
+    filters = page.get_by_test_id("filters")
+    filters.get_by_label("App").fill("billing")
+    filters.get_by_role("button", name="Filter").click()
+    expect(page.locator("main")).to_contain_text("1 match the filter")
+    expect(page.locator("tr[data-row]")).to_have_count(1)
+    screenshot(page, "queue-filtered")
+
+    page.keyboard.press("Enter")  # the filter stays on while she walks the queue
+    on_item(page, billing)
+    page.keyboard.press("p")
+    expect(page).to_have_url(re.compile(r"/ui/queues/default\?done=1"))
+    expect(page.get_by_role("status")).to_contain_text("that this filter keeps")
+    page.get_by_role("link", name="clear").click()
+    expect(page.locator("tr[data-row]")).to_have_count(len(workbench.items) - 1)

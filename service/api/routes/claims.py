@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from service.api.routes.queues import queue_config
-from service.deps import ReviewerDep, SessionDep, SettingsDep
+from service.deps import ItemFilterDep, ReviewerDep, SessionDep, SettingsDep
 from service.domain_workbench import ClaimView
 from service.errors import Conflict
 from service.storage import reviewing
@@ -23,12 +23,13 @@ router = APIRouter(tags=["claims"])
     responses={204: {"description": "Nothing is waiting for this reviewer."}},
 )
 def claim_next(
-    name: str, principal: ReviewerDep, session: SessionDep, settings: SettingsDep
+    name: str, principal: ReviewerDep, session: SessionDep, settings: SettingsDep, item_filter: ItemFilterDep
 ) -> ClaimView | Response:
-    """Claim the next item for you: blind second reviews first, then the most likely failures."""
+    """Claim the next item for you: blind second reviews first, then the most likely failures (only
+    among the items the filter keeps, when one is given)."""
     config = queue_config(settings, name)
     with session.begin():
-        pick = workbench.claim_next(session, settings, principal, queue=config)
+        pick = workbench.claim_next(session, settings, principal, queue=config, item_filter=item_filter)
         if pick is None or pick.claimed_until is None:
             return Response(status_code=status.HTTP_204_NO_CONTENT)
         output = get_output(session, output_id=pick.output_id)

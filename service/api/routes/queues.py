@@ -6,7 +6,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Query
 
-from service.deps import ReaderDep, SessionDep, SettingsDep
+from service.deps import ItemFilterDep, ReaderDep, SessionDep, SettingsDep
 from service.domain_queues import QueueItems, QueueReport, QueueStats, QueueView
 from service.hygiene import MAX_INT
 from service.storage import queues as queues_repo
@@ -29,12 +29,16 @@ def list_items(
     _: ReaderDep,
     session: SessionDep,
     settings: SettingsDep,
+    item_filter: ItemFilterDep,
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=MAX_INT),
 ) -> QueueItems:
-    """The unreviewed items of a queue, most likely failures first, each with its reason."""
+    """The unreviewed items of a queue, most likely failures first, each with its reason; narrowed
+    by app, model, stratum, score range, metadata values and text when asked."""
     config = queue_config(settings, name)
-    total, rows = queues_repo.waiting_items(session, queue=config.name, limit=limit, offset=offset)
+    total, rows = queues_repo.waiting_items(
+        session, queue=config.name, limit=limit, offset=offset, item_filter=item_filter
+    )
     return QueueItems(queue=config.name, total=total, items=[queue_item(p, o) for p, o in rows])
 
 

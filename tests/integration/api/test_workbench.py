@@ -442,3 +442,50 @@ def test_the_audit_takes_its_share_of_the_claims_in_its_own_random_order(db: Dat
                 assert client.post("/v1/reviews", json=review, headers=reviewer).status_code == 201
     # every 4th claim is an audit pick, highest key first whatever its score; routed by score between
     assert order == [*routed[:3], audit[1], *routed[3:6], audit[2], audit[0]]
+
+
+def test_filters_narrow_the_queue_and_the_claims(bench) -> None:  # type: ignore[no-untyped-def]
+    client, items = bench
+    with client.app.state.sessions() as session, session.begin():  # type: ignore[attr-defined]
+        session.execute(
+            update(Output).where(Output.id == items[1]).values(app="billing", meta={"tier": "gold"})
+        )
+        session.execute(update(Output).where(Output.id == items[2]).values(model="m-2", external_id="T-4711"))
+        session.execute(
+            update(Output).where(Output.id == items[3]).values(response="The Eiffel Tower stands in Paris.")
+        )
+    ann, bob = as_(client, "reviewer", "ann"), as_(client, "reviewer", "bob")
+
+    def listed(query: str) -> list[str]:
+        answer = client.get(f"/v1/queues/default/items?{query}", headers=ann)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["total"] == len(answer.json()["items"])
+        return [i["output_id"] for i in answer.json()["items"]]
+
+    assert listed("app=billing") == [items[1]]
+    assert listed("metadata=tier%3Dgold") == [items[1]]
+    assert listed("metadata=tier%3Dsilver") == []
+    assert listed("model=m-2") == listed("q=T-4711") == [items[2]]
+    assert listed("q=eiffel") == [items[3]]  # words, whatever their case
+    assert listed("min_score=0.82") == items[:2]
+    assert listed("max_score=0.72") == [items[4]]
+    assert listed("stratum=audit") == []
+    assert len(listed("")) == 5
+    bad = client.get("/v1/queues/default/items?metadata=tier", headers=ann)
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "validation_failed"
+
+    # claiming with a filter gives only what it keeps
+    claimed = client.post("/v1/queues/default/claims?app=billing", headers=ann)
+    assert claimed.json()["item"]["output_id"] == items[1]
+    assert client.post("/v1/queues/default/claims?app=billing", headers=bob).status_code == 204
+    assert client.post("/v1/queues/default/claims", headers=bob).json()["item"]["output_id"] == items[0]
+
+
+def test_a_score_bound_that_is_not_a_score_is_refused(bench) -> None:  # type: ignore[no-untyped-def]
+    client, _ = bench
+    viewer = as_(client, "viewer")
+    for bad in ("1.5", "high", "nan"):
+        refused = client.get(f"/v1/queues/default/items?min_score={bad}", headers=viewer)
+        assert refused.status_code == 422 and "min_score" in refused.json()["error"]["message"]
+    # an empty box of the filter form is no bound at all
+    assert client.get("/v1/queues/default/items?min_score=&max_score=", headers=viewer).json()["total"] == 5
