@@ -107,11 +107,16 @@ def _verdict_form(n: int, taxonomy: Sequence[str]) -> dict[str, Any]:
     return form
 
 
+#: A reviewer's usual narrowing: words in the text and a score floor.
+FILTER = "q=the&min_score=0.3"
+
+
 def time_pages(
     base: str, token: str, settings: Settings, *, items: Sequence[str], requests: int, warmup: int
 ) -> list[PageTiming]:
     """The queue list and queue page; claiming the next item (API and page, each released again);
-    then each of ``items`` opened (which claims it) and judged (which answers 303)."""
+    then each of ``items`` opened and judged (which answers 303); then the item list, a claim and
+    the queue page with a filter (text search and a score floor)."""
     total = warmup + requests
     opened = items[:total]
     api = {"Accept": "application/json"}
@@ -158,6 +163,17 @@ def time_pages(
                 ],
                 warmup=warmup,
             ),
+            # Last: a filter set on the queue page stays on (a cookie) for the next-item walk.
+            measure(
+                "API items, filtered", [get(f"/v1/queues/default/items?{FILTER}")] * total, warmup=warmup
+            ),
+            measure(
+                "API claim, filtered",
+                [post(f"/v1/queues/default/claims?{FILTER}", headers=api)] * total,
+                warmup=warmup,
+                after=release_claimed,
+            ),
+            measure("queue page, filtered", [get(f"/ui/queues/default?{FILTER}")] * total, warmup=warmup),
         ]
 
 
@@ -249,12 +265,12 @@ def report(figures: dict[str, Any]) -> str:
     lines = [
         HEAD_LINE.format(**figures),
         FILL_LINE.format(**figures["fill"]),
-        f"  {'page':<14}{'n':>5}{'p50 ms':>9}{'p95 ms':>9}   client p50/p95 ms   statuses",
+        f"  {'page':<22}{'n':>5}{'p50 ms':>9}{'p95 ms':>9}   client p50/p95 ms   statuses",
     ]
     for p in figures["pages"]:
         codes = " ".join(f"{code}x{n}" for code, n in sorted(p["statuses"].items()))
         lines.append(
-            f"  {p['page']:<14}{p['n']:>5}{p['server_p50']:>9.1f}{p['server_p95']:>9.1f}"
+            f"  {p['page']:<22}{p['n']:>5}{p['server_p50']:>9.1f}{p['server_p95']:>9.1f}"
             f"   {p['client_p50']:>7.1f} / {p['client_p95']:<7.1f}   {codes}"
         )
     lines.append(f"  verdicts recorded by the bench: {figures['verdicts_recorded']}")
