@@ -15,7 +15,17 @@ from service.storage.db import make_engine
 from tests.conftest import POSTGRES_URL, _pg_url
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "halueval" / "general_data.jsonl.gz"
-PAGES = ["queue list", "queue page", "API claim", "next item", "item page", "verdict post"]
+PAGES = [
+    "queue list",
+    "queue page",
+    "API claim",
+    "next item",
+    "item page",
+    "verdict post",
+    "API items, filtered",
+    "API claim, filtered",
+    "queue page, filtered",
+]
 
 
 def _bench_schemas() -> list[str]:
