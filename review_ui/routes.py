@@ -57,7 +57,7 @@ def queues_page(request: Request, _: ReaderDep, session: SessionDep, settings: S
         }
         for q in settings.queues
     ]
-    unscorable = repo.count_by_status(session)[OutputStatus.error.value]
+    unscorable = repo.count_in_status(session, status=OutputStatus.error.value)
     return render(
         request,
         "queues.html",

@@ -321,6 +321,11 @@ def count_by_status(session: Session) -> dict[str, int]:
     return counts
 
 
+def count_in_status(session: Session, *, status: str) -> int:
+    """How many outputs are in this one status (an index range, where ``count_by_status`` scans)."""
+    return session.scalar(select(func.count()).select_from(Output).where(Output.status == status)) or 0
+
+
 def verdicts_of(session: Session, *, output_ids: list[str]) -> dict[str, str]:
     """The verdict (latest first review or adjudication) of each of these outputs that has one."""
     if not output_ids:

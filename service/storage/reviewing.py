@@ -149,7 +149,7 @@ def claim_next(
 ) -> Pick | None:
     """Claim the next item this reviewer should see: a lease they already hold, then items waiting
     for a blind second verdict (oldest first), then unreviewed items, most likely failures first,
-    except that every ``audit_every``-th first review of the queue is an audit pick, in the audit's
+    except that every ``audit_every``-th first review of the queue today is an audit pick, in the audit's
     random order (``selection.review_ranks``): the audit is reviewed at its share, as a random part.
 
     With ``after`` (the item the reviewer is leaving without a verdict) its lease is released and
@@ -185,7 +185,7 @@ def claim_next(
     )
     if current is not None and current.reviewed_at is None:
         rounds = [second, routed.where(_below(current)), routed, audit]
-    elif audit_every > 0 and _reviewed_in(session, queue) % audit_every == audit_every - 1:
+    elif audit_every > 0 and _reviewed_in(session, queue, now) % audit_every == audit_every - 1:
         rounds = [second, audit, routed]
     else:
         rounds = [second, routed, audit]
@@ -201,11 +201,14 @@ def claim_next(
     return None
 
 
-def _reviewed_in(session: Session, queue: str) -> int:
-    """How many of the queue's picks have their first verdict."""
+def _reviewed_in(session: Session, queue: str, now: datetime) -> int:
+    """How many of the queue's picks got their first verdict today (UTC): the audit's turn comes
+    round every ``audit_every`` of them. Today's only, as counting the whole history is a scan of
+    every pick the queue ever had, on each claim."""
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     return (
         session.scalar(
-            select(func.count()).select_from(Pick).where(Pick.queue == queue, Pick.reviewed_at.is_not(None))
+            select(func.count()).select_from(Pick).where(Pick.queue == queue, Pick.reviewed_at >= today)
         )
         or 0
     )
