@@ -25,6 +25,7 @@ from sqlalchemy import Engine, text
 
 from benchmarks.throughput import bench_schema, drop_work_queue, serving, signed_in
 from benchmarks.ui_fill import fill
+from service.cli.replay import commit
 from service.settings import QueueConfig, Settings
 
 TARGET_P95_MS = 50.0
@@ -237,6 +238,7 @@ def bench_ui(
             drop_work_queue(settings)
             engine.dispose()
     return {
+        "commit": commit(),
         "rows": rows,
         "requests_per_page": requests,
         "warmup": warmup,
