@@ -36,6 +36,7 @@ from benchmarks.curation_data import REPO_ROOT, Posted, qa_outputs
 from benchmarks.curation_report import FINETUNE, SHOWN, SUITE, check, report, summarize
 from benchmarks.throughput import bench_schema, drop_work_queue, serving, signed_in
 from core import exports
+from service.progress import Progress
 from service.settings import QueueConfig, Settings
 
 CLI_CHECK = (FINETUNE, "openai-chat")
@@ -114,11 +115,13 @@ def verdict(output_id: str, truth: Posted) -> dict[str, Any]:
     return {"output_id": output_id, "verdict": "pass", "categories": [], "correction": None}
 
 
-def review_everything(reviewers: dict[str, httpx.Client], truth: dict[str, Posted]) -> dict[str, Any]:
-    """Reviewers take turns claiming the next item (blind second reviews come first) until the queue
-    is empty; then whatever selection left out (junk, duplicates shown once) is judged by id."""
-    modes: Counter[str] = Counter()
-    by: Counter[str] = Counter()
+def _work_the_queue(
+    reviewers: dict[str, httpx.Client],
+    truth: dict[str, Posted],
+    modes: Counter[str],
+    by: Counter[str],
+    progress: Progress,
+) -> set[str]:
     judged: set[str] = set()
     busy = True
     while busy:
@@ -133,13 +136,26 @@ def review_everything(reviewers: dict[str, httpx.Client], truth: dict[str, Poste
             modes[mode] += 1
             by[name] += 1
             judged.add(output_id)
+            if mode == "review":
+                progress.update(1)
             busy = True
-    names = list(reviewers)
-    for n, output_id in enumerate(sorted(set(truth) - judged)):
-        client = reviewers[names[n % len(names)]]
-        client.post("/v1/reviews", json=verdict(output_id, truth[output_id])).raise_for_status()
-        modes["by_id"] += 1
-        by[names[n % len(names)]] += 1
+    return judged
+
+
+def review_everything(reviewers: dict[str, httpx.Client], truth: dict[str, Posted]) -> dict[str, Any]:
+    """Reviewers take turns claiming the next item (blind second reviews come first) until the queue
+    is empty; then whatever selection left out (junk, duplicates shown once) is judged by id."""
+    modes: Counter[str] = Counter()
+    by: Counter[str] = Counter()
+    with Progress(total=len(truth), what="outputs judged") as progress:
+        judged = _work_the_queue(reviewers, truth, modes, by, progress)
+        names = list(reviewers)
+        for n, output_id in enumerate(sorted(set(truth) - judged)):
+            client = reviewers[names[n % len(names)]]
+            client.post("/v1/reviews", json=verdict(output_id, truth[output_id])).raise_for_status()
+            modes["by_id"] += 1
+            by[names[n % len(names)]] += 1
+            progress.update(1)
     return {
         "claimed": modes["review"],
         "second_reviews": modes["second_review"],

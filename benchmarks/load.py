@@ -29,6 +29,7 @@ import numpy as np
 from benchmarks.throughput import bench_schema, drop_work_queue, process_env, processes
 from service.cli.replay import commit
 from service.demo import halueval_outputs
+from service.progress import Progress
 from service.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -94,10 +95,12 @@ async def _offer(
                 except httpx.HTTPError as exc:
                     status = type(exc).__name__
                 latencies.append((time.perf_counter() - t0) * 1000)
+                progress.update(batch)
                 if status != accepted:
                     failures[status] = failures.get(status, 0) + 1
 
-    await asyncio.gather(*(sender() for _ in range(SENDERS)))
+    with Progress(total=len(outputs), what="outputs posted") as progress:
+        await asyncio.gather(*(sender() for _ in range(SENDERS)))
     elapsed = time.perf_counter() - started
     lat = np.asarray(latencies)
     return {

@@ -33,6 +33,7 @@ from core.scoring import (
 )
 from service.cli.replay import commit
 from service.domain import OutputIn, normalize
+from service.progress import Progress
 from service.settings import Settings
 from workers import pipeline
 from workers.clients import Embedder, get_embedder
@@ -135,10 +136,13 @@ def score_dataset(
 ) -> tuple[list[dict[str, float | None]], np.ndarray, list[float | None]]:
     """Signals, output vectors and cold-start scores, the whole dataset counting as recent traffic."""
     vectors, answers = [], []
-    for start in range(0, len(items), EMBED_CHUNK):
-        v, a = pipeline.embed_batch(embedder, items[start : start + EMBED_CHUNK], max_chars=max_chars)
-        vectors.append(v)
-        answers += a
+    with Progress(total=len(items), what="outputs embedded") as progress:
+        for start in range(0, len(items), EMBED_CHUNK):
+            chunk = items[start : start + EMBED_CHUNK]
+            v, a = pipeline.embed_batch(embedder, chunk, max_chars=max_chars)
+            vectors.append(v)
+            answers += a
+            progress.update(len(chunk))
     stacked = np.vstack(vectors)
     signals = compute_signals(items, stacked, answers, Context.empty(stacked.shape[1]), params)
     reference = reference_distributions(signals)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from service.demo import halueval_outputs
+from service.progress import Progress
 from service.settings import Settings
 
 if TYPE_CHECKING:
@@ -197,14 +198,17 @@ def run_throughput(settings: Settings, *, data: Path, count: int, out: Path) -> 
                 ) as client,
             ):
                 t0 = time.perf_counter()
-                for o in outputs[:half]:
-                    client.post("/v1/outputs", json=o).raise_for_status()
+                with Progress(total=half, what="single posts") as progress:
+                    for o in outputs[:half]:
+                        client.post("/v1/outputs", json=o).raise_for_status()
+                        progress.update(1)
                 single_s = time.perf_counter() - t0
                 t0 = time.perf_counter()
-                for start in range(half, len(outputs), BATCH):
-                    client.post(
-                        "/v1/outputs/batch", json={"outputs": outputs[start : start + BATCH]}
-                    ).raise_for_status()
+                with Progress(total=len(outputs) - half, what="outputs in batches") as progress:
+                    for start in range(half, len(outputs), BATCH):
+                        chunk = outputs[start : start + BATCH]
+                        client.post("/v1/outputs/batch", json={"outputs": chunk}).raise_for_status()
+                        progress.update(len(chunk))
                 batch_s = time.perf_counter() - t0
 
                 t0 = time.perf_counter()

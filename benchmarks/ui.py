@@ -26,6 +26,7 @@ from sqlalchemy import Engine, text
 from benchmarks.throughput import bench_schema, drop_work_queue, serving, signed_in
 from benchmarks.ui_fill import fill
 from service.cli.replay import commit
+from service.progress import Progress
 from service.settings import QueueConfig, Settings
 
 TARGET_P95_MS = 50.0
@@ -66,30 +67,48 @@ def measure(
     server: list[float] = []
     client: list[float] = []
     statuses: dict[str, int] = {}
-    for n, call in enumerate(calls):
-        t0 = time.perf_counter()
-        try:
-            response = call()
-        except httpx.TransportError as exc:  # the server dropped the connection, e.g. after a 500
-            statuses[type(exc).__name__] = statuses.get(type(exc).__name__, 0) + 1
-            print(f"  {page}: {exc!r}")
-            continue
-        elapsed = (time.perf_counter() - t0) * 1000
-        statuses[str(response.status_code)] = statuses.get(str(response.status_code), 0) + 1
-        if after is not None:
-            after(response)
-        if response.status_code >= 400:
-            # Counted in the statuses, left out of the times: an error page is no measure of the page.
-            print(f"  {page}: {response.status_code} on {response.request.url.path}: {response.text[:200]}")
-            continue
-        if n < warmup:
-            continue
-        found = _DUR.search(response.headers.get("server-timing", ""))
-        if found is None:
-            raise RuntimeError(f"{page}: the answer has no Server-Timing header")
-        server.append(float(found.group(1)))
-        client.append(elapsed)
+    with Progress(total=len(calls), what=f"requests ({page})") as progress:
+        for n, call in enumerate(calls):
+            _time_one(page, n, call, warmup=warmup, after=after, into=(server, client, statuses))
+            progress.update(1)
+    return _timing(page, server, client, statuses)
 
+
+def _time_one(
+    page: str,
+    n: int,
+    call: Call,
+    *,
+    warmup: int,
+    after: Callable[[httpx.Response], None] | None,
+    into: tuple[list[float], list[float], dict[str, int]],
+) -> None:
+    server, client, statuses = into
+    t0 = time.perf_counter()
+    try:
+        response = call()
+    except httpx.TransportError as exc:  # the server dropped the connection, e.g. after a 500
+        statuses[type(exc).__name__] = statuses.get(type(exc).__name__, 0) + 1
+        print(f"  {page}: {exc!r}")
+        return
+    elapsed = (time.perf_counter() - t0) * 1000
+    statuses[str(response.status_code)] = statuses.get(str(response.status_code), 0) + 1
+    if after is not None:
+        after(response)
+    if response.status_code >= 400:
+        # Counted in the statuses, left out of the times: an error page is no measure of the page.
+        print(f"  {page}: {response.status_code} on {response.request.url.path}: {response.text[:200]}")
+        return
+    if n < warmup:
+        return
+    found = _DUR.search(response.headers.get("server-timing", ""))
+    if found is None:
+        raise RuntimeError(f"{page}: the answer has no Server-Timing header")
+    server.append(float(found.group(1)))
+    client.append(elapsed)
+
+
+def _timing(page: str, server: list[float], client: list[float], statuses: dict[str, int]) -> PageTiming:
     def pct(values: list[float], q: int) -> float:
         return round(float(np.percentile(values, q)), 2) if values else 0.0
 
