@@ -83,7 +83,10 @@ def collection_page(
         curation.cut_staged(session, settings)
     collection = store.get_collection(session, name=name)
     versions = store.list_versions(session, name=name)
+    # The other kind's collections, versioned or not: leakage is checked against their versions.
+    others = [c.name for c, _ in store.list_collections(session) if c.kind != collection.kind]
     context: dict[str, Any] = {
+        "others": others,
         "collection": collection,
         "versions": versions,
         "version": None,

@@ -83,3 +83,38 @@ def test_a_reviewer_promotes_an_item_by_hand_from_its_page(workbench: Workbench)
         )
         [line] = [json.loads(x) for x in export.text.splitlines()]
         assert line["categories"] == ["hallucination"] and line["metadata"]["output_id"] == workbench.items[0]
+
+
+def test_the_collection_pages_fit_their_content_and_say_what_is_missing(workbench: Workbench) -> None:
+    page = workbench.signed_in("ada", "/ui/collections")
+    # no collection yet: the form to make one comes first, and no rule can be pointed at nothing
+    forms = page.locator("h2")
+    expect(forms.filter(has_text="New collection")).to_have_count(1)
+    headings = [h for h in forms.all_inner_texts() if h in ("New collection", "New rule")]
+    assert headings == ["New collection", "New rule"]
+    expect(page.get_by_test_id("new-rule")).to_contain_text("create one above first")
+    expect(page.locator('select[name="collection"]')).to_have_count(0)
+
+    first = workbench.items[0]
+    with admin_client(workbench) as admin:
+        assert admin.post("/v1/collections", json={"name": "suite", "kind": "eval_suite"}).status_code == 201
+        assert (
+            admin.post("/v1/collections", json={"name": "tuning", "kind": "finetune_set"}).status_code == 201
+        )
+        reviewer = credentials_in(workbench.sessions, "reviewer", "rev")
+        admin.post(
+            "/v1/reviews",
+            json={"output_id": first, "verdict": "fail", "correction": "x " * 200},
+            headers=reviewer,
+        )
+        promoted = admin.post(
+            "/v1/collections/suite/promotions", json={"output_ids": [first]}, headers=reviewer
+        )
+        assert promoted.status_code in (200, 201), promoted.text
+        assert admin.post("/v1/collections/suite/versions", json={}, headers=reviewer).status_code == 201
+    page.goto("/ui/collections/suite")
+    # the fine-tuning set exists but has no version: said as it is
+    expect(page.get_by_test_id("held-back")).to_contain_text("tuning has no version yet")
+    ideal = page.locator('table[data-testid="items"] td').nth(2)
+    assert ideal.bounding_box()["width"] > 150, "the ideal answer has room to be read"  # type: ignore[index]
+    screenshot(page, "collection-page")
