@@ -82,7 +82,7 @@ def queue_page(
     if clear:
         item_filter = ItemFilter()
     elif not item_filter.active:
-        item_filter = saved_filter(request, config.name) or item_filter
+        item_filter = saved_filter(request) or item_filter
     total, rows = queues_repo.waiting_items(
         session, queue=config.name, limit=100, offset=0, item_filter=item_filter
     )
@@ -115,8 +115,9 @@ def queue_page(
 FILTER_COOKIE = "rr_filter"
 
 
-def saved_filter(request: Request, queue: str) -> ItemFilter | None:
-    """The filter this reviewer set on the queue page (None when there is none or it is unreadable)."""
+def saved_filter(request: Request) -> ItemFilter | None:
+    """The filter this reviewer set on this queue's page (the cookie's path is the queue's), None when
+    there is none or it is unreadable."""
     saved = request.cookies.get(FILTER_COOKIE)
     if not saved:
         return None
@@ -159,7 +160,7 @@ def next_item(
             principal,
             queue=config,
             after=after or None,
-            item_filter=saved_filter(request, config.name),
+            item_filter=saved_filter(request),
         )
     if pick is None:
         return see_other(f"/ui/queues/{config.name}?done=1")

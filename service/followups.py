@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from fastapi import Request
 
@@ -25,6 +25,13 @@ def after_commit_score(request: Request, output_ids: Sequence[str]) -> bool:
         log.warning("scoring not enqueued (%s); the sweep will pick up %d outputs", exc, len(output_ids))
         return False
     return True
+
+
+def after_commit_ingest(request: Request, apps: Mapping[str, int], new_ids: Sequence[str]) -> None:
+    """After a batch of outputs committed: count them per app and enqueue scoring of the new ones."""
+    for app, count in apps.items():
+        telemetry.ingested(app, count)
+    after_commit_score(request, new_ids)
 
 
 def after_commit_review(request: Request, queue_name: str | None, verdict: str | None = None) -> None:

@@ -83,6 +83,22 @@ def enqueue_sampling(queue: Queue, settings: Settings, output_ids: Sequence[str]
     _enqueue_outputs(queue, settings, SAMPLE_JOB, "sampling", output_ids)
 
 
+def enqueue_notification(queue: Queue, settings: Settings, url: str, payload: dict[str, object]) -> None:
+    """Call a queue's webhook from a job of its own, retried by RQ (5 s, 30 s, 2 min), each call
+    bounded by RR_WEBHOOK_TIMEOUT_SECONDS."""
+    try:
+        queue.enqueue_call(
+            NOTIFY_JOB,
+            args=(url, payload),
+            timeout=max(30, int(settings.webhook_timeout_seconds * 2)),
+            retry=Retry(max=3, interval=RETRY_INTERVALS),
+            result_ttl=60,
+            failure_ttl=24 * 3600,
+        )
+    except RedisError as exc:
+        raise QueueUnavailable("could not enqueue a notification", details={"reason": str(exc)}) from exc
+
+
 def _enqueue_once(
     queue: Queue, settings: Settings, func: str, job_id: str, args: tuple[str, ...] = ()
 ) -> None:
@@ -217,19 +233,3 @@ def _answers(socket: Path) -> bool:
         return bool(Redis(unix_socket_path=str(socket), socket_connect_timeout=0.5).ping())
     except (RedisError, OSError):
         return False
-
-
-def enqueue_notification(queue: Queue, settings: Settings, url: str, payload: dict[str, object]) -> None:
-    """Call a queue's webhook from a job of its own, retried by RQ (5 s, 30 s, 2 min), each call
-    bounded by RR_WEBHOOK_TIMEOUT_SECONDS."""
-    try:
-        queue.enqueue_call(
-            NOTIFY_JOB,
-            args=(url, payload),
-            timeout=max(30, int(settings.webhook_timeout_seconds * 2)),
-            retry=Retry(max=3, interval=RETRY_INTERVALS),
-            result_ttl=60,
-            failure_ttl=24 * 3600,
-        )
-    except RedisError as exc:
-        raise QueueUnavailable("could not enqueue a notification", details={"reason": str(exc)}) from exc

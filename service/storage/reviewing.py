@@ -17,6 +17,7 @@ from typing import Literal
 from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from core.budget import start_of_day
 from core.reviews import QCState, ReviewKind
 from service.domain import OutputStatus
 from service.domain_workbench import VerdictIn
@@ -117,10 +118,8 @@ def open_item(
     mode = _mode(session, output, pick, user_id)
     if pick is None or mode not in ("review", "second_review"):
         return Claim(mode=mode, pick=pick, held=False)
-    if take and _take(session, pick_id=pick.id, user_id=user_id, now=now, lease=lease):
-        session.refresh(pick)
-        return Claim(mode=mode, pick=pick, held=True, until=pick.claimed_until)
     if take:
+        _take(session, pick_id=pick.id, user_id=user_id, now=now, lease=lease)
         session.refresh(pick)
     if pick.claimed_by is None or pick.claimed_until is None or pick.claimed_until <= now:
         return Claim(mode=mode, pick=pick, held=False)
@@ -149,8 +148,8 @@ def claim_next(
 ) -> Pick | None:
     """Claim the next item this reviewer should see: a lease they already hold, then items waiting
     for a blind second verdict (oldest first), then unreviewed items, most likely failures first,
-    except that every ``audit_every``-th first review of the queue today is an audit pick, in the audit's
-    random order (``selection.review_ranks``): the audit is reviewed at its share, as a random part.
+    except that every ``audit_every``-th first review of the queue today is an audit pick, in the
+    audit's random order (``selection.review_ranks``): the audit is reviewed at its share, as a random part.
 
     With ``after`` (the item the reviewer is leaving without a verdict) its lease is released and
     the walk continues below it in queue order, wrapping round to the top. With ``item_filter``
@@ -205,7 +204,7 @@ def _reviewed_in(session: Session, queue: str, now: datetime) -> int:
     """How many of the queue's picks got their first verdict today (UTC): the audit's turn comes
     round every ``audit_every`` of them. Today's only, as counting the whole history is a scan of
     every pick the queue ever had, on each claim."""
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    today = start_of_day(now)
     return (
         session.scalar(
             select(func.count()).select_from(Pick).where(Pick.queue == queue, Pick.reviewed_at >= today)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from service import telemetry
 from service.auth import Permission
 from service.deps import IngestDep, ReaderDep, SessionDep, SettingsDep, within_ingest_rate
 from service.domain import (
@@ -17,7 +16,7 @@ from service.domain import (
     OutputView,
 )
 from service.errors import PayloadTooLarge
-from service.followups import after_commit_score
+from service.followups import after_commit_ingest
 from service.storage import repository as repo
 from service.storage import reviewing
 from service.usecases.ingest import ingest_many
@@ -47,8 +46,7 @@ def post_output(
     if duplicate:
         response.status_code = status.HTTP_200_OK
     else:
-        telemetry.ingested(row.app)
-        after_commit_score(request, [row.id])
+        after_commit_ingest(request, {row.app: 1}, [row.id])
     return OutputAccepted(
         id=row.id, external_id=row.external_id, status=OutputStatus(row.status), duplicate=duplicate
     )
@@ -77,11 +75,8 @@ def post_batch(
     within_ingest_rate(request, principal, settings, len(batch.outputs))
     with session.begin():
         done = ingest_many(session, batch.outputs)
-    for app, count in done.apps.items():
-        telemetry.ingested(app, count)
-    if done.new_ids:
-        after_commit_score(request, done.new_ids)
-    else:
+    after_commit_ingest(request, done.apps, done.new_ids)
+    if not done.new_ids:
         response.status_code = status.HTTP_200_OK
     return done.summary()
 
