@@ -133,6 +133,14 @@ class Featurizer:
             [PRIOR_WEIGHT if group == column and group in ranked else 0.0 for group, column in self.columns]
         )
 
+    def prior_precision(self) -> np.ndarray:
+        """Relative prior precision of each weight: 1 for a signal, and for the embedding's principal
+        components as many as there are of them, so that together they are held as firmly as one
+        signal. Sixteen components each as free as a signal add up to four signals' worth of
+        freedom, which a few dozen reviews spend on noise."""
+        components = sum(1 for group, _ in self.columns if group == CONTENT)
+        return np.array([float(components) if group == CONTENT else 1.0 for group, _ in self.columns])
+
     def raw(
         self,
         rows: Sequence[Mapping[str, float | None]],

@@ -8,8 +8,10 @@ Gaussian prior whose *mean is the cold-start ranking*: on standardised features,
 cold start ranks by (``core.scoring.RANKED``) start with a small positive weight, everything else
 (the other signals, the embedding's principal components) at zero. With few labels the model stays
 close to cold start; as reviews come in, the data move the weights, and can flip a sign the queue's
-traffic disagrees with. The prior's strength is chosen by cross-validated log-likelihood once there
-are enough labels.
+traffic disagrees with. The embedding's principal components are held together as firmly as one
+signal (``Featurizer.prior_precision``). The prior's strength is chosen by cross-validated
+log-likelihood once there are enough labels. A model replaces cold start only when its out-of-fold
+AUROC on the reviews beats cold start's on the same reviews (``beats_baseline``).
 
 Reviews are weighted by 1 / their pick's inclusion probability (truncated), so outputs that routing
 made likely to be reviewed don't bias the model toward what routing already believes. Calibration
@@ -72,11 +74,12 @@ def fit_map(
     y: np.ndarray,
     w: np.ndarray,
     prior_mean: np.ndarray,
-    strength: float,
+    strength: float | np.ndarray,
     *,
     nonnegative: bool = False,
 ) -> tuple[np.ndarray, float]:
     """Weighted logistic regression, MAP under ``coef ~ N(prior_mean, 1/strength)``; free intercept.
+    ``strength`` is one precision for every coefficient or one per coefficient.
 
     Minimises ``sum_i w_i (log(1 + e^z_i) - y_i z_i) + strength/2 |coef - prior_mean|^2``, with every
     coefficient kept >= 0 when ``nonnegative``.
@@ -87,7 +90,7 @@ def fit_map(
         z = x @ coef + b
         p = expit(z)
         diff = coef - prior_mean
-        value = float(np.sum(w * (np.logaddexp(0.0, z) - y * z)) + 0.5 * strength * diff @ diff)
+        value = float(np.sum(w * (np.logaddexp(0.0, z) - y * z)) + 0.5 * diff @ (strength * diff))
         r = w * (p - y)
         return value, np.concatenate([[r.sum()], x.T @ r + strength * diff])
 
@@ -234,13 +237,19 @@ def _platt(z: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, float]:
 
 
 def _out_of_fold(
-    x: np.ndarray, y: np.ndarray, w: np.ndarray, prior: np.ndarray, strengths: Sequence[float], seed: int
+    x: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    prior: np.ndarray,
+    precision: np.ndarray,
+    strengths: Sequence[float],
+    seed: int,
 ) -> dict[float, np.ndarray]:
     folds = min(5, int(y.sum()), int(len(y) - y.sum()))
     out = {s: np.zeros(len(y)) for s in strengths}
     for train_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
         for s in strengths:
-            coef, b = fit_map(x[train_idx], y[train_idx], w[train_idx], prior, s)
+            coef, b = fit_map(x[train_idx], y[train_idx], w[train_idx], prior, s * precision)
             out[s][test_idx] = x[test_idx] @ coef + b
     return out
 
@@ -256,10 +265,15 @@ def train(
     weights: Sequence[float] | None = None,
     *,
     pool_embeddings: np.ndarray | None = None,
+    baseline: Sequence[float] | None = None,
     version: str = "learned",
     seed: int = 0,
 ) -> LearnedModel:
-    """Fit the featurizer, the prior-shrunk logistic regression and its calibration on reviews."""
+    """Fit the featurizer, the prior-shrunk logistic regression and its calibration on reviews.
+
+    ``baseline``: the score each reviewed output gets without a model (cold start). Once there are
+    enough labels to cross-validate, its AUROC on the reviews is recorded beside the model's
+    out-of-fold one (both weighted back to traffic), for ``beats_baseline``."""
     y = np.asarray(failed, dtype=float)
     n_fail, n_pass = int(y.sum()), int(len(y) - y.sum())
     if min(n_fail, n_pass) < MIN_EACH:
@@ -268,17 +282,19 @@ def train(
         )
     w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
     featurizer, x = Featurizer.fit(rows, embeddings, pool_embeddings, y)
-    prior = featurizer.prior_mean()
+    prior, precision = featurizer.prior_mean(), featurizer.prior_precision()
     strength, calibration, calibrator = DEFAULT_STRENGTH, "none", None
     metrics: dict[str, Any] = {}
     if min(n_fail, n_pass) >= CV_FROM:
-        oof = _out_of_fold(x, y, w, prior, PRIOR_STRENGTHS, seed)
+        oof = _out_of_fold(x, y, w, prior, precision, PRIOR_STRENGTHS, seed)
         # The strongest prior wins ties: with no evidence either way, stay close to cold start.
         strength = max(
             reversed(PRIOR_STRENGTHS), key=lambda s: _log_likelihood(y, _platt_applied(oof[s], y, w), w)
         )
         z = oof[strength]
-        metrics["cv_auroc"] = round(auroc(y.astype(bool), z), 4)
+        metrics["cv_auroc"] = round(auroc(y.astype(bool), z, w), 4)
+        if baseline is not None:
+            metrics["baseline_auroc"] = round(auroc(y.astype(bool), np.asarray(baseline, float), w), 4)
         platt = _platt(z, y, w)
         if platt[0] < MIN_PLATT_SLOPE:
             pass  # no out-of-fold skill yet: the MAP model's own probabilities keep its ranking
@@ -290,7 +306,7 @@ def train(
         else:
             calibration, calibrator = "platt", platt
         metrics["held_out"] = held_out_calibration(z, y, w, calibration, seed)
-    coef, intercept = fit_map(x, y, w, prior, strength)
+    coef, intercept = fit_map(x, y, w, prior, strength * precision)
     return LearnedModel(
         version=version,
         featurizer=featurizer,
@@ -303,6 +319,19 @@ def train(
         strength=strength,
         metrics={**metrics, "prior_strength": strength},
     )
+
+
+def beats_baseline(metrics: Mapping[str, Any]) -> bool:
+    """Whether a model should replace the score it was compared with: only once it has been
+    cross-validated, and only when its out-of-fold AUROC on the reviews beats the baseline's on the
+    same reviews. A model that cannot show it ranks better than cold start is kept, not used: with a
+    few dozen labels a model with many features can rank worse than the fixed rule it started from."""
+    model, base = metrics.get("cv_auroc"), metrics.get("baseline_auroc")
+    if model is None or (isinstance(model, float) and math.isnan(model)):
+        return False
+    if base is None or (isinstance(base, float) and math.isnan(base)):
+        return True
+    return float(model) > float(base)
 
 
 def held_out_calibration(

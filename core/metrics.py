@@ -7,25 +7,30 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 
-def auroc(failed: Sequence[bool] | np.ndarray, score: Sequence[float] | np.ndarray) -> float:
+def auroc(
+    failed: Sequence[bool] | np.ndarray,
+    score: Sequence[float] | np.ndarray,
+    weights: Sequence[float] | np.ndarray | None = None,
+) -> float:
     """Area under the ROC curve: the chance that a random failure outscores a random non-failure
-    (ties count half). Mann-Whitney U computed from mid-ranks."""
+    (ties count half). Mann-Whitney U computed from mid-ranks; with ``weights``, each failure/pass
+    pair counts by the product of their weights (reviews weighted back to the traffic they stand for)."""
     y = np.asarray(failed, dtype=bool)
     s = np.asarray(score, dtype=float)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
+    w = np.ones(len(s)) if weights is None else np.asarray(weights, dtype=float)
+    pos, neg = float(w[y].sum()), float(w[~y].sum())
+    if not y.any() or y.all() or pos <= 0 or neg <= 0:
         return float("nan")
     order = np.argsort(s, kind="mergesort")
-    ranks = np.empty(len(s))
-    sorted_s = s[order]
-    i = 0
-    while i < len(s):  # mid-ranks for ties
-        j = i
-        while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    s, y, w = s[order], y[order], w[order]
+    # Per run of tied scores: the passes' weight strictly below it, and half of the tied passes'.
+    starts = np.flatnonzero(np.concatenate([[True], s[1:] != s[:-1]]))
+    run = np.repeat(np.arange(len(starts)), np.diff(np.concatenate([starts, [len(s)]])))
+    neg_w = np.where(y, 0.0, w)
+    per_run = np.bincount(run, weights=neg_w)
+    below = np.concatenate([[0.0], np.cumsum(per_run)[:-1]])
+    credit = below[run] + per_run[run] / 2
+    return float((w[y] * credit[y]).sum() / (pos * neg))
 
 
 def auprc(failed: Sequence[bool] | np.ndarray, score: Sequence[float] | np.ndarray) -> float:

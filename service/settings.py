@@ -190,7 +190,12 @@ class Settings(BaseSettings):
         default=24.0, gt=0, description="Unreviewed picks older than this compete again with new outputs."
     )
     min_reviews_for_model: int = Field(
-        default=20, ge=6, description="A queue's reviews before its learned scorer replaces cold start."
+        default=20,
+        ge=6,
+        description=(
+            "A queue's reviews before its learned scorer is first trained "
+            "(it replaces cold start once it beats it)."
+        ),
     )
     retrain_every: int = Field(
         default=10, ge=1, description="New reviews that trigger retraining (at least; see the growth)."

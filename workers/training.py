@@ -4,26 +4,32 @@ when scoring.
 Retraining is cheap (a prior-shrunk logistic regression on a few hundred rows) and frequent: the
 first model comes after ``min_reviews_for_model`` reviews, then a new one whenever the queue's
 reviews have grown by ``retrain_every`` or by ``retrain_growth`` of what the last model saw,
-whichever is more. Each new version rescores the queue's waiting outputs and sends the picks the old
-scores chose back to the pool, so the next picks use what was just learned.
+whichever is more. A new version is used only when it beats cold start on the queue's reviews
+(``core.learned.beats_baseline``: out-of-fold AUROC against cold start's, on the same reviews);
+otherwise it is stored as not used and the queue scores by cold start. Either way, when the scorer
+changes, the queue's waiting outputs are rescored and the picks the old scores chose go back to the
+pool, so the next picks use what was just learned.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
-from core import learned
+from core import learned, scoring
 from service import queueing
 from service.settings import Settings
 from service.storage import queues as queues_repo
+from service.storage import repository as repo
 from service.storage import scorers
 from service.storage.db import transaction
-from service.storage.tables import utcnow
+from service.storage.tables import Output, utcnow
+from workers.pipeline import drivers_of, scoring_params
 from workers.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
@@ -40,7 +46,8 @@ def _vectors(embeddings: Sequence[bytes | None]) -> np.ndarray | None:
 
 
 def due(settings: Settings, *, reviewed: int, trained_on: int | None) -> bool:
-    """Whether a queue with this many reviews needs a new model (``trained_on``: the active one's)."""
+    """Whether a queue with this many reviews needs a new model (``trained_on``: the newest one's,
+    used or not)."""
     if reviewed < settings.min_reviews_for_model:
         return False
     if trained_on is None:
@@ -49,14 +56,26 @@ def due(settings: Settings, *, reviewed: int, trained_on: int | None) -> bool:
     return reviewed - trained_on >= step
 
 
+def coldstart_scores(
+    signals: Sequence[dict[str, float | None]],
+    recent: Sequence[dict[str, float | None]],
+    params: scoring.ScoringParams,
+) -> list[scoring.Scored]:
+    """Cold start's score for each of these outputs, against recent traffic, as scoring gives it."""
+    reference = scoring.reference_distributions(recent)
+    return [scoring.coldstart(s, reference, scoring.flags_of(s, params)) for s in signals]
+
+
 def train_scorer(queue: str = "default", force: bool = False) -> str | None:
-    """Train a new version of one queue's scorer when enough new reviews arrived; swap it in, rescore
-    the queue's waiting outputs and re-choose its picks. Returns the new version, or None."""
+    """Train a new version of one queue's scorer when enough new reviews arrived; use it if it beats
+    cold start on the queue's reviews (else fall back to cold start), rescore the queue's waiting
+    outputs and re-choose its picks. Returns the new version (used or not), or None."""
     rt = runtime()
     settings = rt.settings
     with transaction(rt.engine) as session:
-        active = scorers.active_model(session, queue=queue)
-        trained_on = active.n_labels if active is not None else None
+        active = scorers.active_model_info(session, queue=queue)
+        was_active = active.version if active is not None else None
+        trained_on = scorers.latest_trained_on(session, queue=queue)
         reviewed = scorers.count_reviewed(session, queue=queue)
         if force:
             ready = reviewed >= settings.min_reviews_for_model
@@ -66,20 +85,31 @@ def train_scorer(queue: str = "default", force: bool = False) -> str | None:
             return None
         rows = scorers.training_rows(session, queue=queue, limit=settings.training_limit)
         pool = scorers.recent_embeddings(session, queue=queue, limit=settings.model_pool)
+        recent = [s for s, _ in repo.recent_signals(session, limit=settings.reference_window)]
     signals = [r[0] for r in rows]
     failed = [r[2] for r in rows]
     weights = learned.review_weights([r[3] for r in rows])
     vectors = _vectors([r[1] for r in rows])
     pool_vectors = _vectors(pool) if vectors is not None else None
+    params = scoring_params(settings)
+    baseline = [c.score or 0.0 for c in coldstart_scores(signals, recent, params)]
     version = f"{queue[:24]}-{datetime.now(UTC):%Y%m%d%H%M%S%f}-{len(rows)}"
     try:
         model = learned.train(
-            signals, vectors, failed, weights, pool_embeddings=pool_vectors, version=version
+            signals,
+            vectors,
+            failed,
+            weights,
+            pool_embeddings=pool_vectors,
+            baseline=baseline,
+            version=version,
         )
     except learned.NotEnoughLabels as exc:
         log.info("queue %s: not training yet: %s", queue, exc)
         return None
     model.metrics["weights"] = model.weights()
+    use = learned.beats_baseline(model.metrics)
+    model.metrics["used"] = use
     with transaction(rt.engine) as session:
         scorers.activate_model(
             session,
@@ -90,16 +120,25 @@ def train_scorer(queue: str = "default", force: bool = False) -> str | None:
             n_failures=model.n_failures,
             calibration=model.calibration,
             metrics=model.metrics,
+            active=use,
         )
     log.info(
-        "queue %s: scorer %s active (%d labels, cv AUROC %s)",
+        "queue %s: scorer %s %s (%d labels, out-of-fold AUROC %s, cold start's %s)",
         queue,
         version,
+        "active" if use else "kept back: cold start ranks the reviews as well or better",
         len(rows),
         model.metrics.get("cv_auroc"),
+        model.metrics.get("baseline_auroc"),
     )
-    rt.models[queue] = model
-    _rescore_waiting(rt, queue, model)
+    if use:
+        rt.models[queue] = model
+        _rescore_waiting(rt, queue, lambda outputs, vectors: _learned_scores(model, outputs, vectors))
+    elif was_active is not None:
+        rt.models.pop(queue, None)
+        _rescore_waiting(rt, queue, lambda outputs, _: _coldstart_rescores(outputs, recent, params))
+    else:
+        return version  # cold start stays, nothing to rescore
     with transaction(rt.engine) as session:
         released = queues_repo.release_for_new_scorer(session, queue=queue, now=utcnow())
     if released:
@@ -107,7 +146,30 @@ def train_scorer(queue: str = "default", force: bool = False) -> str | None:
     return version
 
 
-def _rescore_waiting(rt: Runtime, queue: str, model: learned.LearnedModel) -> None:
+Rescored = list[tuple[float, list[dict[str, Any]]]]
+
+
+def _learned_scores(model: learned.LearnedModel, outputs: Sequence[Output], vectors: np.ndarray) -> Rescored:
+    p_fail, reasons = model.score([o.signals or {} for o in outputs], vectors)
+    return [
+        (float(p), [*(d for d in (output.drivers or []) if "flag" in d), *why])
+        for output, p, why in zip(outputs, p_fail, reasons, strict=True)
+    ]
+
+
+def _coldstart_rescores(
+    outputs: Sequence[Output], recent: Sequence[dict[str, float | None]], params: scoring.ScoringParams
+) -> Rescored:
+    results = coldstart_scores([o.signals or {} for o in outputs], recent, params)
+    return [(r.score if r.score is not None else 0.0, drivers_of(r)) for r in results]
+
+
+def _rescore_waiting(
+    rt: Runtime, queue: str, score: Callable[[Sequence[Output], np.ndarray], Rescored]
+) -> None:
+    """Rescore the queue's scored, unreviewed outputs page by page with ``score`` under the queue's
+    scorer version now (cold start's when no model is used)."""
+    version = rt.models[queue].version if queue in rt.models else scoring.SCORER_VERSION
     after = ""
     while True:
         with transaction(rt.engine) as session:
@@ -119,9 +181,8 @@ def _rescore_waiting(rt: Runtime, queue: str, model: learned.LearnedModel) -> No
             vectors = _vectors([o.embedding for o in usable])
             if not usable or vectors is None:
                 continue
-            p_fail, reasons = model.score([o.signals or {} for o in usable], vectors)
             scored = [
-                (output.id, float(p), [*(d for d in (output.drivers or []) if "flag" in d), *why])
-                for output, p, why in zip(usable, p_fail, reasons, strict=True)
+                (output.id, p, drivers)
+                for output, (p, drivers) in zip(usable, score(usable, vectors), strict=True)
             ]
-            scorers.rescore_many(session, scored=scored, version=model.version)
+            scorers.rescore_many(session, scored=scored, version=version)

@@ -34,6 +34,16 @@ def active_model_info(session: Session, *, queue: str) -> ScorerModel | None:
     ).one_or_none()
 
 
+def latest_trained_on(session: Session, *, queue: str) -> int | None:
+    """How many reviews the queue's newest version was trained on, used or not (None: none yet)."""
+    return session.scalar(
+        select(ScorerModel.n_labels)
+        .where(ScorerModel.queue == queue)
+        .order_by(ScorerModel.created_at.desc(), ScorerModel.id.desc())
+        .limit(1)
+    )
+
+
 def activate_model(
     session: Session,
     *,
@@ -44,9 +54,11 @@ def activate_model(
     n_failures: int,
     calibration: str,
     metrics: dict[str, Any],
+    active: bool = True,
 ) -> ScorerModel:
     """Store a new version and make it the queue's only active one, in the caller's transaction
-    (an atomic swap)."""
+    (an atomic swap). With ``active`` False it is stored as not used, and the queue goes back to
+    cold start: no version is active."""
     session.execute(
         update(ScorerModel)
         .where(ScorerModel.queue == queue, ScorerModel.active.is_(True))
@@ -60,7 +72,7 @@ def activate_model(
         n_failures=n_failures,
         calibration=calibration,
         metrics=metrics,
-        active=True,
+        active=active,
     )
     session.add(row)
     session.flush()

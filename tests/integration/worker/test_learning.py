@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import gzip
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from redis import Redis
 from sqlalchemy import select
 
+from core.reviews import ReviewKind
+from core.scoring import SCORER_VERSION
 from service import queueing
 from service.domain import OutputIn
 from service.storage import repository as repo
 from service.storage import scorers
 from service.storage.db import transaction
-from service.storage.tables import Output, Pick
+from service.storage.tables import Output, Pick, Review, ScorerModel, new_id, utcnow
 from service.usecases.queues import queue_stats
 from tests.conftest import Database, review
 from workers import training
 from workers.main import run_worker
+from workers.pipeline import scoring_params
 from workers.runtime import use_runtime
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "halueval" / "general_data.jsonl.gz"
@@ -51,7 +55,7 @@ def _reset_runtime():  # type: ignore[no-untyped-def]
     use_runtime(None)
 
 
-def test_a_queues_first_reviews_train_its_scorer_which_rescores_and_rechooses_the_waiting_picks(
+def test_a_queues_reviews_train_its_scorer_used_only_while_it_beats_cold_start(
     fresh_db: Database,
     settings_for,  # type: ignore[no-untyped-def]
 ) -> None:
@@ -68,10 +72,15 @@ def test_a_queues_first_reviews_train_its_scorer_which_rescores_and_rechooses_th
         old_picks = {p.output_id: p.stratum for p in session.scalars(select(Pick))}
     assert old_picks and "audit" in old_picks.values()
 
-    labels = dict(zip(ids, (failed for _, failed in first), strict=True))
+    # This queue's failures are its long answers: a context signal cold start does not rank by, so
+    # the model that learns it beats cold start on the reviews, out of fold, and is used.
+    with transaction(fresh_db.engine) as session:
+        lengths = {o.id: (o.signals or {})["length"] for o in session.scalars(select(Output))}
     # Reviewers work the picks the scores chose; the audit picks are still waiting.
     reviewed = [i for i in ids if old_picks.get(i, "audit") != "audit"][:30]
     assert len(reviewed) == 30
+    long_answer = sorted(lengths[i] for i in reviewed)[15]
+    labels = {i: lengths[i] >= long_answer for i in ids}
     with transaction(fresh_db.engine) as session:
         for output_id in reviewed:
             review(session, output_id, "fail" if labels[output_id] else "pass")
@@ -81,6 +90,7 @@ def test_a_queues_first_reviews_train_its_scorer_which_rescores_and_rechooses_th
         model = scorers.active_model(session, queue="default")
         assert model is not None and model.queue == "default" and model.n_labels == 30
         assert "weights" in model.metrics and "prior_strength" in model.metrics
+        assert model.metrics["used"] and model.metrics["cv_auroc"] > model.metrics["baseline_auroc"]
         assert scorers.active_model(session, queue="elsewhere") is None
         waiting = list(session.scalars(select(Output).where(Output.status.in_(["scored", "queued"]))))
         left = {
@@ -123,6 +133,60 @@ def test_a_queues_first_reviews_train_its_scorer_which_rescores_and_rechooses_th
     assert (stats.model.version, stats.model.reviews) == (newer, 40)
     assert (stats.model.brier is None) == ("held_out" not in stored.metrics)
     assert stats.estimate is not None and stats.estimate.n_reviews == 40
+
+    # The queue turns out to fail where cold start already looks: every verdict so far is ruled
+    # again (an admin's adjudication is the latest verdict) and ten more come in. The next model
+    # cannot beat cold start on these reviews, so it is kept back and the queue goes back to cold
+    # start, rescoring what waits and re-choosing its picks.
+    with transaction(fresh_db.engine) as session:
+        rows = list(session.scalars(select(Output).where(Output.id.in_(ids))))
+        recent = [s for s, _ in repo.recent_signals(session, limit=settings.reference_window)]
+    cold = dict(
+        zip(
+            [o.id for o in rows],
+            [
+                c.score
+                for c in training.coldstart_scores(
+                    [o.signals or {} for o in rows], recent, scoring_params(settings)
+                )
+            ],
+            strict=True,
+        )
+    )
+    last = [i for i in ids if i not in set(reviewed) | set(more)][:10]
+    cut = sorted(cold[i] for i in [*reviewed, *more, *last])[25]
+    later_now = utcnow() + timedelta(seconds=1)
+    with transaction(fresh_db.engine) as session:
+        for output_id in [*reviewed, *more]:
+            session.add(
+                Review(
+                    id=new_id(),
+                    output_id=output_id,
+                    queue="default",
+                    verdict="fail" if cold[output_id] >= cut else "pass",
+                    reviewer="admin",
+                    kind=ReviewKind.ADJUDICATION.value,
+                    created_at=later_now,
+                )
+            )
+        for output_id in last:
+            review(session, output_id, "fail" if cold[output_id] >= cut else "pass", now=later_now)
+    kept_back = training.train_scorer("default")
+    assert kept_back is not None and kept_back.endswith("-50")
+    with transaction(fresh_db.engine) as session:
+        assert scorers.active_model(session, queue="default") is None
+        stored_back = session.scalars(select(ScorerModel).where(ScorerModel.version == kept_back)).one()
+        waiting = list(session.scalars(select(Output).where(Output.status.in_(["scored", "queued"]))))
+        left = {
+            p.output_id: p.stratum for p in session.scalars(select(Pick).where(Pick.reviewed_at.is_(None)))
+        }
+    assert stored_back.active is False and stored_back.metrics["used"] is False
+    assert stored_back.metrics["baseline_auroc"] == 1.0 >= stored_back.metrics["cv_auroc"]
+    assert waiting and all(o.scorer_version == SCORER_VERSION for o in waiting)
+    assert all(0.0 <= (o.score or -1) <= 1.0 for o in waiting)
+    assert any("percentile" in d for o in waiting for d in (o.drivers or []))
+    assert set(left.values()) <= {"audit"}
+    assert training.train_scorer("default") is None  # kept back still counts: not due again yet
 
 
 def test_retraining_is_due_from_the_first_reviews_then_as_they_grow_by_a_share() -> None:

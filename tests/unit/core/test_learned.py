@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.learned import LearnedModel, NotEnoughLabels, cross_validated, train
+from core.learned import LearnedModel, NotEnoughLabels, beats_baseline, cross_validated, train
 from core.metrics import auroc
 
 
@@ -168,3 +168,21 @@ def test_a_model_reports_its_calibration_on_held_out_reviews() -> None:
     fitted = model.predict(rows, emb)
     own_brier = float(np.mean((fitted - failed) ** 2))
     assert held["brier"] >= own_brier - 0.005
+
+
+def test_a_model_is_used_only_when_it_beats_cold_start_on_its_reviews() -> None:
+    rows, emb, failed = synthetic(300)
+    # Cold start ranked by noise: the model, which found max_surprisal, beats it out of fold.
+    noise = np.random.default_rng(5).random(300)
+    model = train(rows, emb, failed, baseline=noise.tolist())
+    assert model.metrics["cv_auroc"] > 0.8 and abs(model.metrics["baseline_auroc"] - 0.5) < 0.1
+    assert beats_baseline(model.metrics)
+    # Cold start that already knows the answer is not beaten: the model is kept back.
+    perfect = train(rows, emb, failed, baseline=failed.astype(float).tolist())
+    assert perfect.metrics["baseline_auroc"] == 1.0 and not beats_baseline(perfect.metrics)
+    # Too few labels to cross-validate: nothing shows the model is better, so cold start stays.
+    few_rows, few_emb, few_failed = synthetic(30, seed=2)
+    few = train(few_rows, few_emb, few_failed, baseline=noise[:30].tolist())
+    assert "cv_auroc" not in few.metrics and not beats_baseline(few.metrics)
+    # Without a baseline, a cross-validated model is used.
+    assert beats_baseline({"cv_auroc": 0.6}) and not beats_baseline({"cv_auroc": float("nan")})

@@ -53,3 +53,20 @@ def test_calibration_figures_against_known_answers() -> None:
     rng = np.random.default_rng(0)
     q = rng.uniform(size=20000)
     assert ece(rng.uniform(size=20000) < q, q) < 0.02  # calibrated by construction
+
+
+def test_weighted_auroc_counts_each_pair_by_its_weights() -> None:
+    y = [True, True, False, False]
+    s = [0.9, 0.1, 0.5, 0.05]
+    # Pairs (fail, pass): (0.9>0.5) (0.9>0.05) (0.1<0.5) (0.1>0.05); weights 1, 3 | 2, 1.
+    # Won weight: 1*2 + 1*1 + 0 + 3*1 = 6 of (1 + 3) * (2 + 1) = 12.
+    assert auroc(y, s, [1.0, 3.0, 2.0, 1.0]) == pytest.approx(0.5)
+    assert auroc(y, s, [1.0, 1.0, 1.0, 1.0]) == pytest.approx(auroc(y, s))
+    # A tie between a failure and a pass counts half of its weight.
+    assert auroc([True, False, False], [0.5, 0.5, 0.1], [2.0, 1.0, 1.0]) == pytest.approx(0.75)
+    rng = np.random.default_rng(3)
+    big_y, big_s = rng.random(500) < 0.3, np.round(rng.random(500), 2)  # many ties
+    assert auroc(big_y, big_s, np.ones(500)) == pytest.approx(auroc(big_y, big_s))
+    # Integer weights are the same as repeating the rows.
+    w = rng.integers(1, 4, 500)
+    assert auroc(big_y, big_s, w) == pytest.approx(auroc(np.repeat(big_y, w), np.repeat(big_s, w)))
