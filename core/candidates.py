@@ -13,6 +13,8 @@ import numpy as np
 STRATA = ("uncertain", "diverse", "explore", "novel", "audit")
 JUNK_REASONS = ("empty", "non-text", "exact repeat", "same response to many prompts")
 OUTLIER_SHARE = 0.05
+#: Cluster members a pick keeps (for the item page): enough to see what the cluster is about.
+MEMBERS_KEPT = 20
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ class PickDecision:
     inclusion_probability: float = 1.0
     cluster: int | None = None  # by best score in this selection, -1 noise, None when not clustered
     duplicates: tuple[str, ...] = ()  # near-duplicates this pick stands for
+    #: Other outputs of its cluster in this selection, best score first (at most ``MEMBERS_KEPT``):
+    #: what the reason's "one of N similar outputs" refers to, listed on the item page.
+    members: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

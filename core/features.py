@@ -82,6 +82,7 @@ class Featurizer:
         embeddings: np.ndarray | None,
         pool_embeddings: np.ndarray | None = None,
         failed: np.ndarray | None = None,
+        pool_rows: Sequence[Mapping[str, float | None]] | None = None,
     ) -> tuple[Featurizer, np.ndarray]:
         """Fit on the reviewed rows and return the featurizer with their standardised features. The
         PCA is fitted on ``pool_embeddings`` (unlabelled recent traffic) when given, so the directions
@@ -111,8 +112,18 @@ class Featurizer:
             votes = NeighbourVotes.of(embeddings, np.asarray(failed, dtype=float))
         featurizer = cls(names, medians, sometimes_missing, pca, votes)
         raw = featurizer.raw(rows, embeddings, training=True)
-        featurizer.mean = raw.mean(axis=0)
-        spread = raw.std(axis=0)
+        # Scale each feature by the traffic's spread when the traffic is known: the reviews are what
+        # routing chose, so a signal nearly constant among them (few disclaimers reviewed yet) would
+        # get a tiny scale and, through the prior's weight per standard deviation, a huge weight.
+        reference = raw
+        needs_vectors = pca is not None or votes is not None
+        if pool_rows is not None and len(pool_rows) > 2:
+            if not needs_vectors:
+                reference = featurizer.raw(pool_rows, None)
+            elif pool_embeddings is not None and len(pool_embeddings) == len(pool_rows):
+                reference = featurizer.raw(pool_rows, pool_embeddings)
+        featurizer.mean = reference.mean(axis=0)
+        spread = reference.std(axis=0)
         featurizer.scale = np.where(spread > 1e-9, spread, 1.0)
         return featurizer, featurizer.standardise(raw)
 

@@ -56,7 +56,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.candidates import JUNK_REASONS, OUTLIER_SHARE, Candidate, PickDecision, Selection, SelectionParams
+from core.candidates import (
+    JUNK_REASONS,
+    MEMBERS_KEPT,
+    OUTLIER_SHARE,
+    Candidate,
+    PickDecision,
+    Selection,
+    SelectionParams,
+)
 from core.junk import find_junk
 from core.reasons import reason_for
 
@@ -103,6 +111,13 @@ class _Pool:
         assert self.labels is not None
         members = np.flatnonzero(self.labels == label)
         return int(sum(1 + len(self.duplicates[i]) for i in members)) - 1
+
+    def members(self, i: int) -> tuple[str, ...]:
+        """The other distinct outputs of row i's cluster, best first (at most ``MEMBERS_KEPT``)."""
+        if self.labels is None or self.labels[i] < 0:
+            return ()
+        same = np.flatnonzero(self.labels == self.labels[i])
+        return tuple(self.reps[j].output_id for j in same.tolist() if j != i)[:MEMBERS_KEPT]
 
 
 def _unit_vectors(pool: Sequence[Candidate]) -> np.ndarray:
@@ -185,13 +200,14 @@ def capped_by_score(labels: np.ndarray, k: int, cap: int) -> list[int]:
 
 
 def _context(pool: _Pool, i: int, k: int) -> list[str]:
+    context = []
     if pool.labels is None:
         context = [f"among the {k} highest scores"]
-    elif pool.labels[i] < 0:
-        context = ["novel (no cluster)"]
-    else:
+    elif pool.labels[i] >= 0:
+        # HDBSCAN noise says nothing a reviewer can use, so only a cluster is named, with its size.
         label, clusters = int(pool.labels[i]), int(pool.labels.max()) + 1
-        context = [f"cluster {label + 1} of {clusters}, {_plural(pool.similar(label), 'similar output')}"]
+        others = pool.similar(label)
+        context = [f"one of {others + 1} similar outputs in this batch (cluster {label + 1} of {clusters})"]
     if pool.outlier is not None and pool.outlier[i]:
         context.append("an outlier even among its neighbours (GLOSH)")
     if pool.duplicates[i]:
@@ -210,7 +226,11 @@ def _deterministic(pool: _Pool, k: int, cluster_share: float) -> list[PickDecisi
         label = None if pool.labels is None else int(pool.labels[i])
         stratum = "uncertain" if i < k else "diverse"
         reason = reason_for(c, context=_context(pool, i, k))
-        picks.append(PickDecision(c.output_id, stratum, reason, c.score, 1.0, label, pool.duplicates[i]))
+        picks.append(
+            PickDecision(
+                c.output_id, stratum, reason, c.score, 1.0, label, pool.duplicates[i], pool.members(i)
+            )
+        )
     return picks
 
 

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 
+from core.reasons import evidence_text, ordinal, percentile_text
 from service.auth import Permission, Principal
 from service.domain_workbench import VerdictIn
 
@@ -22,13 +23,10 @@ HERE = Path(__file__).parent
 templates = Jinja2Templates(env=Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True))
 
 
-def ordinal(n: int) -> str:
-    """1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st..."""
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
 templates.env.filters["ordinal"] = ordinal
+# Drivers are written as the pick's reason writes them, so the page and the reason agree.
+templates.env.filters["percentile"] = percentile_text
+templates.env.filters["evidence"] = evidence_text
 
 
 def principal_of(request: Request) -> Principal | None:

@@ -237,6 +237,10 @@ class PickView(BaseModel):
     inclusion_probability: float | None
     cluster: int | None
     duplicates: list[str]
+    members: list[str] = Field(
+        default_factory=list,
+        description="Other outputs of its cluster in its selection run, best score first (at most 20).",
+    )
     picked_at: datetime
     reviewed: bool
 

@@ -46,6 +46,7 @@ def pick_view(pick: Pick) -> PickView:
         inclusion_probability=pick.inclusion_probability,
         cluster=pick.cluster,
         duplicates=pick.duplicates or [],
+        members=pick.members or [],
         picked_at=pick.picked_at,
         reviewed=pick.reviewed_at is not None,
     )

@@ -132,6 +132,7 @@ def select_queue(queue_name: str) -> int:
                 cluster=pick.cluster,
                 duplicates=pick.duplicates,
                 queue_rank=rank,
+                members=pick.members,
             )
     log.info("queue %s: %d picked, %d junk, %d clusters", queue_name, added, junk, result.clusters)
     outcome = notifications.Selected(

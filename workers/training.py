@@ -4,9 +4,9 @@ when scoring.
 Retraining is cheap (a prior-shrunk logistic regression on a few hundred rows) and frequent: the
 first model comes after ``min_reviews_for_model`` reviews, then a new one whenever the queue's
 reviews have grown by ``retrain_every`` or by ``retrain_growth`` of what the last model saw,
-whichever is more. A new version is used only when it beats cold start on the queue's reviews
-(``core.learned.beats_baseline``: out-of-fold AUROC against cold start's, on the same reviews);
-otherwise it is stored as not used and the queue scores by cold start. Either way, when the scorer
+whichever is more. A new version is used once it can be cross-validated, unless cold start ranks
+the queue's reviews better with confidence (``core.comparison.replaces_baseline``); otherwise it is
+stored as not used and the queue scores by cold start. Either way, when the scorer
 changes, the queue's waiting outputs are rescored and the picks the old scores chose go back to the
 pool, so the next picks use what was just learned.
 """
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from core import learned, scoring
+from core import comparison, learned, scoring
 from service import queueing
 from service.settings import Settings
 from service.storage import queues as queues_repo
@@ -67,9 +67,9 @@ def coldstart_scores(
 
 
 def train_scorer(queue: str = "default", force: bool = False) -> str | None:
-    """Train a new version of one queue's scorer when enough new reviews arrived; use it if it beats
-    cold start on the queue's reviews (else fall back to cold start), rescore the queue's waiting
-    outputs and re-choose its picks. Returns the new version (used or not), or None."""
+    """Train a new version of one queue's scorer when enough new reviews arrived; use it unless cold
+    start does better (then fall back to cold start), rescore the queue's waiting outputs and
+    re-choose its picks. Returns the new version (used or not), or None."""
     rt = runtime()
     settings = rt.settings
     with transaction(rt.engine) as session:
@@ -84,13 +84,14 @@ def train_scorer(queue: str = "default", force: bool = False) -> str | None:
         if not ready:
             return None
         rows = scorers.training_rows(session, queue=queue, limit=settings.training_limit)
-        pool = scorers.recent_embeddings(session, queue=queue, limit=settings.model_pool)
+        traffic = scorers.recent_traffic(session, queue=queue, limit=settings.model_pool)
         recent = [s for s, _ in repo.recent_signals(session, limit=settings.reference_window)]
     signals = [r[0] for r in rows]
     failed = [r[2] for r in rows]
     weights = learned.review_weights([r[3] for r in rows])
     vectors = _vectors([r[1] for r in rows])
-    pool_vectors = _vectors(pool) if vectors is not None else None
+    pool_vectors = _vectors([e for _, e in traffic]) if vectors is not None else None
+    pool_rows = [signals for signals, _ in traffic] if pool_vectors is not None else None
     params = scoring_params(settings)
     baseline = [c.score or 0.0 for c in coldstart_scores(signals, recent, params)]
     version = f"{queue[:24]}-{datetime.now(UTC):%Y%m%d%H%M%S%f}-{len(rows)}"
@@ -101,6 +102,7 @@ def train_scorer(queue: str = "default", force: bool = False) -> str | None:
             failed,
             weights,
             pool_embeddings=pool_vectors,
+            pool_rows=pool_rows,
             baseline=baseline,
             version=version,
         )
@@ -108,7 +110,7 @@ def train_scorer(queue: str = "default", force: bool = False) -> str | None:
         log.info("queue %s: not training yet: %s", queue, exc)
         return None
     model.metrics["weights"] = model.weights()
-    use = learned.beats_baseline(model.metrics)
+    use = comparison.replaces_baseline(model.metrics)
     model.metrics["used"] = use
     with transaction(rt.engine) as session:
         scorers.activate_model(
@@ -126,7 +128,7 @@ def train_scorer(queue: str = "default", force: bool = False) -> str | None:
         "queue %s: scorer %s %s (%d labels, out-of-fold AUROC %s, cold start's %s)",
         queue,
         version,
-        "active" if use else "kept back: cold start ranks the reviews as well or better",
+        "active" if use else "kept back (not cross-validated yet, or cold start ranks the reviews better)",
         len(rows),
         model.metrics.get("cv_auroc"),
         model.metrics.get("baseline_auroc"),

@@ -172,6 +172,7 @@ def add_pick(
     cluster: int | None = None,
     duplicates: Sequence[str] = (),
     queue_rank: float | None = None,
+    members: Sequence[str] = (),
 ) -> bool:
     """Put an output into a queue unless it was picked or reviewed meanwhile; True if it was added."""
     moved = session.execute(
@@ -194,6 +195,7 @@ def add_pick(
             selection_id=selection_id,
             cluster=cluster,
             duplicates=list(duplicates),
+            members=list(members),
         )
     )
     return True
@@ -235,10 +237,19 @@ def selection_progress(session: Session, *, queue: str) -> dict[str, tuple[int, 
 
 
 def cluster_members(session: Session, *, pick: Pick, limit: int) -> list[tuple[str, str, float | None]]:
-    """(id, response, score) of the other items the same selection run put in this pick's cluster,
-    best first."""
+    """(id, response, score) of the other outputs the same selection run put in this pick's cluster,
+    best first: those it recorded (picked or not), else the other picks of the cluster."""
     if pick.selection_id is None or pick.cluster is None or pick.cluster < 0:
         return []
+    if pick.members:
+        wanted = list(pick.members)[:limit]
+        found = {
+            i: (i, text, score)
+            for i, text, score in session.execute(
+                select(Output.id, Output.response, Output.score).where(Output.id.in_(wanted))
+            )
+        }
+        return [found[i] for i in wanted if i in found]
     rows = session.execute(
         select(Output.id, Output.response, Pick.score)
         .join(Output, Output.id == Pick.output_id)

@@ -110,18 +110,18 @@ def count_reviewed(session: Session, *, queue: str) -> int:
     )
 
 
-def recent_embeddings(session: Session, *, queue: str, limit: int) -> list[bytes]:
-    """Embeddings of a queue's most recently scored outputs: the traffic the model's PCA is fitted on."""
-    return [
-        e
-        for e in session.scalars(
-            select(Output.embedding)
-            .where(Output.queue == queue, Output.embedding.is_not(None))
-            .order_by(Output.scored_at.desc())
-            .limit(limit)
-        )
-        if e is not None
-    ]
+def recent_traffic(
+    session: Session, *, queue: str, limit: int
+) -> list[tuple[dict[str, float | None], bytes]]:
+    """Signals and embeddings of a queue's most recently scored outputs: the traffic the model's PCA
+    and its features' scales are fitted on."""
+    rows = session.execute(
+        select(Output.signals, Output.embedding)
+        .where(Output.queue == queue, Output.embedding.is_not(None), Output.signals.is_not(None))
+        .order_by(Output.scored_at.desc())
+        .limit(limit)
+    )
+    return [(signals or {}, embedding) for signals, embedding in rows if embedding is not None]
 
 
 def unreviewed_scored(session: Session, *, queue: str, after: str, limit: int) -> list[Output]:

@@ -101,8 +101,7 @@ class Output(Base):
     #: Why scoring gave up on this output (status "error"): it failed alone, after its batch failed.
     error: Mapped[str | None] = mapped_column(String(500))
     queue: Mapped[str | None] = mapped_column(String(64))
-    # Nearest reviewed outputs when it was scored: [{"id": ..., "similarity": ...}], best first.
-    similar: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    similar: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)  # nearest reviewed, best first
 
 
 class Pick(Base):
@@ -132,6 +131,7 @@ class Pick(Base):
     selection_id: Mapped[str | None] = mapped_column(ForeignKey("selections.id", ondelete="SET NULL"))
     cluster: Mapped[int | None] = mapped_column(Integer)
     duplicates: Mapped[list[str] | None] = mapped_column(JSONType, default=list)
+    members: Mapped[list[str] | None] = mapped_column(JSONType, default=list)  # the cluster's others
     # A reviewer's lease on the item: nobody else is shown it until it runs out.
     claimed_by: Mapped[str | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL", name="fk_picks_claimed_by")

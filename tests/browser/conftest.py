@@ -195,8 +195,21 @@ def _seed(session: Session) -> tuple[list[str], str, str]:
             drivers=drivers,
             similar=[{"id": past, "similarity": 0.87}] if n == 0 else None,
         )
-        _pick(session, output_id, score)
         items.append(output_id)
+    # The first item's cluster in its selection: one other pick, and one output that was not picked
+    # (it scored lower) but is still listed, as the reason counts it.
+    unpicked = _scored(
+        session,
+        {"prompt": "Who wrote Hamlet?", "response": "Christopher Marlowe wrote Hamlet in 1601."},
+        score=0.41,
+        signals=_signals(novelty=0.3),
+    )
+    selection = queues.add_selection(session, queue="default", window_size=9, junk=0, clusters=1, noise=0)
+    for n, (output_id, score) in enumerate(zip(items, SCORES, strict=True)):
+        if n == 0:
+            _pick(session, output_id, score, selection.id, [items[2], unpicked])
+        else:
+            _pick(session, output_id, score, selection.id if n == 2 else None)
     hostile = {
         "prompt": XSS,
         "response": XSS,
@@ -225,10 +238,24 @@ def _scored(
     return output.id
 
 
-def _pick(session: Session, output_id: str, score: float) -> None:
+def _pick(
+    session: Session,
+    output_id: str,
+    score: float,
+    selection_id: str | None = None,
+    members: list[str] | None = None,
+) -> None:
     reason = f"uncertain: p_fail {score:.2f}, samples disagree with the response"
     assert queues.add_pick(
-        session, queue="default", output_id=output_id, stratum="uncertain", reason=reason, score=score
+        session,
+        queue="default",
+        output_id=output_id,
+        stratum="uncertain",
+        reason=reason,
+        score=score,
+        selection_id=selection_id,
+        cluster=0 if selection_id else None,
+        members=members or (),
     )
 
 

@@ -27,8 +27,8 @@ def test_a_reviewer_signs_in_and_clears_an_easy_item_in_two_keystrokes(workbench
     expect(page.get_by_test_id("p-fail")).to_have_text("0.93")
     # no learned model yet: the score is a cold-start rank, never called a probability
     expect(page.locator(".pfail")).to_contain_text("cold-start rank")
-    # the highest of the seeded scores: the top share of the scored outputs (1 of 8 here)
-    expect(page.get_by_test_id("rank-share")).to_have_text("top 12% of recent traffic")
+    # the highest of the seeded scores: the top share of the scored outputs (1 of 9 here)
+    expect(page.get_by_test_id("rank-share")).to_have_text("top 11% of recent traffic")
     expect(page.locator(".pfail")).not_to_contain_text("p_fail")
     screenshot(page, "item")
     page.keyboard.press("p")
@@ -49,17 +49,23 @@ def test_the_item_page_shows_why_it_was_flagged(workbench: Workbench) -> None:
     why = page.locator("section.why")
     expect(why).to_contain_text("p_fail 0.93")
     expect(why).to_contain_text("uncertain: p_fail 0.93, samples disagree with the response")
+    # The drivers read as the reasons write them, each with its evidence and its percentile.
     expect(why.locator(".drivers li")).to_have_text(
         [
-            re.compile(r"disagreement between the response and other samples\s+94th percentile"),
-            re.compile(r"cosine distance to the nearest recent outputs\s+81st percentile"),
+            "other samples disagree with it (dispersion 0.62, 94th percentile)",
+            "unlike recent traffic (cosine distance 0.31 to its nearest outputs, 81st percentile)",
         ]
     )
     samples = page.locator(".sample")
     expect(samples).to_have_count(2)
     expect(samples.nth(0)).to_have_class(re.compile(r"\bagrees\b"))
     expect(samples.nth(1)).to_have_class(re.compile(r"\bdiffers\b"))
-    similar = page.locator("ul.related li")
+    # Its cluster's members are listed, the one that was not picked too.
+    members = page.get_by_test_id("cluster-members").locator("li")
+    expect(members).to_have_count(2)
+    expect(members.nth(0)).to_contain_text("0.79")
+    expect(members.nth(1)).to_contain_text("Christopher Marlowe wrote Hamlet")
+    similar = page.get_by_test_id("similar").locator("li")
     expect(similar).to_have_count(1)
     expect(similar).to_contain_text("fail")
     expect(similar).to_contain_text("cosine 0.87")

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.learned import LearnedModel, NotEnoughLabels, beats_baseline, cross_validated, train
+from core.comparison import replaces_baseline
+from core.features import Featurizer
+from core.learned import (
+    DEFAULT_STRENGTH,
+    LearnedModel,
+    NotEnoughLabels,
+    cross_validated,
+    train,
+)
 from core.metrics import auroc
 
 
@@ -94,7 +102,7 @@ def test_with_a_handful_of_uninformative_reviews_the_model_keeps_the_cold_start_
     rank_correlation = np.corrcoef(np.argsort(np.argsort(p)), np.argsort(np.argsort(disclaimer)))[0, 1]
     assert rank_correlation > 0.5 and model.weights()["disclaimer"] > 0.1
     # Twenty reviews are too few to cross-validate the prior strength: the default holds.
-    assert model.strength == 10.0
+    assert model.strength == DEFAULT_STRENGTH
 
 
 def test_enough_reviews_flip_a_signal_the_queue_disagrees_with() -> None:
@@ -170,19 +178,38 @@ def test_a_model_reports_its_calibration_on_held_out_reviews() -> None:
     assert held["brier"] >= own_brier - 0.005
 
 
-def test_a_model_is_used_only_when_it_beats_cold_start_on_its_reviews() -> None:
+def test_a_model_replaces_cold_start_unless_cold_start_clearly_ranks_the_reviews_better() -> None:
     rows, emb, failed = synthetic(300)
-    # Cold start ranked by noise: the model, which found max_surprisal, beats it out of fold.
+    # Cold start ranked by noise: the model, which found max_surprisal, is used.
     noise = np.random.default_rng(5).random(300)
     model = train(rows, emb, failed, baseline=noise.tolist())
     assert model.metrics["cv_auroc"] > 0.8 and abs(model.metrics["baseline_auroc"] - 0.5) < 0.1
-    assert beats_baseline(model.metrics)
-    # Cold start that already knows the answer is not beaten: the model is kept back.
+    assert model.metrics["baseline_better_share"] == 0.0 and replaces_baseline(model.metrics)
+    # Cold start that already knows the answer beats the model in every resample: kept back.
     perfect = train(rows, emb, failed, baseline=failed.astype(float).tolist())
-    assert perfect.metrics["baseline_auroc"] == 1.0 and not beats_baseline(perfect.metrics)
-    # Too few labels to cross-validate: nothing shows the model is better, so cold start stays.
+    assert perfect.metrics["baseline_auroc"] == 1.0 and perfect.metrics["baseline_better_share"] >= 0.9
+    assert not replaces_baseline(perfect.metrics)
+    # Too few labels to cross-validate: nothing says how the model ranks, so cold start stays.
     few_rows, few_emb, few_failed = synthetic(30, seed=2)
     few = train(few_rows, few_emb, few_failed, baseline=noise[:30].tolist())
-    assert "cv_auroc" not in few.metrics and not beats_baseline(few.metrics)
-    # Without a baseline, a cross-validated model is used.
-    assert beats_baseline({"cv_auroc": 0.6}) and not beats_baseline({"cv_auroc": float("nan")})
+    assert "cv_auroc" not in few.metrics and not replaces_baseline(few.metrics)
+    # A point difference on a few reviews is not enough to keep a model back; clear evidence is.
+    assert replaces_baseline({"cv_auroc": 0.6, "baseline_auroc": 0.65, "baseline_better_share": 0.7})
+    assert not replaces_baseline({"cv_auroc": 0.6, "baseline_auroc": 0.75, "baseline_better_share": 0.95})
+    assert replaces_baseline({"cv_auroc": 0.6}) and not replaces_baseline({"cv_auroc": float("nan")})
+
+
+def test_features_are_scaled_by_the_traffic_not_by_the_reviews_routing_chose() -> None:
+    rng = np.random.default_rng(4)
+    # Routing reviewed outputs that barely differ in length; the traffic's lengths spread widely.
+    reviewed = [
+        {"length": float(3.0 + rng.normal(0, 0.01)), "novelty": float(rng.random())} for _ in range(40)
+    ]
+    traffic = [{"length": float(rng.normal(4.0, 1.0)), "novelty": float(rng.random())} for _ in range(400)]
+    failed = np.array([i % 2 == 0 for i in range(40)])
+    alone, _ = Featurizer.fit(reviewed, None, None, failed)
+    scaled, _ = Featurizer.fit(reviewed, None, None, failed, traffic)
+    column = alone.names.index("length")
+    assert alone.scale is not None and scaled.scale is not None
+    assert alone.scale[column] < 0.02 and 0.9 < scaled.scale[column] < 1.1
+    assert scaled.mean is not None and abs(scaled.mean[column] - 4.0) < 0.15

@@ -6,7 +6,8 @@ import pytest
 
 from core.budget import open_slots
 from core.candidates import Candidate
-from core.reasons import reason_for
+from core.reasons import evidence_text, ordinal, percentile_text, reason_for
+from core.scoring import SIGNALS
 from core.selection import audit_size, select
 
 
@@ -32,7 +33,7 @@ def test_highest_scores_are_picked_and_unscored_left_out() -> None:
     assert [p.output_id for p in select(candidates, slots=10)] == ["b", "d", "a"]
 
 
-def test_reason_names_the_score_and_the_unusual_signals() -> None:
+def test_reason_names_the_score_and_the_evidence_of_the_unusual_signals() -> None:
     c = Candidate(
         "a",
         0.81,
@@ -42,45 +43,87 @@ def test_reason_names_the_score_and_the_unusual_signals() -> None:
             {"signal": "mean_nll", "value": 0.1, "percentile": 0.2},
         ],
     )
-    reason = reason_for(c)
-    assert reason.startswith("score 0.81")
-    assert "highest surprisal" in reason and "97th percentile" in reason
-    assert "92nd percentile" in reason
-    assert "mean negative log-likelihood" not in reason
+    assert reason_for(c) == (
+        "cold-start rank 0.81; has a very surprising token (surprisal 9.2, 97th percentile); "
+        "unlike recent traffic (cosine distance 0.40 to its nearest outputs, 92nd percentile)"
+    )
 
 
-def test_reason_puts_flags_first() -> None:
+def test_reason_puts_flags_first_and_does_not_repeat_them() -> None:
     c = Candidate(
-        "a", 0.9, drivers=[{"flag": "truncated"}, {"signal": "novelty", "value": 0.3, "percentile": 0.6}]
+        "a",
+        0.9,
+        drivers=[
+            {"flag": "truncated"},
+            {"signal": "truncated", "value": 1.0, "percentile": 0.99},
+            {"signal": "length", "value": 5.36, "percentile": 0.6},
+        ],
     )
     assert reason_for(c) == (
-        "score 0.90; the response was cut off at the token limit; "
-        "cosine distance to the nearest recent outputs in the 60th percentile of recent traffic"
+        "cold-start rank 0.90; the response was cut off at the token limit; "
+        "a long answer (212 words, 60th percentile)"
     )
 
 
-def test_reason_of_a_learned_score_names_contributions() -> None:
+def test_reason_of_a_learned_score_says_which_way_each_signal_pushed() -> None:
     c = Candidate(
         "a",
         0.73,
         drivers=[
-            {"signal": "majority_disagreement", "value": 1.0, "contribution": 1.2},
+            {"signal": "length", "value": 1.1, "contribution": 1.2, "direction": "low"},
+            {"signal": "unsupported", "value": 0.4, "contribution": 0.5, "direction": "high"},
             {"signal": "content", "value": 0.0, "contribution": 0.4},
         ],
     )
-    assert reason_for(c) == (
-        "p_fail 0.73; response differs from the samples' majority meaning (+1.20 log-odds); "
-        "what it is about (its embedding) (+0.40 log-odds)"
+    assert reason_for(c, max_drivers=3) == (
+        "p_fail 0.73; a short answer (2 words); 40% of its numbers and names are not in the prompt; "
+        "what it is about resembles outputs that failed"
     )
+
+
+def test_percentiles_read_the_same_everywhere_and_never_0th_or_100th() -> None:
+    assert [percentile_text(p) for p in (0.0, 0.004, 0.5, 0.994, 0.996, 1.0)] == [
+        "1st",
+        "1st",
+        "50th",
+        "99th",
+        "99th",
+        "99th",
+    ]
+    assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 111)] == [
+        "1st",
+        "2nd",
+        "3rd",
+        "4th",
+        "11th",
+        "12th",
+        "13th",
+        "21st",
+        "22nd",
+        "23rd",
+        "111th",
+    ]
+    # A phrase without evidence of its own takes the percentile in its own brackets.
+    assert evidence_text({"signal": "disclaimer", "value": 0.7, "percentile": 0.995}) == (
+        'disclaims ("as an AI", "I cannot") and may answer anyway (99th percentile)'
+    )
+
+
+def test_every_signal_has_words_for_both_directions() -> None:
+    for name in SIGNALS:
+        high = evidence_text({"signal": name, "value": 0.5, "contribution": 0.3, "direction": "high"})
+        low = evidence_text({"signal": name, "value": 0.5, "contribution": 0.3, "direction": "low"})
+        assert high and low and high != low, name
 
 
 def test_reason_says_why_it_was_picked_before_the_evidence() -> None:
     c = Candidate(
         "a", 0.62, drivers=[{"signal": "novelty", "value": 0.3, "percentile": 0.9}], finish_reason="length"
     )
-    assert reason_for(c, context=["cluster 2 of 5, 7 similar outputs"]) == (
-        "score 0.62; cluster 2 of 5, 7 similar outputs; the response was cut off at the token limit; "
-        "cosine distance to the nearest recent outputs in the 90th percentile of recent traffic"
+    assert reason_for(c, context=["one of 8 similar outputs in this batch (cluster 2 of 5)"]) == (
+        "cold-start rank 0.62; one of 8 similar outputs in this batch (cluster 2 of 5); "
+        "the response was cut off at the token limit; "
+        "unlike recent traffic (cosine distance 0.30 to its nearest outputs, 90th percentile)"
     )
 
 

@@ -102,7 +102,8 @@ def test_noise_points_compete_on_their_score_and_get_no_reserved_share() -> None
     picked = {p.output_id: p for p in selection.picks}
     assert "x0" in picked and {"x1", "x2"}.isdisjoint(picked)
     assert picked["x0"].cluster == -1 and picked["x0"].stratum == "uncertain"
-    assert "novel (no cluster)" in picked["x0"].reason
+    # Noise is no group a reviewer could look at: its reason names no cluster and lists no members.
+    assert "cluster" not in picked["x0"].reason and picked["x0"].members == ()
     assert selection.noise >= 1 and selection.clusters == 3
 
 
@@ -136,7 +137,11 @@ def test_near_duplicates_are_shown_once_and_counted() -> None:
     assert set(shown.duplicates) == {"dup0", "dup1", "dup2"}
     assert "3 near-duplicates shown once" in shown.reason
     assert not _ids(selection.picks) & {"dup0", "dup1", "dup2"}
-    assert re.search(r"cluster 1 of 2, 22 similar outputs", shown.reason)
+    assert re.search(r"one of 23 similar outputs in this batch \(cluster 1 of 2\)", shown.reason)
+    # The members it counts are kept with the pick, best first, for the item page to list.
+    members = [int(m.removeprefix("a")) for m in shown.members]
+    assert shown.cluster == 0 and all(m.startswith("a") for m in shown.members)
+    assert members == sorted(members) and 0 not in members and len(members) >= 15
 
 
 def test_junk_never_takes_a_reviewer_slot() -> None:
@@ -218,8 +223,8 @@ def test_every_pick_has_a_readable_reason() -> None:
     selection = _select(window, slots=12, params=params)
     assert {p.stratum for p in selection.picks} == {"uncertain", "diverse", "audit"}
     patterns = {
-        "uncertain": r"cluster (\d) of 2, \d+ similar outputs|novel \(no cluster\)",
-        "diverse": r"cluster (\d) of 2, \d+ similar outputs",
+        "uncertain": r"similar outputs in this batch \(cluster (\d) of 2\)|^p_fail \d\.\d\d; (?!.*cluster)",
+        "diverse": r"similar outputs in this batch \(cluster (\d) of 2\)",
         "audit": r"random audit \(1 in \d+\)",
     }
     for pick in selection.picks:
@@ -228,7 +233,8 @@ def test_every_pick_has_a_readable_reason() -> None:
         assert found, pick.reason
         if pick.stratum in ("uncertain", "diverse") and found.group(1) is not None:
             assert pick.cluster is not None and int(found.group(1)) == pick.cluster + 1
-        assert "response differs from the samples' majority meaning (+1.10 log-odds)" in pick.reason
+            assert pick.members and pick.output_id not in pick.members
+        assert "it differs from what most samples say" in pick.reason
         assert "cut off at the token limit" in pick.reason
         assert "mean negative log-likelihood" not in pick.reason
     for output_id in selection.outliers:
