@@ -3,12 +3,18 @@ worth a selection run."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 
 def start_of_day(now: datetime) -> datetime:
     """Midnight UTC of ``now``'s day: a queue's daily budget counts picks from here."""
     return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def start_of_week(now: datetime) -> datetime:
+    """Monday midnight UTC of ``now``'s week."""
+    day = start_of_day(now)
+    return day - timedelta(days=day.weekday())
 
 
 def open_slots(*, budget_per_day: int, picked_today: int, backlog_limit: int, waiting: int) -> int:

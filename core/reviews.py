@@ -1,7 +1,9 @@
 """The kinds of review and the states of a double review, and which review is the verdict.
 
 A blind second verdict (``qc``) measures agreement between reviewers; it never replaces the
-primary verdict. An adjudication is an admin's ruling on a disputed pair and does count."""
+primary verdict. An adjudication is an admin's ruling on a disputed pair and does count. A revision is
+a verdict changed later by its reviewer or an admin: it is the verdict from then on, and what it
+replaced stays in the history."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ class ReviewKind(StrEnum):
     PRIMARY = "primary"
     QC = "qc"
     ADJUDICATION = "adjudication"
+    REVISION = "revision"
 
 
 class QCState(StrEnum):

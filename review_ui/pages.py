@@ -5,6 +5,7 @@ Model output is untrusted text: templates autoescape everything and never mark i
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -68,6 +69,13 @@ def verdict_form(
 
 
 VerdictFormDep = Annotated[VerdictIn, Depends(verdict_form)]
+
+
+def real_correction(submitted: VerdictIn, response: str) -> VerdictIn:
+    """The editor starts with the original response: unchanged text is no correction."""
+    if (submitted.correction or "").strip() == response.strip():
+        return replace(submitted, correction=None)
+    return submitted
 
 
 def see_other(url: str) -> RedirectResponse:

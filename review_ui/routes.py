@@ -7,8 +7,7 @@ forms carry the session's CSRF token. Model output is untrusted text and is only
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, FastAPI, Query, Request
@@ -17,12 +16,14 @@ from fastapi.staticfiles import StaticFiles
 
 from core.budget import start_of_day
 from core.candidates import STRATA
+from core.reviews import ReviewKind
 from core.scoring import SIGNALS
 from review_ui import accounts as account_pages
 from review_ui import collections as collection_pages
 from review_ui import dashboard as dashboard_pages
+from review_ui import my_work as my_work_pages
 from review_ui import quality as quality_pages
-from review_ui.pages import HERE, VerdictFormDep, render, render_error, see_other
+from review_ui.pages import HERE, VerdictFormDep, real_correction, render, render_error, see_other
 from service.auth import Permission
 from service.deps import ItemFilterDep, ReaderDep, ReviewerDep, SessionDep, SettingsDep
 from service.deps import item_filter as filter_from_query
@@ -176,6 +177,7 @@ def item_page(
     session: SessionDep,
     settings: SettingsDep,
     recorded: str = "",
+    revised: Literal["pass", "fail", ""] = "",
     undone: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     promoted: str = "",
     draft_categories: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI copies defaults)
@@ -224,6 +226,15 @@ def item_page(
             "similar": related.similar_reviewed(session, output.similar, floor=settings.similar_floor),
             "signal_names": SIGNALS,
             "recorded": recorded,
+            "revised": revised,
+            # A verdict is revised by a reviewer who gave one of the output's verdicts, or an admin.
+            "can_revise": not blind
+            and principal.can(Permission.review)
+            and any(r.kind != ReviewKind.QC for r in view.reviews)
+            and (
+                principal.can(Permission.adjudicate)
+                or any(r.reviewer == principal.name and r.kind != ReviewKind.QC for r in view.reviews)
+            ),
             "undone": bool(undone),
             # what the taken-back verdict said, so undo never throws a reviewer's work away
             "draft": {"categories": draft_categories, "note": draft_note, "correction": draft_correction},
@@ -246,10 +257,7 @@ def review_form(
 ) -> Response:
     """Record the verdict, then open the next item of the same queue for this reviewer."""
     with session.begin():
-        output = repo.get_output(session, output_id=output_id)
-        # The editor starts with the original response: unchanged text is no correction.
-        if (submitted.correction or "").strip() == output.response.strip():
-            submitted = replace(submitted, correction=None)
+        submitted = real_correction(submitted, repo.get_output(session, output_id=output_id).response)
         review = workbench.record(session, settings, principal, output_id=output_id, submitted=submitted)
         queue = review.queue
     after_commit_review(request, queue, review.verdict)
@@ -318,6 +326,7 @@ def mount_ui(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(account_pages.router)
     app.include_router(dashboard_pages.router)
+    app.include_router(my_work_pages.router)
     app.include_router(quality_pages.router)
     app.include_router(collection_pages.router)
     app.mount("/ui/static", StaticFiles(directory=str(HERE / "static")), name="ui-static")

@@ -278,7 +278,10 @@ class ReviewView(BaseModel):
     note: str | None
     reviewer: str
     kind: ReviewKind = Field(
-        description="primary: the verdict; qc: a blind second verdict; adjudication: an admin's ruling."
+        description=(
+            "primary: the verdict; qc: a blind second verdict; adjudication: an admin's ruling; "
+            "revision: the verdict changed later by its reviewer or an admin (the latest one counts)."
+        )
     )
     queue: str | None
     created_at: datetime

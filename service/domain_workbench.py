@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.domain import MAX_TEXT_CHARS, Verdict
+from service.domain import MAX_TEXT_CHARS, ReviewView, Verdict
 from service.domain_queues import QueueItem
 from service.errors import ValidationFailed
 from service.hygiene import CleanInput
@@ -100,3 +100,33 @@ def verdict_from(
         correction=correction if correction is not None and correction.strip() else None,
         note=note.strip() if note is not None and note.strip() else None,
     )
+
+
+class MyReview(BaseModel):
+    """One of a reviewer's own reviews, with what it was about."""
+
+    review: ReviewView
+    prompt: str
+    response: str
+    current: bool = Field(description="Whether this review is the output's verdict now (not revised since).")
+
+
+class BudgetLeft(BaseModel):
+    """A queue's day: its daily budget, reviews given today by everyone, and what is left."""
+
+    queue: str
+    budget_per_day: int
+    reviewed_today: int
+    left_today: int
+    waiting: int
+
+
+class MyWork(BaseModel):
+    """A reviewer's own reviews (newest first, filtered), their counts today and this week (UTC, the
+    week from Monday), and what is left of each queue's day."""
+
+    reviewer: str
+    today: int
+    this_week: int
+    budgets: list[BudgetLeft]
+    reviews: list[MyReview]

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session, aliased
 from core.reviews import QCState, ReviewKind
 from service.domain_workbench import VerdictIn
 from service.errors import Conflict
-from service.storage.tables import Output, Pick, Review, new_id
+from service.storage.history import add_review
+from service.storage.tables import Output, Pick, Review
 
 
 def adjudicate(
@@ -23,21 +24,16 @@ def adjudicate(
     if pick is None or pick.qc_state != QCState.DISPUTED:
         raise Conflict("only disputed double reviews are adjudicated", details={"id": output_id})
     pick.qc_state = QCState.RESOLVED.value
-    review = Review(
-        id=new_id(),
+    review = add_review(
+        session,
         output_id=output_id,
         queue=pick.queue,
-        verdict=verdict.verdict,
-        categories=verdict.categories,
-        correction=verdict.correction,
-        note=verdict.note,
+        verdict=verdict,
         reviewer=reviewer,
-        reviewer_id=user_id,
-        kind=ReviewKind.ADJUDICATION.value,
-        created_at=now,
+        user_id=user_id,
+        kind=ReviewKind.ADJUDICATION,
+        at=now,
     )
-    session.add(review)
-    session.flush()
     return review
 
 

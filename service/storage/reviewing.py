@@ -24,8 +24,9 @@ from service.domain_workbench import VerdictIn
 from service.errors import Conflict, NotFound
 from service.storage import filters
 from service.storage.filters import ItemFilter
+from service.storage.history import add_review
 from service.storage.repository import get_output
-from service.storage.tables import Output, Pick, Review, Skip, User, new_id
+from service.storage.tables import Output, Pick, Review, Skip, User
 
 Mode = Literal["review", "second_review", "reviewed", "not_queued", "unscored"]
 
@@ -298,21 +299,16 @@ def record_verdict(
         # so it reaches collections and exports but never a queue's estimate.
         raise Conflict("this output already has its verdict", details={"id": output.id})
     output.status = OutputStatus.reviewed.value
-    review = Review(
-        id=new_id(),
+    review = add_review(
+        session,
         output_id=output.id,
         queue=pick.queue if pick is not None else None,
-        verdict=verdict.verdict,
-        categories=verdict.categories,
-        correction=verdict.correction,
-        note=verdict.note,
+        verdict=verdict,
         reviewer=reviewer,
-        reviewer_id=user_id,
-        kind=kind.value,
-        created_at=now,
+        user_id=user_id,
+        kind=kind,
+        at=now,
     )
-    session.add(review)
-    session.flush()
     return review
 
 
