@@ -50,7 +50,7 @@ MAX_REVIEW_WEIGHT = 10.0
 #: None is weak: with review-sized samples, cross-validation picked weak priors (1, 3) on a few dozen
 #: labels and the model then ranked unseen traffic far worse than cold start (AUROC 0.50 against 0.70).
 PRIOR_STRENGTHS = (10.0, 30.0, 100.0, 300.0)
-DEFAULT_STRENGTH = 30.0
+DEFAULT_STRENGTH = 10.0
 #: Labels of each verdict needed before the prior's strength and the calibration are cross-validated.
 CV_FROM = 10
 MIN_EACH = 3

@@ -158,6 +158,19 @@ class RecommendationView(BaseModel):
     audit_rate: float | None = None
 
 
+class GroupRate(BaseModel):
+    """The failure rate of one app's or one model's share of a queue's traffic."""
+
+    by: str = Field(description="app or model")
+    name: str = Field(description='The app or model ("unknown" for outputs posted without a model).')
+    outputs: int
+    reviews: int
+    failures: int
+    estimate: RateView | None = Field(
+        description="Every review counted, as for the queue; null before the group's first review."
+    )
+
+
 class QueueReport(BaseModel):
     """Everything the dashboard shows for a queue."""
 
@@ -167,5 +180,9 @@ class QueueReport(BaseModel):
     drift: DriftView | None = Field(description="Null until the queue has enough outputs to compare.")
     period: str = Field(description="day or week: the buckets of over_time.")
     over_time: list[PeriodRate]
+    groups: list[GroupRate] = Field(
+        default_factory=list,
+        description="The failure rate per app and per model, largest first (each with its interval).",
+    )
     lift: LiftView
     throughput: list[Throughput] = Field(description="Verdicts per day, the last 14 days.")

@@ -128,7 +128,7 @@ def train_scorer(queue: str = "default", force: bool = False) -> str | None:
         "queue %s: scorer %s %s (%d labels, out-of-fold AUROC %s, cold start's %s)",
         queue,
         version,
-        "active" if use else "kept back (not cross-validated yet, or cold start ranks the reviews better)",
+        "active" if use else "kept back: cold start ranks the reviews better",
         len(rows),
         model.metrics.get("cv_auroc"),
         model.metrics.get("baseline_auroc"),

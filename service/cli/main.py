@@ -141,6 +141,12 @@ def cmd_report(args: argparse.Namespace) -> int:
                 rate = row.estimate
                 shown = "-" if rate is None else f"{rate.rate:6.1%} [{rate.low:.1%}, {rate.high:.1%}]"
                 print(f"  {row.start:%Y-%m-%d} {row.outputs:>8} {row.reviews:>8}  {shown}")
+            if report.groups:
+                print(f"  {'by':<6} {'name':<24} {'outputs':>8} {'reviews':>8}  failure rate [95% interval]")
+            for group in report.groups:
+                rate = group.estimate
+                shown = "-" if rate is None else f"{rate.rate:6.1%} [{rate.low:.1%}, {rate.high:.1%}]"
+                print(f"  {group.by:<6} {group.name[:24]:<24} {group.outputs:>8} {group.reviews:>8}  {shown}")
             print("  reviews per day: " + " ".join(str(d.reviews) for d in report.throughput))
             shift = report.drift
             if shift is not None:

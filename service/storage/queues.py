@@ -260,16 +260,17 @@ def cluster_members(session: Session, *, pick: Pick, limit: int) -> list[tuple[s
     return [(i, text, score) for i, text, score in rows]
 
 
-#: (verdict or None, pick stratum or None, arrival, first review of its pick or None)
-PopulationRow = tuple[str | None, str | None, datetime, datetime | None]
+#: (verdict or None, pick stratum or None, arrival, first review of its pick or None, app, model)
+PopulationRow = tuple[str | None, str | None, datetime, datetime | None, str, str | None]
 
 
 def estimate_population(session: Session, *, queue: str) -> list[PopulationRow]:
-    """(verdict or None, pick stratum or None, arrival, first review of its pick or None) of every
-    scored, non-junk output of a queue: the traffic its failure-rate estimate is about."""
+    """(verdict or None, pick stratum or None, arrival, first review of its pick or None, app,
+    model) of every scored, non-junk output of a queue: the traffic its failure-rate estimate is
+    about."""
     latest = latest_verdicts()
     rows = session.execute(
-        select(latest.c.verdict, Pick.stratum, Output.received_at, Pick.reviewed_at)
+        select(latest.c.verdict, Pick.stratum, Output.received_at, Pick.reviewed_at, Output.app, Output.model)
         .select_from(Output)
         .outerjoin(latest, latest.c.output_id == Output.id)
         .outerjoin(Pick, Pick.output_id == Output.id)
@@ -281,7 +282,8 @@ def estimate_population(session: Session, *, queue: str) -> list[PopulationRow]:
         )
     )
     return [
-        (verdict, stratum, received_at, reviewed_at) for verdict, stratum, received_at, reviewed_at in rows
+        (verdict, stratum, received, reviewed, app, model)
+        for verdict, stratum, received, reviewed, app, model in rows
     ]
 
 

@@ -57,7 +57,7 @@ def as_output(verdict: str | None, stratum: str | None) -> estimate.Output:
 
 def traffic_estimate(session: Session, *, queue: str) -> estimate.Estimate | None:
     """The queue's failure rate, every review counted (None before its first review)."""
-    population = [as_output(v, s) for v, s, _, _ in queues_repo.estimate_population(session, queue=queue)]
+    population = [as_output(row[0], row[1]) for row in queues_repo.estimate_population(session, queue=queue)]
     return estimate.every_review(population) if any(o.failed is not None for o in population) else None
 
 
@@ -67,7 +67,7 @@ def queue_stats(session: Session, *, queue: str, rows: Population | None = None)
     ``rows``: the queue's ``estimate_population`` when the caller has it already."""
     if rows is None:
         rows = queues_repo.estimate_population(session, queue=queue)
-    population = [as_output(verdict, stratum) for verdict, stratum, _, _ in rows]
+    population = [as_output(row[0], row[1]) for row in rows]
     reviewed = queues_repo.reviewed_picks(session, queue=queue)
     progress = queues_repo.selection_progress(session, queue=queue)
     by_run: dict[str, list[estimate.ReviewedPick]] = defaultdict(list)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from core import estimate, evidence
 from service.domain_queues import (
     DriftView,
+    GroupRate,
     LiftView,
     PeriodRate,
     QueueReport,
@@ -62,15 +63,38 @@ def lift(routed: tuple[int, int], audit: tuple[int, int], z: float = estimate.Z9
     )
 
 
+def group_rates(groups: dict[tuple[str, str], list[estimate.Output]]) -> list[GroupRate]:
+    """Each app's and model's failure rate, every review counted (the audit is a uniform draw, so
+    the audit picks that fall in a group are a uniform draw of that group's unrouted outputs)."""
+    rates = []
+    for (by, name), outputs in groups.items():
+        reviewed = [o for o in outputs if o.failed is not None]
+        rates.append(
+            GroupRate(
+                by=by,
+                name=name,
+                outputs=len(outputs),
+                reviews=len(reviewed),
+                failures=sum(bool(o.failed) for o in reviewed),
+                estimate=rate_view(estimate.every_review(outputs)) if reviewed else None,
+            )
+        )
+    return sorted(rates, key=lambda g: (g.by, -g.outputs, g.name))
+
+
 def queue_report(session: Session, settings: Settings, *, queue: str, period: str = "day") -> QueueReport:
     """A queue's evidence: everything the dashboard shows, as data."""
     population = queues_repo.estimate_population(session, queue=queue)
     by_period: dict[datetime, list[estimate.Output]] = defaultdict(list)
     routed, audit = [0, 0], [0, 0]
     routed_reviews: list[tuple[datetime, bool]] = []
-    for verdict, stratum, received_at, reviewed_at in population:
+    groups: dict[tuple[str, str], list[estimate.Output]] = defaultdict(list)
+    for verdict, stratum, received_at, reviewed_at, app, model in population:
         failed = None if verdict is None else verdict == "fail"
-        by_period[period_start(received_at, period)].append(as_output(verdict, stratum))
+        output = as_output(verdict, stratum)
+        by_period[period_start(received_at, period)].append(output)
+        groups["app", app].append(output)
+        groups["model", model or "unknown"].append(output)
         if failed is not None and stratum is not None:
             side = audit if stratum == "audit" else routed
             side[0] += 1
@@ -123,6 +147,7 @@ def queue_report(session: Session, settings: Settings, *, queue: str, period: st
         ),
         period=period,
         over_time=over_time,
+        groups=group_rates(groups),
         lift=found,
         throughput=[Throughput(day=d, reviews=per_day.get(d, 0)) for d in days],
     )

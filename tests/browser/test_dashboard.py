@@ -42,5 +42,12 @@ def test_the_dashboard_shows_what_the_first_reviews_bought(start_workbench: Call
     found = report["lift"]
     assert found["recall_low"] <= found["recall"] <= found["recall_high"] <= 1.0
     expect(panel.get_by_test_id("recall-default")).to_contain_text(f"{found['recall'] * 100:.0f}%")
+    # Each app's and model's own rate: the hostile app's output was not reviewed, so it has none yet.
+    groups = panel.get_by_test_id("groups-default")
+    names = {(g["by"], g["name"]): g for g in report["groups"]}
+    assert names["app", "hostile"]["reviews"] == 0 and names["app", "hostile"]["estimate"] is None
+    assert sum(g["outputs"] for g in report["groups"] if g["by"] == "app") == report["stats"]["outputs"]
+    expect(groups.locator("tbody tr")).to_have_count(len(report["groups"]))
+    expect(groups.locator("tbody tr", has_text="hostile")).to_contain_text("not available yet")
     screenshot(ana, "dashboard")
     assert workbench.page_errors == []
