@@ -185,6 +185,9 @@ class LearnedModel:
                     "value": round(float(values.get(g) or 0.0), 4) if g != CONTENT else 0.0,
                     "contribution": round(c, 3),
                     **({"direction": "high" if x[i, own[g]] >= 0 else "low"} if g in own else {}),
+                    # Absent for this output (no log-probs, no numbers to check): its imputed value
+                    # and missing-indicator moved the score, but there is no evidence to name.
+                    **({"missing": True} if g in row and row[g] is None else {}),
                 }
                 for g, c in ranked
             ]

@@ -149,6 +149,8 @@ def evidence_text(driver: Mapping[str, Any]) -> str:
     name = str(driver["signal"])
     if name == "content":
         return "what it is about resembles outputs that failed"
+    if driver.get("missing"):
+        return f"{DESCRIPTIONS.get(name, name)}: not measured for this output"
     value = float(driver.get("value") or 0.0)
     high = driver.get("direction", "high") != "low"
     phrases = PHRASES.get(name)
@@ -163,6 +165,8 @@ def evidence_text(driver: Mapping[str, Any]) -> str:
 
 
 def _pushes_up(d: Mapping[str, Any]) -> bool:
+    if d.get("missing"):
+        return False  # a reason names evidence, and a signal this output lacks has none
     if "contribution" in d:
         return float(d["contribution"]) > 0
     return "percentile" in d and float(d["percentile"]) >= 0.5

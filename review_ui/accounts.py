@@ -19,11 +19,17 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 LOGIN_CSRF_COOKIE = "rr_login_csrf"
 
 
+#: Where signing in leads when no page asked for it: what the reviews bought, with a link to each queue.
+LANDING = "/ui/dashboard"
+
+
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, next: str = "/ui/", error: str = "") -> HTMLResponse:
+def login_page(request: Request, next: str = LANDING, error: str = "") -> HTMLResponse:
     # No session yet: the login form is protected by a double-submit token (cookie == form field).
     token = secrets.token_urlsafe(24)
-    response = render(request, "login.html", {"next": local_path(next), "login_csrf": token, "error": error})
+    response = render(
+        request, "login.html", {"next": local_path(next, LANDING), "login_csrf": token, "error": error}
+    )
     response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", path="/ui/login")
     return response
 
@@ -36,7 +42,7 @@ def login(
     username: str = Form(""),
     password: str = Form(""),
     login_csrf: str = Form(""),
-    next: str = Form("/ui/"),
+    next: str = Form(LANDING),
 ) -> Response:
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not cookie or not login_csrf or not auth.same_secret(cookie, login_csrf):
@@ -50,11 +56,16 @@ def login(
         return render(
             request,
             "login.html",
-            {"next": local_path(next), "login_csrf": login_csrf, "error": exc.message, "username": username},
+            {
+                "next": local_path(next, LANDING),
+                "login_csrf": login_csrf,
+                "error": exc.message,
+                "username": username,
+            },
             status_code=exc.status_code,
         )
     token = signed[0]
-    response = see_other(local_path(next))
+    response = see_other(local_path(next, LANDING))
     response.set_cookie(
         SESSION_COOKIE,
         token,

@@ -105,7 +105,36 @@ def _throughput(args: argparse.Namespace) -> int:
     )
 
 
+def _coverage(args: argparse.Namespace) -> int:
+    coverage = importlib.import_module("benchmarks.coverage")
+    path, columns = importlib.import_module("benchmarks.loop").DATASETS["halueval_general"]
+    result = coverage.run_coverage(
+        path=path,
+        columns=columns,
+        replays=args.replays,
+        batches=args.batches,
+        review_share=args.review_share,
+        worked=1.0,
+        out=Path(args.out) / "coverage_halueval_general.json",
+    )
+    print(coverage.table(result))
+    return 0
+
+
+def _drift(args: argparse.Namespace) -> int:
+    drift = importlib.import_module("benchmarks.drift")
+    result = drift.run_drift(
+        database_url=_database_url(args),
+        redis_url=_redis_url(13),
+        out=Path(args.out) / "drift.json",
+    )
+    print(drift.table(result))
+    return 0
+
+
 SUITES: dict[str, Callable[[argparse.Namespace], int]] = {
+    "coverage": _coverage,
+    "drift": _drift,
     "throughput": _throughput,
     "scoring": _scoring,
     "loop": _loop,
@@ -159,4 +188,7 @@ def add_commands(sub: Any) -> None:
     bench.add_argument("--seconds", type=float, default=20.0, help="load: seconds of offered load")
     bench.add_argument("--drain-seconds", type=float, default=45.0, help="load: seconds each drain is timed")
     bench.add_argument("--items", type=int, default=200, help="collections: HaluEval QA items to post")
+    bench.add_argument("--replays", type=int, default=500, help="coverage: simulated replays")
+    bench.add_argument("--batches", type=int, default=9, help="coverage: selection runs per replay")
+    bench.add_argument("--review-share", type=float, default=0.1, help="coverage: share of the pool reviewed")
     bench.set_defaults(func=cmd_bench)

@@ -85,7 +85,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     path = Path(args.file)
     try:
-        loaded = load(path, columns_of(args), app=args.app, limit=args.limit)
+        loaded = load(path, columns_of(args), app=args.app, limit=args.limit, skip=args.skip)
     except (OSError, ReplayDataError) as exc:
         print(f"cannot replay {path}: {exc}")
         return 2
@@ -153,7 +153,8 @@ def add_commands(sub: Any) -> None:
     replay.add_argument(
         "--reviews", type=int, default=None, help="verdicts to give (default: 30%% of the pool)"
     )
-    replay.add_argument("--limit", type=int, default=None, help="only the first N rows")
+    replay.add_argument("--limit", type=int, default=None, help="only the first N rows (after --skip)")
+    replay.add_argument("--skip", type=int, default=0, help="leave out the file's first N rows")
     replay.add_argument(
         "--no-settle", action="store_true", help="don't wait for the worker after each verdict"
     )

@@ -169,13 +169,15 @@ def labelled(row: dict[str, Any], index: int, columns: Columns, *, app: str) -> 
     return Labelled(external_id, payload, failed)
 
 
-def load(path: Path, columns: Columns, *, app: str, limit: int | None = None) -> Loaded:
-    """The file's labelled rows as outputs (the first ``limit``), rows with an empty label counted
-    apart; external ids must be unique."""
+def load(path: Path, columns: Columns, *, app: str, limit: int | None = None, skip: int = 0) -> Loaded:
+    """The file's labelled rows as outputs (the first ``limit`` after the first ``skip`` rows), rows
+    with an empty label counted apart; external ids must be unique."""
     out: list[Labelled] = []
     seen: set[str] = set()
     unlabelled = 0
     for index, row in enumerate(read_rows(path)):
+        if index < skip:
+            continue
         if limit is not None and len(out) >= limit:
             break
         item = labelled(row, index, columns, app=app)

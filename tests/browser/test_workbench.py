@@ -15,6 +15,9 @@ from tests.browser.conftest import Workbench, on_item, screenshot
 def test_a_reviewer_signs_in_and_clears_an_easy_item_in_two_keystrokes(workbench: Workbench) -> None:
     first, second = workbench.items[:2]
     page = workbench.sign_in("ana")
+    # Signing in lands on the dashboard; the queues are one link away.
+    expect(page).to_have_url(re.compile(r"/ui/dashboard$"))
+    page.get_by_role("link", name="Queues").click()
     expect(page.get_by_test_id("waiting-default")).to_have_text(str(len(workbench.items)))
     screenshot(page, "queues")
     page.get_by_role("link", name="default", exact=True).click()

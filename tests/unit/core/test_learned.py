@@ -213,3 +213,20 @@ def test_features_are_scaled_by_the_traffic_not_by_the_reviews_routing_chose() -
     assert alone.scale is not None and scaled.scale is not None
     assert alone.scale[column] < 0.02 and 0.9 < scaled.scale[column] < 1.1
     assert scaled.mean is not None and abs(scaled.mean[column] - 4.0) < 0.15
+
+
+def test_drivers_say_which_way_a_signal_pushed_and_when_it_was_missing() -> None:
+    rng = np.random.default_rng(9)
+    failed = rng.random(400) < 0.3
+    # Failures are short answers, and they come without log-probs: the model learns both.
+    rows = [
+        {"length": float(rng.normal(2.0 if f else 4.0, 0.5)), "mean_nll": None if f else float(rng.random())}
+        for f in failed
+    ]
+    model = train(rows, None, failed)
+    short = {"length": 1.5, "mean_nll": None}
+    drivers = {d["signal"]: d for d in model.explain([short], None, top=5)[0]}
+    assert drivers["length"]["direction"] == "low" and "missing" not in drivers["length"]
+    assert drivers["mean_nll"]["missing"] is True
+    long = {"length": 6.0, "mean_nll": 0.5}
+    assert all("missing" not in d for d in model.explain([long], None, top=5)[0])

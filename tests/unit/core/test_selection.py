@@ -140,3 +140,25 @@ def test_a_refusal_is_named_in_the_reason() -> None:
         "a", 0.5, drivers=[{"flag": "refusal"}, {"signal": "novelty", "value": 0.3, "percentile": 0.7}]
     )
     assert "the response refuses or disclaims" in reason_for(c)
+
+
+def test_a_reason_names_no_evidence_for_a_signal_the_output_lacks() -> None:
+    c = Candidate(
+        "a",
+        0.4,
+        drivers=[
+            {
+                "signal": "unsupported",
+                "value": 0.0,
+                "contribution": 0.3,
+                "direction": "high",
+                "missing": True,
+            },
+            {"signal": "numbers", "value": 0.0, "contribution": 0.2, "direction": "low"},
+        ],
+    )
+    assert reason_for(c) == "p_fail 0.40; states few numbers (0)"
+    missing = {"signal": "unsupported", "value": 0.0, "contribution": 0.3, "missing": True}
+    assert evidence_text(missing) == (
+        "numbers and names in the response that appear nowhere in the prompt: not measured for this output"
+    )

@@ -94,6 +94,17 @@ def test_rows_with_an_empty_label_are_left_out_and_counted_never_guessed(tmp_pat
         load(only_blank, Columns(), app="x")
 
 
+def test_skip_and_limit_take_a_slice_of_the_file(tmp_path: Path) -> None:
+    rows = [{"id": f"r{i}", "question": f"q{i}", "answer": f"a{i}", "verdict": "yes"} for i in range(10)]
+    path = write(tmp_path / "s.jsonl", rows)
+    sliced = load(path, Columns(label="verdict"), app="s", skip=4, limit=3).items
+    assert [i.external_id for i in sliced] == ["r4", "r5", "r6"]
+    assert [i.external_id for i in load(path, Columns(label="verdict"), app="s", skip=8).items] == [
+        "r8",
+        "r9",
+    ]
+
+
 def test_replay_posts_in_batches_bounded_by_count_and_size() -> None:
     from service.replay import run as replay
     from service.replay.data import Labelled
