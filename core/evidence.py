@@ -63,3 +63,24 @@ def recommend(
         yield_r,
         rate_a,
     )
+
+
+#: Versions of the learned scorer the learning curve's slope is taken over (the latest ones).
+CURVE_VERSIONS = 5
+
+
+def gain_per_100_labels(points: list[tuple[int, float]]) -> float | None:
+    """What the last labels bought the scorer: the least-squares slope of cross-validated AUROC
+    against labels over the latest ``CURVE_VERSIONS`` versions, per 100 labels (None with fewer than
+    three versions or no spread in labels). Near zero or below, more labels stopped paying for the
+    ranking; they may still pay for the failure rate's interval."""
+    latest = sorted(points)[-CURVE_VERSIONS:]
+    if len(latest) < 3:
+        return None
+    x = [float(n) for n, _ in latest]
+    y = [a for _, a in latest]
+    mx, my = sum(x) / len(x), sum(y) / len(y)
+    sxx = sum((v - mx) ** 2 for v in x)
+    if sxx == 0:
+        return None
+    return 100.0 * sum((a - mx) * (b - my) for a, b in zip(x, y, strict=True)) / sxx

@@ -37,6 +37,9 @@ def dashboard_page(
                 if model and model.reliability
                 else None,
                 "throughput_plot": plots.throughput(report.throughput),
+                "learning_plot": plots.learning_curve(report.learning)
+                if sum(p.cv_auroc is not None for p in report.learning) >= 2
+                else None,
             }
         )
     return render(request, "dashboard.html", {"panels": panels, "period": period})

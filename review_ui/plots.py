@@ -9,7 +9,7 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
-from service.domain_queues import PeriodRate, ReliabilityPoint, Throughput
+from service.domain_queues import LearningPoint, PeriodRate, ReliabilityPoint, Throughput
 
 SIZE = (5.6, 2.6)
 INK, BAND, AUDIT = "#1f4e79", "#9dc3e6", "#c55a11"
@@ -92,5 +92,33 @@ def throughput(days: Sequence[Throughput]) -> str:
         ax.bar([d.day[5:] for d in days], [d.reviews for d in days], color=INK)
         ax.set_ylabel("reviews per day")
         ax.tick_params(axis="x", labelsize=7, rotation=45)
+
+    return _svg(draw)
+
+
+def learning_curve(points: Sequence[LearningPoint]) -> str:
+    """Cross-validated AUROC of each scorer version against the labels it was trained on (hollow:
+    kept back, cold start scored the queue)."""
+
+    def draw(ax: Any) -> None:
+        scored = [p for p in points if p.cv_auroc is not None]
+        ax.plot([p.labels for p in scored], [p.cv_auroc for p in scored], color=INK, linewidth=1)
+        used = [p for p in scored if p.used]
+        kept = [p for p in scored if not p.used]
+        ax.scatter([p.labels for p in used], [p.cv_auroc for p in used], color=INK, s=18, label="used")
+        if kept:
+            ax.scatter(
+                [p.labels for p in kept],
+                [p.cv_auroc for p in kept],
+                facecolors="none",
+                edgecolors=INK,
+                s=18,
+                label="kept back",
+            )
+        ax.axhline(0.5, linestyle="--", color="#888888", linewidth=1)
+        ax.set_ylim(0.3, 1.0)
+        ax.set_xlabel("reviews trained on")
+        ax.set_ylabel("cross-validated AUROC")
+        ax.legend(loc="lower right", frameon=False, fontsize=8)
 
     return _svg(draw)

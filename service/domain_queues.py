@@ -171,6 +171,14 @@ class GroupRate(BaseModel):
     )
 
 
+class LearningPoint(BaseModel):
+    labels: int = Field(description="Reviews the scorer version was trained on.")
+    cv_auroc: float | None = Field(
+        description="Its out-of-fold AUROC on them (null before 10 of each verdict)."
+    )
+    used: bool = Field(description="Whether it scored the queue (false: kept back, cold start scored).")
+
+
 class QueueReport(BaseModel):
     """Everything the dashboard shows for a queue."""
 
@@ -180,6 +188,13 @@ class QueueReport(BaseModel):
     drift: DriftView | None = Field(description="Null until the queue has enough outputs to compare.")
     period: str = Field(description="day or week: the buckets of over_time.")
     over_time: list[PeriodRate]
+    learning: list[LearningPoint] = Field(
+        default_factory=list, description="Every version of the queue's scorer, oldest first."
+    )
+    auroc_gain_per_100_labels: float | None = Field(
+        default=None,
+        description="Slope of the cross-validated AUROC over the latest five versions, per 100 labels.",
+    )
     groups: list[GroupRate] = Field(
         default_factory=list,
         description="The failure rate per app and per model, largest first (each with its interval).",

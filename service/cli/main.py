@@ -148,6 +148,11 @@ def cmd_report(args: argparse.Namespace) -> int:
                 shown = "-" if rate is None else f"{rate.rate:6.1%} [{rate.low:.1%}, {rate.high:.1%}]"
                 print(f"  {group.by:<6} {group.name[:24]:<24} {group.outputs:>8} {group.reviews:>8}  {shown}")
             print("  reviews per day: " + " ".join(str(d.reviews) for d in report.throughput))
+            curve = [f"{p.labels}:{p.cv_auroc:.2f}" for p in report.learning if p.cv_auroc is not None]
+            if curve:
+                gain = report.auroc_gain_per_100_labels
+                slope = "" if gain is None else f"; {gain:+.3f} per 100 labels lately"
+                print(f"  learning   cross-validated AUROC by labels {' '.join(curve)}{slope}")
             shift = report.drift
             if shift is not None:
                 state = "DRIFTING" if shift.drifted else "no drift"

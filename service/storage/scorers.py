@@ -34,6 +34,22 @@ def active_model_info(session: Session, *, queue: str) -> ScorerModel | None:
     ).one_or_none()
 
 
+def learning_curve(session: Session, *, queue: str) -> list[tuple[int, float | None, bool]]:
+    """(labels, cross-validated AUROC or None, whether it was used) of every version of a queue's
+    scorer, oldest first: what each batch of reviews bought the ranking."""
+    rows = session.execute(
+        select(ScorerModel.n_labels, ScorerModel.metrics)
+        .where(ScorerModel.queue == queue)
+        .order_by(ScorerModel.created_at, ScorerModel.id)
+    )
+    out = []
+    for labels, metrics in rows:
+        m = metrics or {}
+        auroc = m.get("cv_auroc")
+        out.append((int(labels), float(auroc) if auroc is not None else None, bool(m.get("used", True))))
+    return out
+
+
 def latest_trained_on(session: Session, *, queue: str) -> int | None:
     """How many reviews the queue's newest version was trained on, used or not (None: none yet)."""
     return session.scalar(

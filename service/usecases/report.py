@@ -15,6 +15,7 @@ from core import estimate, evidence
 from service.domain_queues import (
     DriftView,
     GroupRate,
+    LearningPoint,
     LiftView,
     PeriodRate,
     QueueReport,
@@ -23,6 +24,7 @@ from service.domain_queues import (
 )
 from service.settings import Settings
 from service.storage import queues as queues_repo
+from service.storage import scorers
 from service.storage.tables import utcnow
 from service.usecases.queues import as_output, queue_stats
 from service.views import rate_view
@@ -136,6 +138,7 @@ def queue_report(session: Session, settings: Settings, *, queue: str, period: st
         interval_width=stats.estimate.high - stats.estimate.low if stats.estimate else None,
         drifted=shift is not None and shift.drifted,
     )
+    curve = scorers.learning_curve(session, queue=queue)
     return QueueReport(
         recommendation=RecommendationView(**asdict(advice)),
         stats=stats,
@@ -148,6 +151,10 @@ def queue_report(session: Session, settings: Settings, *, queue: str, period: st
         period=period,
         over_time=over_time,
         groups=group_rates(groups),
+        learning=[LearningPoint(labels=n, cv_auroc=a, used=u) for n, a, u in curve],
+        auroc_gain_per_100_labels=evidence.gain_per_100_labels(
+            [(n, a) for n, a, _ in curve if a is not None]
+        ),
         lift=found,
         throughput=[Throughput(day=d, reviews=per_day.get(d, 0)) for d in days],
     )

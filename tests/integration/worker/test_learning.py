@@ -20,6 +20,7 @@ from service.storage import scorers
 from service.storage.db import transaction
 from service.storage.tables import Output, Pick, Review, ScorerModel, new_id, utcnow
 from service.usecases.queues import queue_stats
+from service.usecases.report import queue_report
 from tests.conftest import Database, review
 from workers import training
 from workers.main import run_worker
@@ -187,6 +188,13 @@ def test_a_queues_reviews_train_its_scorer_used_only_while_it_beats_cold_start(
     assert any("percentile" in d for o in waiting for d in (o.drivers or []))
     assert set(left.values()) <= {"audit"}
     assert training.train_scorer("default") is None  # kept back still counts: not due again yet
+
+    # The learning curve the dashboard draws: every version, used or kept back, with its AUROC.
+    with transaction(fresh_db.engine) as session:
+        report = queue_report(session, settings, queue="default")
+    assert [(p.labels, p.used) for p in report.learning] == [(30, True), (40, True), (50, False)]
+    assert all(p.cv_auroc is not None for p in report.learning)
+    assert report.auroc_gain_per_100_labels is not None
 
 
 def test_retraining_is_due_from_the_first_reviews_then_as_they_grow_by_a_share() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from core.evidence import recommend
+import pytest
+
+from core.evidence import gain_per_100_labels, recommend
 
 
 def test_routing_that_still_beats_the_audit_is_kept() -> None:
@@ -20,3 +22,14 @@ def test_drift_resumes_and_too_few_reviews_say_so() -> None:
     assert recommend((50, 9), (100, 18), interval_width=0.04, drifted=True).action == "resume"
     early = recommend((20, 9), (3, 1), interval_width=None, drifted=False)
     assert early.action == "not enough evidence" and "has 20 and 3" in early.why
+
+
+def test_the_learning_curves_slope_over_the_latest_versions() -> None:
+
+    assert gain_per_100_labels([(20, 0.6), (30, 0.62)]) is None  # two versions: no slope yet
+    rising = [(20, 0.60), (30, 0.62), (40, 0.64), (50, 0.66)]
+    assert gain_per_100_labels(rising) == pytest.approx(0.2)  # 0.02 AUROC per 10 labels
+    # Only the latest five count: an early climb does not hide a flat end.
+    flat_end = [(10, 0.3), (20, 0.5), (30, 0.7), (40, 0.7), (50, 0.7), (60, 0.7), (70, 0.7)]
+    assert gain_per_100_labels(flat_end) == pytest.approx(0.0, abs=1e-12)
+    assert gain_per_100_labels([(30, 0.6), (30, 0.7), (30, 0.65)]) is None  # no spread in labels
