@@ -188,6 +188,22 @@ def _evidence(candidate: Candidate, max_drivers: int) -> list[str]:
     return [FLAG_REASONS.get(f, f) for f in flags] + [evidence_text(d) for d in ranked[:max_drivers]]
 
 
+def neighbour_evidence(similar: Sequence[tuple[float, str]]) -> str | None:
+    """What the most similar reviewed outputs say, when any of them failed: "2 of its 3 most similar
+    reviewed outputs failed (cosine 0.71 to 0.64)". ``similar``: (cosine, verdict), already above the
+    similarity floor."""
+    if not similar:
+        return None
+    failed = sum(verdict == "fail" for _, verdict in similar)
+    if not failed:
+        return None
+    top, low = max(c for c, _ in similar), min(c for c, _ in similar)
+    span = f"cosine {top:.2f}" if len(similar) == 1 else f"cosine {top:.2f} to {low:.2f}"
+    if len(similar) == 1:
+        return f"its most similar reviewed output failed ({span})"
+    return f"{failed} of its {len(similar)} most similar reviewed outputs failed ({span})"
+
+
 def reason_for(candidate: Candidate, *, max_drivers: int = 2, context: Sequence[str] = ()) -> str:
     """A human-readable reason: the score, why it was picked (context), flags and the evidence."""
     return "; ".join([_score_text(candidate), *context, *_evidence(candidate, max_drivers)])

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
+from sqlalchemy.orm import Session
 
 from core import budget, notifications, selection
 from core.candidates import Candidate, SelectionParams
+from core.reasons import neighbour_evidence
 from service import queueing
 from service.settings import QueueConfig, Settings
 from service.storage import queues as queues_repo
+from service.storage import repository as repo
 from service.storage.db import transaction
 from service.storage.tables import Output, utcnow
 from workers.runtime import runtime
@@ -48,6 +53,31 @@ def candidate(output: Output) -> Candidate:
         finish_reason=output.finish_reason,
         exploration=(output.signals or {}).get("reviewed_novelty"),
     )
+
+
+def similar_verdicts(
+    session: Session, similar: Mapping[str, list[dict[str, Any]] | None], floor: float
+) -> dict[str, list[tuple[float, str]]]:
+    """Output id -> (cosine, verdict) of its nearest reviewed outputs (``Output.similar``, found when
+    it was scored) that are at least ``floor`` alike and still have a verdict."""
+    wanted = {
+        oid: [(str(s["id"]), float(s.get("similarity", 0.0))) for s in (found or [])]
+        for oid, found in similar.items()
+    }
+    wanted = {oid: [(i, c) for i, c in pairs if c >= floor] for oid, pairs in wanted.items()}
+    verdicts = repo.verdicts_of(
+        session, output_ids=sorted({i for pairs in wanted.values() for i, _ in pairs})
+    )
+    return {oid: [(c, verdicts[i]) for i, c in pairs if i in verdicts] for oid, pairs in wanted.items()}
+
+
+def with_neighbours(reason: str, similar: list[tuple[float, str]]) -> str:
+    """The pick's reason, and what its most similar reviewed outputs say when any of them failed
+    (unless the learned model's own neighbour vote already says so)."""
+    evidence = neighbour_evidence(similar)
+    if evidence is None or "most similar reviewed outputs" in reason:
+        return reason
+    return f"{reason}; {evidence}"
 
 
 def select_queue(queue_name: str) -> int:
@@ -88,6 +118,7 @@ def select_queue(queue_name: str) -> int:
             else []
         )
         candidates = [candidate(o) for o in window]
+        by_id = {o.id: o.similar for o in window}
         shift = queues_repo.traffic_drift(session, settings, queue=config.name) if candidates else None
     if not candidates:
         return 0
@@ -119,13 +150,16 @@ def select_queue(queue_name: str) -> int:
             clusters=result.clusters,
             noise=result.noise,
         )
+        neighbours = similar_verdicts(
+            session, {p.output_id: by_id.get(p.output_id) for p in result.picks}, settings.similar_floor
+        )
         for pick, rank in zip(result.picks, ranks, strict=True):
             added += queues_repo.add_pick(
                 session,
                 queue=config.name,
                 output_id=pick.output_id,
                 stratum=pick.stratum,
-                reason=pick.reason,
+                reason=with_neighbours(pick.reason, neighbours.get(pick.output_id, [])),
                 score=pick.score,
                 inclusion_probability=pick.inclusion_probability,
                 selection_id=run.id,

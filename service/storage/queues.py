@@ -27,7 +27,7 @@ def queue_window(session: Session, *, queue: str, limit: int) -> list[Output]:
     return list(
         session.scalars(
             select(Output)
-            .options(load_only(*columns, Output.finish_reason, Output.signals))
+            .options(load_only(*columns, Output.finish_reason, Output.signals, Output.similar))
             .where(Output.queue == queue, Output.status == OutputStatus.scored.value)
             .order_by(Output.scored_at.desc())
             .limit(limit)

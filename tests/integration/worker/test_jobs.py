@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from redis import Redis
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from core.scoring import SCORER_VERSION
 from service import queueing
@@ -18,7 +18,7 @@ from service.settings import QueueConfig, Settings
 from service.storage import queues as queues_repo
 from service.storage import repository as repo
 from service.storage.db import transaction
-from service.storage.tables import Output, Selection, utcnow
+from service.storage.tables import Output, Pick, Selection, utcnow
 from tests.conftest import Database, credentials, review
 from workers import jobs, picking
 from workers.main import run_worker
@@ -163,6 +163,10 @@ def test_caller_samples_and_a_repeated_failure_show_in_the_signals(fresh_db: Dat
     # The reviewed original is stored as its nearest past item, for the reviewer to compare.
     assert repeat.similar is not None and repeat.similar[0]["id"] == first.id
     assert repeat.similar[0]["similarity"] > 0.99
+    # Its pick's reason says what the reviewed neighbour found.
+    with transaction(fresh_db.engine) as session:
+        pick = session.scalars(select(Pick).where(Pick.output_id == again.id)).one()
+    assert pick.reason.endswith("its most similar reviewed output failed (cosine 1.00)"), pick.reason
 
 
 def test_a_restarted_worker_reopens_its_neighbour_index_from_disk(fresh_db: Database, settings_for) -> None:  # type: ignore[no-untyped-def]

@@ -6,7 +6,7 @@ import pytest
 
 from core.budget import open_slots
 from core.candidates import Candidate
-from core.reasons import evidence_text, ordinal, percentile_text, reason_for
+from core.reasons import evidence_text, neighbour_evidence, ordinal, percentile_text, reason_for
 from core.scoring import SIGNALS
 from core.selection import audit_size, select
 
@@ -161,4 +161,13 @@ def test_a_reason_names_no_evidence_for_a_signal_the_output_lacks() -> None:
     missing = {"signal": "unsupported", "value": 0.0, "contribution": 0.3, "missing": True}
     assert evidence_text(missing) == (
         "numbers and names in the response that appear nowhere in the prompt: not measured for this output"
+    )
+
+
+def test_what_the_most_similar_reviewed_outputs_say_when_one_failed() -> None:
+    assert neighbour_evidence([]) is None
+    assert neighbour_evidence([(0.8, "pass"), (0.7, "pass")]) is None  # nothing failed: nothing to say
+    assert neighbour_evidence([(0.93, "fail")]) == "its most similar reviewed output failed (cosine 0.93)"
+    assert neighbour_evidence([(0.71, "fail"), (0.66, "pass"), (0.64, "fail")]) == (
+        "2 of its 3 most similar reviewed outputs failed (cosine 0.71 to 0.64)"
     )
