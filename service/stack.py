@@ -19,13 +19,14 @@ from service.settings import Settings
 log = logging.getLogger("review_router")
 
 
-def _stop_on_sigterm() -> Any:
+def exit_on_sigterm() -> Any:
     """Make SIGTERM raise SystemExit in this process; returns the handler it replaced.
 
     uvicorn shuts down on SIGTERM and then raises the signal again with the handler it found at
     start. The default handler kills the process there, before ``embedded_stack``'s cleanup runs, so
     the workers and the private Redis were left running as orphans (found after ``kill`` of a
-    replay's ``serve``: a dozen workers spinning on a dead Redis). As SystemExit, the cleanup runs."""
+    replay's ``serve``: a dozen workers spinning on a dead Redis). As SystemExit, the cleanup runs.
+    The benches use it too, so a bench stopped with ``kill`` stops the worker processes it started."""
     if threading.current_thread() is not threading.main_thread():
         return None
 
@@ -68,7 +69,7 @@ def embedded_stack(settings: Settings) -> Iterator[Settings]:
         for i in range(settings.embedded_workers)
     ]
     log.info("embedded Redis on %s, %d worker(s) started", redis.socket, len(workers))
-    previous = _stop_on_sigterm()
+    previous = exit_on_sigterm()
     try:
         yield settings
     finally:

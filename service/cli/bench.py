@@ -12,6 +12,7 @@ from typing import Any
 
 from service.cli import DEMO_DATA, REPO_ROOT
 from service.settings import get_settings
+from service.stack import exit_on_sigterm
 
 
 def _database_url(args: argparse.Namespace) -> str:
@@ -146,6 +147,7 @@ SUITES: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    exit_on_sigterm()  # `kill` runs the benches' cleanup: their workers, schemas and RQ queues go
     return SUITES[args.suite](args)
 
 
