@@ -3,7 +3,6 @@ queue's own reviews. Pure."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,9 +44,6 @@ def replaces_baseline(metrics: Mapping[str, Any]) -> bool:
     the first twenty reviews found more failures per review than cold start, while the comparison
     on the reviews themselves (which routing chose, so few, and weighted) swung either way from one
     retraining to the next. It only stops a model that clearly ranks worse."""
-    model, base = metrics.get("cv_auroc"), metrics.get("baseline_auroc")
-    if model is None or base is None or (isinstance(model, float) and math.isnan(model)):
-        return True  # no evidence against it yet: its prior is cold start's ranking
-    if isinstance(base, float) and math.isnan(base):
-        return True
+    # Without a comparison (not cross-validated yet) nothing speaks against it: its prior is cold
+    # start's ranking.
     return float(metrics.get("baseline_better_share", 0.0)) < KEEP_BACK_CONFIDENCE

@@ -165,6 +165,16 @@ def coldstart(
     return Scored(signals=dict(signals), score=score, drivers=drivers, flags=list(flags))
 
 
+def coldstart_all(
+    signals: Sequence[Mapping[str, float | None]],
+    history: Sequence[Mapping[str, float | None]],
+    params: ScoringParams,
+) -> list[Scored]:
+    """The cold-start score of each of these outputs, ranked against ``history`` (recent traffic)."""
+    reference = reference_distributions(history)
+    return [coldstart(s, reference, flags_of(s, params)) for s in signals]
+
+
 def flags_of(signals: Mapping[str, float | None], params: ScoringParams) -> list[str]:
     up = [name for name in ("empty", "truncated") if signals.get(name) == 1.0]
     if (signals.get("failure_similarity") or 0.0) >= params.near_duplicate:
@@ -233,5 +243,4 @@ def score_batch(
 ) -> list[Scored]:
     """Signals and the cold-start score for a batch, against recent traffic."""
     all_signals = compute_signals(items, vectors, answer_vectors, context, params)
-    reference = reference_distributions([*context.history_signals, *all_signals])
-    return [coldstart(s, reference, flags_of(s, params)) for s in all_signals]
+    return coldstart_all(all_signals, [*context.history_signals, *all_signals], params)

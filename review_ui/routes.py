@@ -16,7 +16,6 @@ from fastapi.staticfiles import StaticFiles
 
 from core.budget import start_of_day
 from core.candidates import STRATA
-from core.reviews import ReviewKind
 from core.scoring import SIGNALS
 from review_ui import accounts as account_pages
 from review_ui import collections as collection_pages
@@ -38,7 +37,7 @@ from service.storage import queues as queues_repo
 from service.storage import repository as repo
 from service.storage.filters import ItemFilter
 from service.storage.tables import utcnow
-from service.usecases import related, workbench
+from service.usecases import my_work, related, workbench
 from service.usecases.queues import queue_config, queue_view
 from service.views import output_view, queue_item
 
@@ -227,14 +226,7 @@ def item_page(
             "signal_names": SIGNALS,
             "recorded": recorded,
             "revised": revised,
-            # A verdict is revised by a reviewer who gave one of the output's verdicts, or an admin.
-            "can_revise": not blind
-            and principal.can(Permission.review)
-            and any(r.kind != ReviewKind.QC for r in view.reviews)
-            and (
-                principal.can(Permission.adjudicate)
-                or any(r.reviewer == principal.name and r.kind != ReviewKind.QC for r in view.reviews)
-            ),
+            "can_revise": not blind and my_work.may_revise(session, principal, output_id=output_id),
             "undone": bool(undone),
             # what the taken-back verdict said, so undo never throws a reviewer's work away
             "draft": {"categories": draft_categories, "note": draft_note, "correction": draft_correction},

@@ -4,8 +4,8 @@ when scoring.
 Retraining is cheap (a prior-shrunk logistic regression on a few hundred rows) and frequent: the
 first model comes after ``min_reviews_for_model`` reviews, then a new one whenever the queue's
 reviews have grown by ``retrain_every`` or by ``retrain_growth`` of what the last model saw,
-whichever is more. A new version is used once it can be cross-validated, unless cold start ranks
-the queue's reviews better with confidence (``core.comparison.replaces_baseline``); otherwise it is
+whichever is more. A new version is used unless, once it can be cross-validated, cold start ranks
+the queue's reviews better with confidence (``core.comparison.replaces_baseline``); then it is
 stored as not used and the queue scores by cold start. Either way, when the scorer
 changes, the queue's waiting outputs are rescored and the picks the old scores chose go back to the
 pool, so the next picks use what was just learned.
@@ -56,16 +56,6 @@ def due(settings: Settings, *, reviewed: int, trained_on: int | None) -> bool:
     return reviewed - trained_on >= step
 
 
-def coldstart_scores(
-    signals: Sequence[dict[str, float | None]],
-    recent: Sequence[dict[str, float | None]],
-    params: scoring.ScoringParams,
-) -> list[scoring.Scored]:
-    """Cold start's score for each of these outputs, against recent traffic, as scoring gives it."""
-    reference = scoring.reference_distributions(recent)
-    return [scoring.coldstart(s, reference, scoring.flags_of(s, params)) for s in signals]
-
-
 def train_scorer(queue: str = "default", force: bool = False) -> str | None:
     """Train a new version of one queue's scorer when enough new reviews arrived; use it unless cold
     start does better (then fall back to cold start), rescore the queue's waiting outputs and
@@ -93,7 +83,7 @@ def train_scorer(queue: str = "default", force: bool = False) -> str | None:
     pool_vectors = _vectors([e for _, e in traffic]) if vectors is not None else None
     pool_rows = [signals for signals, _ in traffic] if pool_vectors is not None else None
     params = scoring_params(settings)
-    baseline = [c.score or 0.0 for c in coldstart_scores(signals, recent, params)]
+    baseline = [c.score or 0.0 for c in scoring.coldstart_all(signals, recent, params)]
     version = f"{queue[:24]}-{datetime.now(UTC):%Y%m%d%H%M%S%f}-{len(rows)}"
     try:
         model = learned.train(
@@ -162,7 +152,7 @@ def _learned_scores(model: learned.LearnedModel, outputs: Sequence[Output], vect
 def _coldstart_rescores(
     outputs: Sequence[Output], recent: Sequence[dict[str, float | None]], params: scoring.ScoringParams
 ) -> Rescored:
-    results = coldstart_scores([o.signals or {} for o in outputs], recent, params)
+    results = scoring.coldstart_all([o.signals or {} for o in outputs], recent, params)
     return [(r.score if r.score is not None else 0.0, drivers_of(r)) for r in results]
 
 

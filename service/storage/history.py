@@ -47,6 +47,15 @@ def add_review(
     return review
 
 
+def verdict_authors(session: Session, *, output_id: str) -> set[str | None]:
+    """Who gave one of the output's verdicts (first reviews, rulings, revisions; None: no account)."""
+    return set(
+        session.scalars(
+            select(Review.reviewer_id).where(Review.output_id == output_id, Review.counts_as_verdict)
+        )
+    )
+
+
 def revise_verdict(
     session: Session,
     *,
@@ -64,12 +73,9 @@ def revise_verdict(
     current = verdict_review(session, output_id=output_id)
     if current is None:
         raise Conflict("this output has no verdict to revise; review it first", details={"id": output_id})
-    authors = set(
-        session.scalars(
-            select(Review.reviewer_id).where(Review.output_id == output_id, Review.counts_as_verdict)
-        )
-    )
-    if not may_revise_any and (user_id is None or user_id not in authors):
+    if not may_revise_any and (
+        user_id is None or user_id not in verdict_authors(session, output_id=output_id)
+    ):
         raise Forbidden(
             "only a reviewer who gave this output's verdict, or an admin, may revise it",
             details={"id": output_id},

@@ -17,8 +17,8 @@ from service.domain_workbench import BudgetLeft, MyReview, MyWork, VerdictIn
 from service.errors import Forbidden
 from service.settings import Settings
 from service.storage import history, promotion_rules
-from service.storage import queues as queues_repo
 from service.storage.tables import Review, utcnow
+from service.usecases.queues import queue_view
 from service.usecases.workbench import checked
 from service.views import review_view
 
@@ -53,18 +53,16 @@ def my_work(
     )
     current = history.current_verdicts(session, output_ids=sorted({o.id for _, o in rows}))
     today = start_of_day(now)
-    budgets = []
-    for config in settings.queues:
-        reviewed = queues_repo.count_reviewed_since(session, queue=config.name, since=today)
-        budgets.append(
-            BudgetLeft(
-                queue=config.name,
-                budget_per_day=config.budget_per_day,
-                reviewed_today=reviewed,
-                left_today=max(0, config.budget_per_day - reviewed),
-                waiting=queues_repo.count_waiting(session, queue=config.name),
-            )
+    budgets = [
+        BudgetLeft(
+            queue=q.name,
+            budget_per_day=q.budget_per_day,
+            reviewed_today=q.reviewed_today,
+            left_today=max(0, q.budget_per_day - q.reviewed_today),
+            waiting=q.waiting,
         )
+        for q in (queue_view(session, config) for config in settings.queues)
+    ]
     return MyWork(
         reviewer=principal.name,
         today=history.count_by(session, user_id=user_id, since=today),
@@ -80,6 +78,15 @@ def my_work(
             for review, output in rows
         ],
     )
+
+
+def may_revise(session: Session, principal: Principal, *, output_id: str) -> bool:
+    """Whether this person may revise the output's verdict (what ``revise`` enforces): it has one,
+    and they gave one of its verdicts or they are an admin."""
+    if not principal.can(Permission.review):
+        return False
+    authors = history.verdict_authors(session, output_id=output_id)
+    return bool(authors) and (principal.can(Permission.adjudicate) or principal.user_id in authors)
 
 
 def revise(

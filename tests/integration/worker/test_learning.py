@@ -11,6 +11,7 @@ import pytest
 from redis import Redis
 from sqlalchemy import select
 
+from core import scoring
 from core.reviews import ReviewKind
 from core.scoring import SCORER_VERSION
 from service import queueing
@@ -147,7 +148,7 @@ def test_a_queues_reviews_train_its_scorer_used_only_while_it_beats_cold_start(
             [o.id for o in rows],
             [
                 c.score
-                for c in training.coldstart_scores(
+                for c in scoring.coldstart_all(
                     [o.signals or {} for o in rows], recent, scoring_params(settings)
                 )
             ],
