@@ -70,6 +70,18 @@ def _cache_text_checks() -> None:
     junk._is_non_text = functools.lru_cache(maxsize=None)(junk._is_non_text)  # type: ignore[method-assign]
 
 
+@dataclass
+class _Item:
+    """One output's state in a simulated queue."""
+
+    status: str = "pool"  # pool | waiting | reviewed | junk
+    audit: bool = False  # drawn by the audit
+    routed: bool = False  # chosen by routing (an audit member too)
+    passed: bool = False  # an audit member routing's score order reached
+    pick_score: float = 0.0  # routing's order
+    rank: float = 0.0  # the audit's random order
+
+
 def one_replay(
     data: Traffic,
     rng: np.random.Generator,
@@ -78,53 +90,88 @@ def one_replay(
     reviews: int,
     params: SelectionParams,
     worked: float,
+    rerank: float = 0.0,
 ) -> tuple[float, estimate.Estimate]:
-    """One replay: returns the pool's true failure rate (junk left out) and the queue's estimate."""
+    """One replay: returns the pool's true failure rate (junk left out) and the queue's estimate.
+
+    With ``rerank`` > 0 every run after the first scores the traffic afresh (the cold-start score
+    plus new noise of that many standard deviations, as a new model version re-ranks it), and the
+    waiting routed picks go back to the pool first, as ``release_for_new_scorer`` does: routing
+    then takes outputs from the rests earlier audits were drawn from."""
     order = rng.permutation(len(data.ids))
     per_run = reviews // batches
     audit_every = round(1 / params.audit_share) if params.audit_share > 0 else 0
-    status: dict[int, str] = {}  # index -> "waiting" | "reviewed" | "junk"; absent: scored, not picked
-    stratum: dict[int, str] = {}
-    waiting: list[tuple[int, float | None]] = []  # (index, audit rank or None)
+    items = {int(i): _Item() for i in order}
+    scores = data.scores.copy()
+    spread = float(np.std(data.scores)) or 1.0
     arrived: list[int] = []
-    for chunk in np.array_split(order, batches):
+    done = 0
+    for run, chunk in enumerate(np.array_split(order, batches)):
         arrived += chunk.tolist()
-        window = [i for i in arrived if i not in status]
-        candidates = [
-            Candidate(str(i), float(data.scores[i]), prompt=data.prompts[i], response=data.responses[i])
-            for i in window
+        if rerank > 0 and run > 0:
+            scores = data.scores + rng.normal(0, rerank * spread, size=len(scores))
+            for it in items.values():
+                if it.audit and it.routed and not it.passed:
+                    it.routed = False  # back to being an audit member only
+                elif not it.audit and it.routed and it.status == "waiting":
+                    it.routed, it.status = False, "pool"
+        candidates = [_candidate(data, i, scores) for i in arrived if items[i].status == "pool"]
+        drawn = [
+            _candidate(data, i, scores)
+            for i in arrived
+            if items[i].audit and not items[i].routed and items[i].status != "junk"
         ]
-        chosen = selection.select_window(candidates, slots=per_run, params=params, rng=rng)
+        chosen = selection.select_window(candidates, slots=per_run, params=params, rng=rng, drawn=drawn)
         for ids in chosen.junk.values():
             for j in ids:
-                status[int(j)] = "junk"
-        ranks = selection.review_ranks(chosen.picks, rng)
-        for pick, rank in zip(chosen.picks, ranks, strict=True):
-            i = int(pick.output_id)
-            status[i], stratum[i] = "waiting", pick.stratum
-            waiting.append((i, rank))
+                items[int(j)].status = "junk"
+        for pick in chosen.picks:
+            it = items[int(pick.output_id)]
+            if pick.stratum == "audit":
+                it.audit, it.status, it.rank = True, "waiting", float(rng.uniform())
+            else:
+                it.routed, it.pick_score = True, float(scores[int(pick.output_id)])
+                it.status = "waiting" if it.status == "pool" else it.status
         # Reviewers work the queue as claims hand it out, up to this run's share of the budget.
-        routed = sorted((w for w in waiting if w[1] is None), key=lambda w: -data.scores[w[0]])
-        audited = sorted((w for w in waiting if w[1] is not None), key=lambda w: w[1] or 0.0)
-        done = 0
-        target = round(worked * per_run)
-        while done < target and (routed or audited):
-            take_audit = audit_every and audited and ((done + 1) % audit_every == 0 or not routed)
-            i, _ = (audited if take_audit else routed).pop(0)
-            status[i] = "reviewed"
+        target = done + round(worked * per_run)
+        while done < target:
+            waiting = [i for i in arrived if items[i].status == "waiting"]
+            routed = sorted((i for i in waiting if items[i].routed), key=lambda i: -items[i].pick_score)
+            audited = sorted((i for i in waiting if not items[i].routed), key=lambda i: items[i].rank)
+            if not routed and not audited:
+                break
+            audit_turn = audit_every and audited and ((done + 1) % audit_every == 0 or not routed)
+            i = (audited if audit_turn else routed)[0]
+            items[i].status = "reviewed"
+            if not audit_turn:
+                _pass(items, arrived, items[i])
             done += 1
-        waiting = [*routed, *audited]
     population = [
         estimate.Output(
-            failed=bool(data.failed[i]) if status.get(i) == "reviewed" else None,
-            audit=stratum.get(i) == "audit",
-            routed=i in stratum and stratum[i] != "audit",
+            failed=bool(data.failed[i]) if it.status == "reviewed" else None,
+            audit=it.audit,
+            routed=it.routed,
+            passed=it.passed,
         )
-        for i in order.tolist()
-        if status.get(i) != "junk"
+        for i, it in items.items()
+        if it.status != "junk"
     ]
-    truth = float(np.mean([data.failed[i] for i in order.tolist() if status.get(i) != "junk"]))
+    truth = float(np.mean([data.failed[i] for i, it in items.items() if it.status != "junk"]))
     return truth, estimate.every_review(population)
+
+
+def _candidate(data: Traffic, i: int, scores: np.ndarray) -> Candidate:
+    return Candidate(str(i), float(scores[i]), prompt=data.prompts[i], response=data.responses[i])
+
+
+def _pass(items: dict[int, _Item], arrived: list[int], served: _Item) -> None:
+    """Routing's order reached ``served``: it and the reviewed audit members routing chose at or
+    above it are passed (``reviewing._pass``)."""
+    served.passed = served.audit
+    for i in arrived:
+        it = items[i]
+        if it.audit and it.routed and it.status == "reviewed" and it.pick_score >= served.pick_score:
+            it.passed = True
 
 
 def run_coverage(
@@ -137,6 +184,7 @@ def run_coverage(
     worked: float,
     out: Path,
     seed: int = 0,
+    rerank: float = 0.0,
 ) -> dict[str, Any]:
     _cache_text_checks()
     data = traffic(path, columns)
@@ -147,7 +195,9 @@ def run_coverage(
     started = time.perf_counter()
     with Progress(total=replays, what="replays") as progress:
         for _ in range(replays):
-            truth, est = one_replay(data, rng, batches=batches, reviews=reviews, params=params, worked=worked)
+            truth, est = one_replay(
+                data, rng, batches=batches, reviews=reviews, params=params, worked=worked, rerank=rerank
+            )
             covered += est.covers(truth)
             widths.append(est.high - est.low)
             errors.append(est.rate - truth)
@@ -163,6 +213,7 @@ def run_coverage(
         "batches": batches,
         "reviews": reviews,
         "worked_share_of_picks": worked,
+        "rerank": rerank,
         "audit_share": params.audit_share,
         "coverage": round(covered / replays, 4),
         "coverage_interval": [round(low, 4), round(high, 4)],

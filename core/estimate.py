@@ -1,21 +1,22 @@
-"""Pure estimation: a window's failure rate from its reviews, corrected for how they were picked.
+"""Pure estimation: a queue's failure rate from its reviews, corrected for how they were picked.
 
-Deterministic picks (inclusion probability 1) are known exactly. The audit slice is a simple random
-sample without replacement of the rest of the window (minus junk and the deterministic picks), so
-the rest's failures are the audit's failure rate scaled up to the rest: with every audit pick
-reviewed this is exactly the Horvitz-Thompson sum ``sum_certain y + sum_audit y / pi``.
+``every_review`` is the queue's estimate: routing's reviews are known exactly, and the outputs
+routing has not reached fail at the rate of the random audit's members among them, which routing
+chose blind to the audit (``core.selection``), so they are a uniform sample of exactly that part.
+``audit_only`` is the same from the audit members alone, the plain check.
 
-The 95% interval is Wilson's score interval on the rest's failure rate, with the audit size
-inflated by the finite-population correction (``a (R - 1) / (R - a)`` for an audit of ``a`` out of
-``R``), mapped back to the window. Unlike the normal interval it stays inside [0, 1], keeps a
-non-zero width when the audit saw no failures (or only failures), and shrinks to the exact rate
-when the audit covers the whole rest. Audit picks that were never reviewed are taken to be missing
-at random (the audit rate is over the reviewed ones).
+``failure_rate`` and ``combine`` are the per-window design: deterministic picks (inclusion
+probability 1) known exactly, the audit a simple random sample of the rest of its window, so the
+rest's failures are the audit's rate scaled up to the rest (the Horvitz-Thompson sum
+``sum_certain y + sum_audit y / pi``); windows combine by summing known failures and rests, the
+rests' rates pooled into one weighted rate whose interval uses Kish's effective sample size.
 
-Windows combine (``combine``) by summing known failures, rests and windows; the rests' rates pool
-into one weighted rate whose Wilson interval uses Kish's effective sample size. The same works for
-repeated rounds over one shrinking pool when each round counts everything reviewed before it as
-known: each round's estimate is then unbiased given the past, and the combination averages them.
+Every interval is Wilson's score interval on the unknown part's failure rate, with the sample size
+inflated by the finite-population correction (``a (R - 1) / (R - a)`` for ``a`` reviews of ``R``),
+mapped back to the whole. Unlike the normal interval it stays inside [0, 1], keeps a non-zero
+width when the sample saw no failures (or only failures), and shrinks to the exact rate when the
+sample covers the whole unknown part. Audit members not reviewed yet are missing at random: the
+audit is reviewed in random order (``selection.review_ranks``).
 """
 
 from __future__ import annotations
@@ -136,117 +137,103 @@ def _fpc(n: int, population: int) -> float:
     return (population - n) / (population - 1)
 
 
-def audit_only(reviews: Sequence[ReviewedPick], *, z: float = Z95) -> Estimate:
-    """The plain audit rate (audit failures / audit size) with a Wilson interval, for comparison:
-    it describes the rest, not the window, whenever the deterministic picks hold more failures."""
-    audit = [r for r in reviews if r.inclusion_probability < CERTAIN]
-    failures = sum(r.failed for r in audit)
-    p = failures / len(audit) if audit else 0.0
-    low, high = wilson(p, len(audit), z)
-    return Estimate(
-        rate=p,
-        low=low,
-        high=high,
-        method="audit only (wilson)",
-        n_audit=len(audit),
-        n_reviews=len(reviews),
-        audit_failures=failures,
-    )
-
-
 # --- every review counts -------------------------------------------------------------------------
 
-#: Audit reviews the rest of the traffic needs before they alone stand for its unreviewed outputs.
+#: Audit reviews the unknown part of the traffic needs before its point estimate rests on them alone.
 MIN_AUDITS = 3
-EVERY_REVIEW = "every review known; waiting picks at routing's rate, the rest at the audit's (wilson)"
+EVERY_REVIEW = (
+    "every review: routing's known, the rest from audit reviews routing has not reached (wilson, fpc)"
+)
 
 
 @dataclass(frozen=True)
 class Output:
-    """One output of the traffic an estimate is about: its verdict once reviewed (None: not yet),
-    and whether routing chose it or a random audit drew it (reviewed or still waiting)."""
+    """One output of the traffic an estimate is about: its verdict once reviewed (None: not yet);
+    whether the random audit drew it (``audit``), whether routing chose it (``routed``, an audit
+    member included: routing does not look at the audit), and, for an audit member routing chose,
+    whether routing's score order has reached it (``passed``)."""
 
     failed: bool | None
     audit: bool = False
     routed: bool = False
+    passed: bool = False
 
+    @property
+    def known(self) -> bool:
+        """Reviewed in routing's turn: part of the total exactly. An audit member counts once routing's
+        score order has reached it, as it would have without the audit."""
+        return self.failed is not None and self.routed and (not self.audit or self.passed)
 
-@dataclass(frozen=True)
-class Group:
-    """Outputs whose unreviewed members are predicted alike: how many, how many reviewed (and
-    failed), and how many of those a random audit drew (and failed)."""
-
-    outputs: int
-    reviewed: int
-    failures: int
-    audited: int
-    audit_failures: int
-
-    @classmethod
-    def of(cls, outputs: Sequence[Output]) -> Group:
-        reviewed = [o for o in outputs if o.failed is not None]
-        return cls(
-            outputs=len(outputs),
-            reviewed=len(reviewed),
-            failures=sum(bool(o.failed) for o in reviewed),
-            audited=sum(o.audit for o in reviewed),
-            audit_failures=sum(o.audit and bool(o.failed) for o in reviewed),
-        )
-
-    def rate(self, fallback: tuple[float, int]) -> tuple[float, int]:
-        """The rate its unreviewed members fail at and how many reviews it rests on: the audit's when
-        it drew ``MIN_AUDITS``, else all its reviews', else ``fallback``."""
-        if self.audited >= MIN_AUDITS:
-            return self.audit_failures / self.audited, self.audited
-        if self.reviewed:
-            return self.failures / self.reviewed, self.reviewed
-        return fallback
+    @property
+    def sampled(self) -> bool:
+        """A reviewed audit member that routing has not reached: a draw from the unknown part."""
+        return self.failed is not None and self.audit and not self.known
 
 
 def every_review(outputs: Sequence[Output], *, z: float = Z95) -> Estimate:
     """The failure rate of all these outputs, every review counted.
 
-    A reviewed output is known. Of the unreviewed, picks routing chose and nobody reviewed yet fail
-    like the routed picks already reviewed (the queue is worked in score order, so the waiting ones
-    are the next in line); everything else routing did not choose (never picked, or audit picks
-    waiting) fails at the rate of the reviewed audit picks, a uniform draw from what routing did not
-    choose, reviewed in random order (``selection.review_ranks``). With fewer than ``MIN_AUDITS``
-    audit reviews the rest falls back on its other reviews, then on every review. The variance adds
-    the two predictions' (rates smoothed by half a failure, so unanimous reviews still leave doubt);
-    the interval is Wilson's on the effective sample size, like ``combine``.
+    The design (``core.selection``): the audit draws members uniformly, routing chooses from every
+    output without looking at the audit, audit members are reviewed in random order at the audit's
+    turns, and routing's score order *passes* an audit member it chose as it passes any routed pick
+    (reviewing it then, or counting the verdict it already has). So the outputs routing has not
+    passed (``known`` is false) hold the audit members it has not passed as a uniform sample, and
+    their reviewed part as a random one: the unknown part fails at their rate, with no model of
+    which outputs routing would pick. Routing's reviews are known exactly and shrink that part,
+    and as routing takes failures out of it the sample sees that, so the estimate does not go stale.
+
+    With fewer than ``MIN_AUDITS`` sampled reviews the point estimate of the unknown part falls back
+    on every review's rate; the interval is always Wilson's on the sample (finite-population
+    corrected), so with no sample it spans everything the unknown part could hold.
     """
     total = len(outputs)
-    reviewed = sum(o.failed is not None for o in outputs)
-    if total == 0 or reviewed == 0:
+    reviewed = [o for o in outputs if o.failed is not None]
+    if total == 0 or not reviewed:
         raise ValueError("no reviewed outputs to estimate a failure rate from")
-    everyone = Group.of(outputs)
-    overall = (everyone.failures / everyone.reviewed, everyone.reviewed)
-    groups = [
-        Group.of([o for o in outputs if o.routed and not o.audit]),  # waiting picks: routing's rate
-        Group.of([o for o in outputs if o.audit or not o.routed]),  # the rest: the audit's rate
-    ]
-    expected, variance = 0.0, 0.0
-    for g in groups:
-        unreviewed = g.outputs - g.reviewed
-        if not unreviewed:
-            continue
-        rate, basis = g.rate(overall)
-        expected += unreviewed * rate
-        smoothed = (rate * basis + 0.5) / (basis + 1.0)
-        variance += unreviewed**2 * smoothed * (1 - smoothed) / basis
-    rate = (everyone.failures + expected) / total
-    smoothed = (rate * reviewed + 0.5) / (reviewed + 1.0)
-    effective = smoothed * (1 - smoothed) * total**2 / variance if variance > 0 else math.inf
-    low, high = wilson(rate, effective, z)
+    known = [o for o in outputs if o.known]
+    sample = [o for o in outputs if o.sampled]
+    known_failures = sum(bool(o.failed) for o in known)
+    sample_failures = sum(bool(o.failed) for o in sample)
+    rest = total - len(known)
+    p, low_p, high_p = 0.0, 0.0, 0.0
+    if rest:
+        if len(sample) >= MIN_AUDITS:
+            p = sample_failures / len(sample)
+        else:
+            p = sum(bool(o.failed) for o in reviewed) / len(reviewed)
+        fpc = _fpc(len(sample), rest)
+        effective = len(sample) / fpc if fpc > 0 else math.inf
+        low_p, high_p = wilson(sample_failures / len(sample) if sample else p, effective, z)
+        low_p, high_p = min(low_p, p), max(high_p, p)
     return Estimate(
-        rate=rate,
-        low=min(low, rate),
-        high=max(high, rate),
+        rate=(known_failures + rest * p) / total,
+        low=(known_failures + rest * low_p) / total,
+        high=(known_failures + rest * high_p) / total,
         method=EVERY_REVIEW,
-        n_audit=everyone.audited,
-        n_reviews=reviewed,
+        n_audit=len(sample),
+        n_reviews=len(reviewed),
         window=total,
-        known_failures=everyone.failures,
-        rest=total - reviewed,
-        audit_failures=everyone.audit_failures,
+        known_failures=known_failures,
+        rest=rest,
+        audit_failures=sample_failures,
+    )
+
+
+AUDIT_ONLY = "audit members alone (wilson, fpc)"
+
+
+def audit_only(outputs: Sequence[Output], *, z: float = Z95) -> Estimate | None:
+    """The plain check beside ``every_review``: the audit members alone, a uniform draw of the
+    traffic. Their own failure rate (those routing reached known, the rest from the ones reviewed at
+    the audit's turn) stands for the traffic's, with Wilson's interval on the reviewed members
+    (corrected for the traffic's size). None when no audit member has a verdict."""
+    members = [o for o in outputs if o.audit]
+    if not any(o.failed is not None for o in members):
+        return None
+    own = every_review(members, z=z)
+    n = own.n_reviews
+    fpc = _fpc(n, len(outputs))
+    low, high = wilson(own.rate, n / fpc if fpc > 0 else math.inf, z)
+    return Estimate(
+        **{**own.__dict__, "low": min(low, own.rate), "high": max(high, own.rate), "method": AUDIT_ONLY}
     )

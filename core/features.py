@@ -24,6 +24,9 @@ NEIGHBOURS = 10
 NEIGHBOUR_SMOOTHING = 2.0  # pseudo-reviews at the queue's base rate, so 1 of 1 is not "certain"
 NEIGHBOUR_MEMORY = 4000  # most recent reviewed vectors a model keeps (float16) for this feature
 SIMILAR_FAILED = "similar_failed"
+#: A reviewed vector at least this alike is the output itself (or an exact copy): never its own
+#: neighbour, so an output rescored after its review is not scored by its own verdict.
+SELF_COSINE = 0.9999
 
 
 @dataclass
@@ -42,8 +45,9 @@ class NeighbourVotes:
         return cls(v.astype(np.float16), np.asarray(failed[keep], dtype=float), float(np.mean(failed)))
 
     def vote(self, vectors: np.ndarray, *, leave_one_out: bool = False) -> np.ndarray:
-        """Per vector: ``(sum of the k nearest verdicts + a * base) / (k + a)``; with
-        ``leave_one_out`` row i of ``vectors`` is row i of the memory and is not its own neighbour."""
+        """Per vector: ``(sum of the k nearest verdicts + a * base) / (k + a)``, copies of the vector
+        itself left out; with ``leave_one_out`` row i of ``vectors`` is row i of the memory and is
+        not its own neighbour."""
         memory = self.vectors.astype(np.float32)
         k = min(NEIGHBOURS, len(memory) - (1 if leave_one_out else 0))
         if k <= 0:
@@ -51,6 +55,7 @@ class NeighbourVotes:
         out = np.empty(len(vectors))
         for start in range(0, len(vectors), 2048):
             sims = np.asarray(vectors[start : start + 2048], dtype=np.float32) @ memory.T
+            sims[sims >= SELF_COSINE] = -np.inf
             if leave_one_out:
                 rows = np.arange(len(sims))
                 sims[rows, start + rows] = -np.inf

@@ -32,6 +32,10 @@ clusters, so importing this module stays cheap.
    ``audit_share > 0``, plus any slots the deterministic picks left unused. It is drawn uniformly without
    replacement from the N_rest non-junk candidates that are not deterministic picks (near-duplicates and
    unscored candidates included); each audit pick has ``inclusion_probability = a / N_rest``.
+   **Routing is blind to the audit**: the audit members of earlier runs that routing has not chosen
+   (``drawn``: waiting, or reviewed already) compete for the deterministic picks like any candidate.
+   Without that, an audit member drawn early stays "unrouted" while its unaudited twins are routed
+   later, and the audit goes on describing a rest that routing has since emptied of failures.
 
 Deterministic picks depend only on the candidates, never on ``rng``, and have inclusion probability 1, so
 the design is a certainty stratum plus a simple random sample of the rest. That is what makes the
@@ -282,9 +286,20 @@ def _audit(
 
 
 def select_window(
-    candidates: Sequence[Candidate], *, slots: int, params: SelectionParams, rng: np.random.Generator
+    candidates: Sequence[Candidate],
+    *,
+    slots: int,
+    params: SelectionParams,
+    rng: np.random.Generator,
+    drawn: Sequence[Candidate] = (),
 ) -> Selection:
-    """Junk out, diverse deterministic picks, then a uniform random audit of the rest (see the module)."""
+    """Junk out, diverse deterministic picks, then a uniform random audit of the rest (see the module).
+
+    ``drawn`` are audit members routing has not chosen yet (waiting or already reviewed). Routing
+    chooses among them exactly as among the candidates, blind to the audit, so the members it leaves
+    stay a uniform sample of everything it leaves (what ``core.estimate.every_review`` rests on).
+    One it chooses is returned as a pick like any other but takes no new review slot: its unused
+    slot goes to the audit, which draws only from the candidates."""
     junk_of = find_junk(candidates, params)
     junk: dict[str, list[str]] = {reason: [] for reason in JUNK_REASONS}
     for i, reason in sorted(junk_of.items()):
@@ -292,17 +307,21 @@ def select_window(
     if slots <= 0:
         return Selection([], junk, 0, 0, [])
     clean = [c for i, c in enumerate(candidates) if i not in junk_of]
+    fresh = {c.output_id for c in clean}
+    routable = [*clean, *(d for d in drawn if d.output_id not in fresh)]
     n_audit = audit_size(slots, params.audit_share)
     n_explore = min(slots - n_audit, round(params.explore_share * slots))
     k = slots - n_audit - n_explore
-    pool = _pool(_by_score(clean)[: max(1, params.candidate_multiple) * k] if k > 0 else [], params)
+    pool = _pool(_by_score(routable)[: max(1, params.candidate_multiple) * k] if k > 0 else [], params)
     picks = _deterministic(pool, k, params.cluster_share)
     taken = {p.output_id for p in picks}
-    picks += _explore([c for c in clean if c.output_id not in taken], n_explore, pool)
+    picks += _explore([c for c in routable if c.output_id not in taken], n_explore, pool)
     taken = {p.output_id for p in picks}
     rest = [c for c in clean if c.output_id not in taken]
-    # Slots the deterministic picks could not use go to the audit: more of the window seen at random.
-    picks += _audit(rest, min(len(rest), slots - len(picks)), pool, rng)
+    # Slots the deterministic picks could not use, or used on audit members already in the queue,
+    # go to the audit: more of the window seen at random.
+    new_picks = sum(p.output_id in fresh for p in picks)
+    picks += _audit(rest, min(len(rest), slots - new_picks), pool, rng)
     if pool.labels is None or pool.outlier is None:
         return Selection(picks, junk, 0, 0, [])
     outliers = [c.output_id for c, out in zip(pool.reps, pool.outlier.tolist(), strict=True) if out]

@@ -118,6 +118,16 @@ def select_queue(queue_name: str) -> int:
             else []
         )
         candidates = [candidate(o) for o in window]
+        drawn = (
+            [
+                candidate(o)
+                for o in queues_repo.routable_audit(
+                    session, queue=config.name, now=now, limit=settings.selection_window
+                )
+            ]
+            if candidates
+            else []
+        )
         by_id = {o.id: o.similar for o in window}
         shift = queues_repo.traffic_drift(session, settings, queue=config.name) if candidates else None
     if not candidates:
@@ -135,7 +145,8 @@ def select_queue(queue_name: str) -> int:
         )
     rng = np.random.default_rng()
     params = params_for(settings, config, drifting=shift is not None and shift.drifted)
-    result = selection.select_window(candidates, slots=slots, params=params, rng=rng)
+    result = selection.select_window(candidates, slots=slots, params=params, rng=rng, drawn=drawn)
+    members = {d.output_id for d in drawn}
     ranks = selection.review_ranks(result.picks, rng)
     junk = sum(len(ids) for ids in result.junk.values())
     added = 0
@@ -154,6 +165,17 @@ def select_queue(queue_name: str) -> int:
             session, {p.output_id: by_id.get(p.output_id) for p in result.picks}, settings.similar_floor
         )
         for pick, rank in zip(result.picks, ranks, strict=True):
+            if pick.output_id in members:
+                queues_repo.route_audit_pick(
+                    session,
+                    output_id=pick.output_id,
+                    reason=pick.reason,
+                    score=pick.score,
+                    cluster=pick.cluster,
+                    members=pick.members,
+                    now=now,
+                )
+                continue
             added += queues_repo.add_pick(
                 session,
                 queue=config.name,

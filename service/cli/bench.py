@@ -116,7 +116,8 @@ def _coverage(args: argparse.Namespace) -> int:
         batches=args.batches,
         review_share=args.review_share,
         worked=1.0,
-        out=Path(args.out) / "coverage_halueval_general.json",
+        rerank=args.rerank,
+        out=Path(args.out) / f"coverage_halueval_general_{round(100 * args.review_share)}pct.json",
     )
     print(coverage.table(result))
     return 0
@@ -193,4 +194,10 @@ def add_commands(sub: Any) -> None:
     bench.add_argument("--replays", type=int, default=500, help="coverage: simulated replays")
     bench.add_argument("--batches", type=int, default=9, help="coverage: selection runs per replay")
     bench.add_argument("--review-share", type=float, default=0.1, help="coverage: share of the pool reviewed")
+    bench.add_argument(
+        "--rerank",
+        type=float,
+        default=0.5,
+        help="coverage: SDs of fresh score noise per run (new model versions)",
+    )
     bench.set_defaults(func=cmd_bench)

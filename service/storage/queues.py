@@ -17,7 +17,6 @@ from service.domain import OutputStatus
 from service.settings import Settings
 from service.storage import filters
 from service.storage.filters import ItemFilter
-from service.storage.repository import latest_verdicts
 from service.storage.tables import Output, Pick, Review, Selection
 
 
@@ -53,14 +52,15 @@ def release_stale_picks(
             )
         )
     )
+    _unroute(session, queue=queue, routed_before=picked_before, now=now)
     return _back_to_pool(session, stale)
 
 
 def release_for_new_scorer(session: Session, *, queue: str, now: datetime) -> int:
     """A new scorer version re-chooses the queue's waiting picks: unclaimed picks that the old scores
     chose go back to the pool, so the next selection spends those slots on what the new model ranks
-    highest. Audit picks stay (they were drawn at random, not by a score), and so does anything a
-    reviewer holds or a blind second review waits on."""
+    highest. Audit picks stay audit members (they were drawn at random, not by a score), and so does
+    anything a reviewer holds or a blind second review waits on."""
     chosen = list(
         session.scalars(
             select(Pick.output_id).where(
@@ -71,7 +71,25 @@ def release_for_new_scorer(session: Session, *, queue: str, now: datetime) -> in
             )
         )
     )
+    _unroute(session, queue=queue, routed_before=now, now=now)
     return _back_to_pool(session, chosen)
+
+
+def _unroute(session: Session, *, queue: str, routed_before: datetime, now: datetime) -> None:
+    """Audit members routing chose before ``routed_before`` and has not reached go back to being
+    audit members only, as its other unreviewed choices go back to the pool (unless a reviewer
+    holds one): routing chooses again, blind to the audit as before."""
+    session.execute(
+        update(Pick)
+        .where(
+            Pick.queue == queue,
+            Pick.routed_at < routed_before,
+            Pick.passed_at.is_(None),
+            or_(Pick.claimed_until.is_(None), Pick.claimed_until < now),
+        )
+        .values(routed_at=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _back_to_pool(session: Session, output_ids: Sequence[str]) -> int:
@@ -117,18 +135,6 @@ def add_selection(
     session.add(row)
     session.flush()
     return row
-
-
-def reviewed_picks(session: Session, *, queue: str) -> list[tuple[Pick, str, Selection]]:
-    """Every reviewed pick of a queue with its latest verdict and its selection run, for estimates."""
-    latest = latest_verdicts()
-    rows = session.execute(
-        select(Pick, latest.c.verdict, Selection)
-        .join(latest, latest.c.output_id == Pick.output_id)
-        .join(Selection, Selection.id == Pick.selection_id)
-        .where(Pick.queue == queue)
-    )
-    return [(p, v, s) for p, v, s in rows]
 
 
 def count_waiting(session: Session, *, queue: str) -> int:
@@ -201,6 +207,53 @@ def add_pick(
     return True
 
 
+def routable_audit(session: Session, *, queue: str, now: datetime, limit: int) -> list[Output]:
+    """The queue's audit members routing has not chosen, waiting or reviewed (not one a reviewer
+    holds): routing chooses among them as among new candidates, blind to the audit."""
+    columns = (Output.id, Output.score, Output.drivers, Output.embedding, Output.prompt, Output.response)
+    return list(
+        session.scalars(
+            select(Output)
+            .join(Pick, Pick.output_id == Output.id)
+            .options(load_only(*columns, Output.finish_reason, Output.signals, Output.similar))
+            .where(
+                Pick.queue == queue,
+                Pick.stratum == "audit",
+                Pick.routed_at.is_(None),
+                or_(Pick.claimed_until.is_(None), Pick.claimed_until < now),
+            )
+            .order_by(Output.scored_at.desc())
+            .limit(limit)
+        )
+    )
+
+
+def route_audit_pick(
+    session: Session,
+    *,
+    output_id: str,
+    reason: str,
+    score: float | None,
+    cluster: int | None,
+    members: Sequence[str],
+    now: datetime,
+) -> None:
+    """Routing chose an audit member: it is served in score order from now on (if not reviewed
+    yet), under routing's reason, and stays an audit member."""
+    session.execute(
+        update(Pick)
+        .where(Pick.output_id == output_id, Pick.stratum == "audit", Pick.routed_at.is_(None))
+        .values(
+            routed_at=now,
+            reason=f"{reason}; drawn by the random audit too",
+            score=score,
+            cluster=cluster,
+            members=list(members),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
 def pick_for(session: Session, *, output_id: str) -> Pick | None:
     return session.scalars(select(Pick).where(Pick.output_id == output_id)).one_or_none()
 
@@ -226,16 +279,6 @@ def waiting_items(
     return total, [(p, o) for p, o in rows]
 
 
-def selection_progress(session: Session, *, queue: str) -> dict[str, tuple[int, int]]:
-    """Per selection run of a queue: how many picks it still has and how many were reviewed."""
-    rows = session.execute(
-        select(Pick.selection_id, func.count(), func.count(Pick.reviewed_at))
-        .where(Pick.queue == queue, Pick.selection_id.is_not(None))
-        .group_by(Pick.selection_id)
-    )
-    return {str(sid): (int(total), int(reviewed)) for sid, total, reviewed in rows}
-
-
 def cluster_members(session: Session, *, pick: Pick, limit: int) -> list[tuple[str, str, float | None]]:
     """(id, response, score) of the other outputs the same selection run put in this pick's cluster,
     best first: those it recorded (picked or not), else the other picks of the cluster."""
@@ -258,44 +301,6 @@ def cluster_members(session: Session, *, pick: Pick, limit: int) -> list[tuple[s
         .limit(limit)
     )
     return [(i, text, score) for i, text, score in rows]
-
-
-#: (verdict or None, pick stratum or None, arrival, first review of its pick or None, app, model)
-PopulationRow = tuple[str | None, str | None, datetime, datetime | None, str, str | None]
-
-
-def estimate_population(session: Session, *, queue: str) -> list[PopulationRow]:
-    """(verdict or None, pick stratum or None, arrival, first review of its pick or None, app,
-    model) of every scored, non-junk output of a queue: the traffic its failure-rate estimate is
-    about."""
-    latest = latest_verdicts()
-    rows = session.execute(
-        select(latest.c.verdict, Pick.stratum, Output.received_at, Pick.reviewed_at, Output.app, Output.model)
-        .select_from(Output)
-        .outerjoin(latest, latest.c.output_id == Output.id)
-        .outerjoin(Pick, Pick.output_id == Output.id)
-        .where(
-            Output.queue == queue,
-            Output.status.in_(
-                (OutputStatus.scored.value, OutputStatus.queued.value, OutputStatus.reviewed.value)
-            ),
-        )
-    )
-    return [
-        (verdict, stratum, received, reviewed, app, model)
-        for verdict, stratum, received, reviewed, app, model in rows
-    ]
-
-
-def reviews_per_day(session: Session, *, queue: str, since: datetime) -> dict[str, int]:
-    """ISO day -> verdicts given on it in this queue (second reviews and rulings included)."""
-    days: dict[str, int] = {}
-    for (at,) in session.execute(
-        select(Review.created_at).where(Review.queue == queue, Review.created_at >= since)
-    ):
-        day = at.astimezone(UTC).date().isoformat()
-        days[day] = days.get(day, 0) + 1
-    return days
 
 
 def recent_embeddings(session: Session, *, queue: str, limit: int) -> list[bytes]:

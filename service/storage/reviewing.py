@@ -151,6 +151,8 @@ def claim_next(
     for a blind second verdict (oldest first), then unreviewed items, most likely failures first,
     except that every ``audit_every``-th first review of the queue today is an audit pick, in the
     audit's random order (``selection.review_ranks``): the audit is reviewed at its share, as a random part.
+    An audit member routing chose too is served in routing's order, and a claim in routing's order
+    passes the audit members routing chose above it (``_pass``).
 
     With ``after`` (the item the reviewer is leaving without a verdict) its lease is released and
     the walk continues below it in queue order, wrapping round to the top. With ``item_filter``
@@ -179,8 +181,9 @@ def claim_next(
         .order_by(Pick.reviewed_at)
     )
     unreviewed = select(Pick.id).where(*base, Pick.reviewed_at.is_(None), _free_for(user_id, now))
-    routed = unreviewed.where(Pick.stratum != "audit").order_by(_rank().desc(), Pick.picked_at, Pick.id)
-    audit = unreviewed.where(Pick.stratum == "audit").order_by(
+    in_routing = or_(Pick.stratum != "audit", Pick.routed_at.is_not(None))
+    routed = unreviewed.where(in_routing).order_by(_rank().desc(), Pick.picked_at, Pick.id)
+    audit = unreviewed.where(~in_routing).order_by(
         Pick.queue_rank.desc().nulls_last(), Pick.picked_at, Pick.id
     )
     if current is not None and current.reviewed_at is None:
@@ -197,8 +200,32 @@ def claim_next(
                 break
             for pick_id in ids:
                 if _take(session, pick_id=pick_id, user_id=user_id, now=now, lease=lease):
-                    return session.get(Pick, pick_id, populate_existing=True)
+                    pick = session.get(Pick, pick_id, populate_existing=True)
+                    if pick is not None and candidates is not second and candidates is not audit:
+                        _pass(session, pick=pick, now=now)
+                    return pick
     return None
+
+
+def _pass(session: Session, *, pick: Pick, now: datetime) -> None:
+    """Routing's score order has reached ``pick``: it, if an audit member routing chose, and the
+    reviewed audit members routing chose that rank at or above it are passed. Their verdicts are
+    routing's now (``core.estimate``), as they would be without the audit."""
+    session.execute(
+        update(Pick)
+        .where(
+            Pick.queue == pick.queue,
+            Pick.routed_at.is_not(None),
+            Pick.passed_at.is_(None),
+            or_(Pick.id == pick.id, and_(Pick.reviewed_at.is_not(None), _rank() >= _rank_of(pick))),
+        )
+        .values(passed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _rank_of(pick: Pick) -> float:
+    return pick.score if pick.score is not None else -1.0
 
 
 def _reviewed_in(session: Session, queue: str, now: datetime) -> int:
@@ -221,7 +248,7 @@ def _rank() -> ColumnElement[float]:
 
 def _below(pick: Pick) -> ColumnElement[bool]:
     """Picks after this one in queue order (score descending, then oldest pick, then id)."""
-    current = pick.score if pick.score is not None else -1.0
+    current = _rank_of(pick)
     rank = _rank()
     return or_(
         rank < current,

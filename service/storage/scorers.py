@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, defer, load_only
 
 from service.domain import OutputStatus
@@ -141,15 +141,22 @@ def recent_traffic(
 
 
 def unreviewed_scored(session: Session, *, queue: str, after: str, limit: int) -> list[Output]:
-    """A queue's scored or queued outputs not reviewed yet, in id order after ``after`` (for paging
-    rescoring)."""
+    """A queue's scored or queued outputs not reviewed yet, and its reviewed audit members routing
+    has not chosen (routing still chooses among them, on today's scores), in id order after
+    ``after`` (for paging rescoring)."""
+    routable = select(Pick.output_id).where(
+        Pick.queue == queue, Pick.stratum == "audit", Pick.routed_at.is_(None)
+    )
     return list(
         session.scalars(
             select(Output)
             .options(load_only(Output.id, Output.signals, Output.embedding, Output.drivers))
             .where(
                 Output.queue == queue,
-                Output.status.in_([OutputStatus.scored.value, OutputStatus.queued.value]),
+                or_(
+                    Output.status.in_([OutputStatus.scored.value, OutputStatus.queued.value]),
+                    Output.id.in_(routable),
+                ),
                 Output.signals.is_not(None),
                 Output.id > after,
             )

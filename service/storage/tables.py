@@ -3,14 +3,11 @@ allowed to touch them."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     Boolean,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -19,43 +16,13 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    types,
 )
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.reviews import ReviewKind, counts_as_verdict
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex
-
-
-class UTCDateTime(types.TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on every backend (SQLite hands back naive values)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC) if value is not None else None
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
-
-
-JSONType = JSON().with_variant(JSONB(), "postgresql")
+from service.storage.columns import JSONType, UTCDateTime, new_id, utcnow
 
 
 class Base(DeclarativeBase):
@@ -132,6 +99,9 @@ class Pick(Base):
     cluster: Mapped[int | None] = mapped_column(Integer)
     duplicates: Mapped[list[str] | None] = mapped_column(JSONType, default=list)
     members: Mapped[list[str] | None] = mapped_column(JSONType, default=list)  # the cluster's others
+    # An audit pick routing chose too (blind to the audit), and when its score order reached it.
+    routed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    passed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A reviewer's lease on the item: nobody else is shown it until it runs out.
     claimed_by: Mapped[str | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL", name="fk_picks_claimed_by")

@@ -13,6 +13,7 @@ from core.budget import start_of_day
 from service.domain_queues import QueueStats, QueueView
 from service.errors import NotFound
 from service.settings import QueueConfig, Settings
+from service.storage import population as population_repo
 from service.storage import queues as queues_repo
 from service.storage import scorers
 from service.storage.tables import utcnow
@@ -43,33 +44,35 @@ def queue_view(session: Session, config: QueueConfig) -> QueueView:
     )
 
 
-Population = list[queues_repo.PopulationRow]
+Population = list[population_repo.PopulationRow]
 
 
-def as_output(verdict: str | None, stratum: str | None) -> estimate.Output:
+def as_output(row: population_repo.PopulationRow) -> estimate.Output:
     """One output of a queue's traffic as the estimate sees it: its verdict and how it was picked."""
     return estimate.Output(
-        failed=None if verdict is None else verdict == "fail",
-        audit=stratum == "audit",
-        routed=stratum is not None and stratum != "audit",
+        failed=None if row.verdict is None else row.verdict == "fail",
+        audit=row.stratum == "audit",
+        routed=row.stratum is not None and (row.stratum != "audit" or row.routed),
+        passed=row.passed,
     )
 
 
 def traffic_estimate(session: Session, *, queue: str) -> estimate.Estimate | None:
     """The queue's failure rate, every review counted (None before its first review)."""
-    population = [as_output(row[0], row[1]) for row in queues_repo.estimate_population(session, queue=queue)]
+    population = [as_output(row) for row in population_repo.estimate_population(session, queue=queue)]
     return estimate.every_review(population) if any(o.failed is not None for o in population) else None
 
 
 def queue_stats(session: Session, *, queue: str, rows: Population | None = None) -> QueueStats:
-    """A queue's failure rate three ways: every review counted (``estimate``), the plain audit rate,
-    and Horvitz-Thompson over the selection runs whose picks are all reviewed (``windows``).
+    """A queue's failure rate three ways: every review counted (``estimate``), from the audit
+    members alone, and Horvitz-Thompson over the selection runs whose picks are all reviewed
+    (``windows``).
     ``rows``: the queue's ``estimate_population`` when the caller has it already."""
     if rows is None:
-        rows = queues_repo.estimate_population(session, queue=queue)
-    population = [as_output(row[0], row[1]) for row in rows]
-    reviewed = queues_repo.reviewed_picks(session, queue=queue)
-    progress = queues_repo.selection_progress(session, queue=queue)
+        rows = population_repo.estimate_population(session, queue=queue)
+    population = [as_output(row) for row in rows]
+    reviewed = population_repo.reviewed_picks(session, queue=queue)
+    progress = population_repo.selection_progress(session, queue=queue)
     by_run: dict[str, list[estimate.ReviewedPick]] = defaultdict(list)
     runs = {}
     for pick, verdict, run in reviewed:
@@ -86,8 +89,7 @@ def queue_stats(session: Session, *, queue: str, rows: Population | None = None)
     parts = [
         estimate.failure_rate(by_run[rid], runs[rid].window_size) for rid in complete if runs[rid].window_size
     ]
-    everything = [r for picks in by_run.values() for r in picks]
-    audit = estimate.audit_only(everything) if any(r.inclusion_probability < 1 for r in everything) else None
+    audit = estimate.audit_only(population)
     counted = [o for o in population if o.failed is not None]
     return QueueStats(
         queue=queue,

@@ -23,6 +23,7 @@ from service.domain_queues import (
     Throughput,
 )
 from service.settings import Settings
+from service.storage import population as population_repo
 from service.storage import queues as queues_repo
 from service.storage import scorers
 from service.storage.tables import utcnow
@@ -86,14 +87,15 @@ def group_rates(groups: dict[tuple[str, str], list[estimate.Output]]) -> list[Gr
 
 def queue_report(session: Session, settings: Settings, *, queue: str, period: str = "day") -> QueueReport:
     """A queue's evidence: everything the dashboard shows, as data."""
-    population = queues_repo.estimate_population(session, queue=queue)
+    population = population_repo.estimate_population(session, queue=queue)
     by_period: dict[datetime, list[estimate.Output]] = defaultdict(list)
     routed, audit = [0, 0], [0, 0]
     routed_reviews: list[tuple[datetime, bool]] = []
     groups: dict[tuple[str, str], list[estimate.Output]] = defaultdict(list)
-    for verdict, stratum, received_at, reviewed_at, app, model in population:
+    for row in population:
+        verdict, stratum, received_at, reviewed_at, app, model = row[:6]
         failed = None if verdict is None else verdict == "fail"
-        output = as_output(verdict, stratum)
+        output = as_output(row)
         by_period[period_start(received_at, period)].append(output)
         groups["app", app].append(output)
         groups["model", model or "unknown"].append(output)
@@ -115,7 +117,7 @@ def queue_report(session: Session, settings: Settings, *, queue: str, period: st
         for start, outputs in sorted(by_period.items())
     ]
     since = period_start(utcnow(), "day") - timedelta(days=THROUGHPUT_DAYS - 1)
-    per_day = queues_repo.reviews_per_day(session, queue=queue, since=since)
+    per_day = population_repo.reviews_per_day(session, queue=queue, since=since)
     days = [(since + timedelta(days=i)).date().isoformat() for i in range(THROUGHPUT_DAYS)]
     shift = queues_repo.traffic_drift(session, settings, queue=queue)
     config = settings.queue(queue)

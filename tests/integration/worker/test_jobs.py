@@ -8,18 +8,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 from redis import Redis
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from core.scoring import SCORER_VERSION
 from service import queueing
 from service.demo import halueval_outputs
 from service.domain import OutputIn
 from service.settings import QueueConfig, Settings
+from service.storage import population, reviewing
 from service.storage import queues as queues_repo
 from service.storage import repository as repo
 from service.storage.db import transaction
 from service.storage.tables import Output, Pick, Selection, utcnow
-from tests.conftest import Database, credentials, review
+from service.usecases.queues import as_output
+from tests.conftest import Database, add_account, credentials, review
 from workers import jobs, picking
 from workers.main import run_worker
 from workers.runtime import runtime, use_runtime
@@ -209,10 +211,12 @@ def test_queue_stats_estimate_the_failure_rate_from_the_audit(fresh_db: Database
     assert stats["outputs"] == 40 - sum(stats["junk"].values())
     est = stats["estimate"]
     assert 0.0 <= est["low"] <= est["rate"] <= est["high"] <= 1.0 and est["n_audit"] == 3
-    # every review counts as known; the 30 unreviewed fail at the audit's rate (one stratum)
+    # routing's 7 reviews are known; everything else fails at the rate of the 3 audit reviews
     audit_failures = sum(n % 2 for n, item in enumerate(items) if item["stratum"] == "audit")
-    unreviewed = stats["outputs"] - 10
-    assert est["rate"] == pytest.approx((5 + unreviewed * audit_failures / 3) / stats["outputs"])
+    unknown = stats["outputs"] - 7
+    assert est["rate"] == pytest.approx(
+        (5 - audit_failures + unknown * audit_failures / 3) / stats["outputs"]
+    )
     assert est["n_reviews"] == 10 and stats["windows"]["n_reviews"] == 10
     assert stats["audit_only"]["n_audit"] == 3
     assert client.get("/v1/queues/nope/stats").status_code == 404
@@ -264,3 +268,53 @@ def test_an_output_that_cannot_be_scored_is_marked_error_and_its_batch_is_scored
             assert "1 output could not be scored" in page
     finally:
         db.close()
+
+
+def test_routing_chooses_audit_members_blind_to_the_audit_and_its_order_passes_them(
+    fresh_db: Database, settings_for
+) -> None:  # type: ignore[no-untyped-def]
+    """An audit member routing would choose is routed, not left standing for a rest routing has
+    emptied: chosen like any output (no new pick), served in score order, passed by that order,
+    and back to an audit member only when routing chooses again."""
+    settings = settings_for(
+        fresh_db, queues=[QueueConfig(name="support", budget_per_day=100, backlog_limit=10, audit_share=0.3)]
+    )
+    enqueue(settings, ingest(fresh_db, 40))
+    run_worker(settings, burst=True)
+    with transaction(fresh_db.engine) as session:
+        members = list(session.scalars(select(Pick).where(Pick.stratum == "audit").order_by(Pick.id)))
+        assert len(members) == 3 and all(m.routed_at is None for m in members)
+        reviewed, waiting = members[0].output_id, members[1].output_id
+        review(session, reviewed, "fail")
+        # a new model ranks the two members above everything (the one reviewed highest)
+        session.execute(update(Output).where(Output.id == reviewed).values(score=2.0))
+        session.execute(update(Output).where(Output.id == waiting).values(score=1.5))
+        session.execute(update(Output).where(Output.id == members[2].output_id).values(score=-1.0))
+        assert queues_repo.release_for_new_scorer(session, queue="support", now=utcnow()) == 7
+        picks_before = session.scalar(select(func.count()).select_from(Pick))
+    picking.select_queue("support")
+    with transaction(fresh_db.engine) as session:
+        routed = {p.output_id: p for p in session.scalars(select(Pick).where(Pick.routed_at.is_not(None)))}
+        assert set(routed) == {reviewed, waiting}
+        assert all(
+            p.stratum == "audit" and "drawn by the random audit too" in p.reason for p in routed.values()
+        )
+        # the two members took no new review slot: the 8 open slots made 4 routed and 4 audit picks
+        assert session.scalar(select(func.count()).select_from(Pick)) - picks_before == 8
+        user = add_account(session, "rita", "reviewer")
+        first = reviewing.claim_next(
+            session, queue="support", user_id=user.id, now=utcnow(), lease=timedelta(minutes=5)
+        )
+        assert first is not None and first.output_id == waiting  # served at its score, not the audit's turn
+        passed = {p.output_id for p in session.scalars(select(Pick).where(Pick.passed_at.is_not(None)))}
+        assert passed == {reviewed, waiting}
+        rows = {r.verdict: as_output(r) for r in population.estimate_population(session, queue="support")}
+        assert rows["fail"].known and not rows["fail"].sampled
+        # an unpassed routing choice goes back to the audit when routing chooses again
+        session.execute(
+            update(Pick).where(Pick.output_id == waiting).values(passed_at=None, claimed_until=None)
+        )
+        queues_repo.release_for_new_scorer(session, queue="support", now=utcnow())
+        session.expire_all()
+        assert session.get(Pick, first.id).routed_at is None
+        assert session.get(Pick, routed[reviewed].id).routed_at is not None  # passed: stays routing's

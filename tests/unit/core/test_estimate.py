@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.estimate import Estimate, Output, ReviewedPick, audit_only, combine, every_review, failure_rate
+from core.estimate import (
+    Estimate,
+    Output,
+    ReviewedPick,
+    audit_only,
+    combine,
+    every_review,
+    failure_rate,
+    wilson,
+)
 
 
 def population(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -40,14 +49,6 @@ def test_audit_estimate_is_unbiased_over_many_draws() -> None:
     assert abs(rates.mean() - truth) < 0.002
     coverage = np.mean([e.covers(truth) for e in estimates])
     assert 0.93 <= coverage <= 0.97
-
-
-def test_plain_audit_rate_misses_the_failures_routing_already_picked() -> None:
-    score, failed = population(3000, seed=1)
-    order = np.argsort(-score)
-    rng = np.random.default_rng(3)
-    plain = [audit_only(one_design(failed, order, 300, 40, rng)).rate for _ in range(2000)]
-    assert np.mean(plain) < failed.mean() - 0.01
 
 
 def test_census_of_the_rest_gives_the_exact_rate() -> None:
@@ -127,7 +128,7 @@ def test_combined_windows_cover_the_truth_about_95_percent_of_the_time() -> None
 # --- every review counts -------------------------------------------------------------------------
 
 
-def routed_and_audited(
+def blind_design(
     score: np.ndarray,
     failed: np.ndarray,
     picks: int,
@@ -136,19 +137,24 @@ def routed_and_audited(
     *,
     waiting: int = 0,
     audits_reviewed: float = 1.0,
+    passing: bool = True,
 ) -> list[Output]:
-    """Routing picks the top ``picks`` by a noisy (older) score and reviews all but the ``waiting``
-    last of them; a random audit of ``audit`` from the rest, of which a random share is reviewed."""
-    seen = np.argsort(-(score + rng.normal(0, 0.05, size=len(score))))
-    drawn = rng.choice(seen[picks:], size=audit, replace=False)
-    audited = set(drawn[: max(1, round(audits_reviewed * audit))].tolist())
-    routed = set(seen[:picks].tolist())
-    reviewed = set(seen[: picks - waiting].tolist()) | audited
+    """The audit draws ``audit`` members from every output; routing chooses the top ``picks`` by a
+    noisy score, blind to the audit, and its score order reaches all but the ``waiting`` last of
+    them (passing the audit members among them); a random share of the members it has not reached
+    is reviewed at the audit's turns, before routing chose anything. ``passing=False`` forgets
+    which members routing reached (the mistake the estimate must not make)."""
+    members = set(rng.choice(len(score), size=audit, replace=False).tolist())
+    seen = np.argsort(-(score + rng.normal(0, 0.05, size=len(score)))).tolist()
+    routed, reached = set(seen[:picks]), set(seen[: picks - waiting])
+    unreached = [i for i in rng.permutation(sorted(members)).tolist() if i not in reached]
+    reviewed = reached | set(unreached[: round(audits_reviewed * len(unreached))])
     return [
         Output(
             bool(failed[i]) if i in reviewed else None,
-            audit=i in set(drawn.tolist()),
+            audit=i in members,
             routed=i in routed,
+            passed=passing and i in members and i in reached,
         )
         for i in range(len(score))
     ]
@@ -165,49 +171,70 @@ def test_every_review_counts_and_the_interval_covers_the_truth(
     rng = np.random.default_rng(7)
     estimates = [
         every_review(
-            routed_and_audited(
-                score, failed, picks, audit, rng, waiting=waiting, audits_reviewed=audits_reviewed
-            )
+            blind_design(score, failed, picks, audit, rng, waiting=waiting, audits_reviewed=audits_reviewed)
         )
-        for _ in range(300)
+        for _ in range(400)
     ]
     truth = failed.mean()
-    assert abs(np.mean([e.rate for e in estimates]) - truth) < 0.01
+    assert abs(np.mean([e.rate for e in estimates]) - truth) < 0.005
     assert 0.93 <= np.mean([e.covers(truth) for e in estimates]) <= 0.99
+
+
+def test_an_audit_reviewed_before_routing_moved_on_still_describes_what_routing_left() -> None:
+    """Routing takes the failures out of the rest the audit was drawn from. Counting the members it
+    reached as routing's (passed) keeps the estimate unbiased; treating them as samples of the rest
+    overestimates, as the estimate did before routing was blind to the audit."""
+    score, failed = population(3000, seed=1)
+    rng = np.random.default_rng(11)
+    truth = failed.mean()
+    right = [every_review(blind_design(score, failed, 600, 60, rng)).rate for _ in range(400)]
+    wrong = [every_review(blind_design(score, failed, 600, 60, rng, passing=False)).rate for _ in range(400)]
+    assert abs(np.mean(right) - truth) < 0.004
+    assert np.mean(wrong) - truth > 0.02
 
 
 def test_known_reviews_make_it_narrower_than_the_audit_alone() -> None:
     score, failed = population(3000, seed=1)
-    outputs = routed_and_audited(score, failed, 300, 40, np.random.default_rng(8))
+    outputs = blind_design(score, failed, 300, 40, np.random.default_rng(8))
     counted = every_review(outputs)
-    plain = audit_only(
-        [ReviewedPick(bool(o.failed), 0.01 if o.audit else 1.0) for o in outputs if o.failed is not None]
-    )
-    assert counted.n_reviews == 340 and counted.n_audit == 40
+    plain = audit_only(outputs)
+    assert plain is not None and plain.method.startswith("audit members alone")
+    assert counted.n_reviews == 300 + sum(o.sampled for o in outputs)
     assert counted.high - counted.low < plain.high - plain.low
 
 
+def test_the_parts_of_the_estimate_by_hand() -> None:
+    known = [Output(n < 15, routed=True) for n in range(20)]  # routing's reviews: 15 of 20 failed
+    known += [Output(True, audit=True, routed=True, passed=True)] * 2  # members routing reached
+    waiting = [Output(None, routed=True) for _ in range(10)]
+    sampled = [Output(n == 0, audit=True) for n in range(4)]  # reviewed at the audit's turn
+    sampled += [Output(True, audit=True, routed=True)]  # routing chose it, has not reached it yet
+    rest = [Output(None, audit=True)] * 3 + [Output(None)] * 60
+    e = every_review(known + waiting + sampled + rest)
+    unknown = 100 - 22
+    assert (e.known_failures, e.rest, e.n_audit, e.audit_failures, e.n_reviews) == (17, unknown, 5, 2, 27)
+    assert e.rate == pytest.approx((17 + unknown * 2 / 5) / 100)
+    low, high = wilson(2 / 5, 5 * (unknown - 1) / (unknown - 5))
+    assert (e.low, e.high) == (
+        pytest.approx((17 + unknown * low) / 100),
+        pytest.approx((17 + unknown * high) / 100),
+    )
+    # with fewer than MIN_AUDITS samples the point falls back on every review's rate
+    few = every_review(known + waiting + sampled[:2] + rest)
+    assert few.rate == pytest.approx((17 + 75 * 18 / 24) / 97)
+    # with none, the interval spans everything the unknown part could hold
+    none = every_review(known + waiting + rest)
+    assert (none.low, none.high) == (pytest.approx(17 / 95), pytest.approx((17 + 73) / 95))
+    assert audit_only(known + waiting + rest) is not None  # the reached members are reviewed
+    assert audit_only([*waiting, Output(None), Output(True, routed=True)]) is None
+    with pytest.raises(ValueError, match="no reviewed"):
+        every_review([Output(None)])
+
+
 def test_a_census_is_exact_and_unanimous_reviews_still_leave_doubt() -> None:
-    census = [Output(s % 3 == 0, routed=s < 10) for s in range(30)]
+    census = [Output(s % 3 == 0, routed=s < 10, audit=s >= 10) for s in range(30)]
     exact = every_review(census)
     assert exact.rate == exact.low == exact.high == pytest.approx(10 / 30)
     sampled = [Output(False if s % 5 == 0 else None, audit=s % 5 == 0) for s in range(100)]
     doubt = every_review(sampled)
     assert doubt.rate == 0.0 and doubt.low == 0.0 and 0.05 < doubt.high < 0.3
-
-
-def test_waiting_picks_fail_like_routings_reviews_and_the_rest_like_the_audit() -> None:
-    routed = [Output(n < 15, routed=True) for n in range(20)]  # 15 of 20 reviewed routed picks failed
-    waiting = [Output(None, routed=True) for _ in range(10)]
-    audit = [Output(n == 0, audit=True) for n in range(4)]  # 1 of 4 audit reviews failed
-    rest = [Output(None) for _ in range(66)] + [Output(None, audit=True) for _ in range(4)]
-    e = every_review(routed + waiting + audit + rest)
-    assert e.rate == pytest.approx((15 + 1 + 10 * 15 / 20 + 70 * 1 / 4) / 104)
-    # with fewer than MIN_AUDITS audit reviews the rest falls back on all its reviews (the two audit
-    # reviews here), and with none at all on every review
-    few = every_review([*routed, *waiting, *audit[:2], *rest])
-    assert few.rate == pytest.approx((15 + 1 + 10 * 15 / 20 + 70 * 1 / 2) / 102)
-    none = every_review([*routed, *waiting, *rest])
-    assert none.rate == pytest.approx((15 + 10 * 15 / 20 + 70 * 15 / 20) / 100)
-    with pytest.raises(ValueError, match="no reviewed"):
-        every_review([Output(None)])

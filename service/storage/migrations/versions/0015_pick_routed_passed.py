@@ -1,0 +1,25 @@
+"""routing chooses audit members blind to the audit: when it chose one, and when its score order passed it
+
+Revision ID: 0015
+Revises: 0014
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0015"
+down_revision = "0014"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("picks") as batch_op:
+        batch_op.add_column(sa.Column("routed_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("passed_at", sa.DateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("picks") as batch_op:
+        batch_op.drop_column("passed_at")
+        batch_op.drop_column("routed_at")

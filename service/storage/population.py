@@ -1,0 +1,93 @@
+"""What a queue's estimates read: its traffic with verdicts and how each output was picked, its
+selection runs' reviewed picks and progress, and reviews per day. The session comes first,
+keyword-only arguments after, and nothing commits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from service.domain import OutputStatus
+from service.storage.repository import latest_verdicts
+from service.storage.tables import Output, Pick, Review, Selection
+
+
+class PopulationRow(NamedTuple):
+    """One scored, non-junk output of a queue as its estimates see it."""
+
+    verdict: str | None
+    stratum: str | None  # its pick's; None: never picked
+    received_at: datetime
+    reviewed_at: datetime | None  # its pick's first review
+    app: str
+    model: str | None
+    routed: bool  # an audit member that routing chose too
+    passed: bool  # ... and that routing's score order has reached
+
+
+def estimate_population(session: Session, *, queue: str) -> list[PopulationRow]:
+    """Every scored, non-junk output of a queue: the traffic its failure-rate estimate is about."""
+    latest = latest_verdicts()
+    rows = session.execute(
+        select(
+            latest.c.verdict,
+            Pick.stratum,
+            Output.received_at,
+            Pick.reviewed_at,
+            Output.app,
+            Output.model,
+            Pick.routed_at,
+            Pick.passed_at,
+        )
+        .select_from(Output)
+        .outerjoin(latest, latest.c.output_id == Output.id)
+        .outerjoin(Pick, Pick.output_id == Output.id)
+        .where(
+            Output.queue == queue,
+            Output.status.in_(
+                (OutputStatus.scored.value, OutputStatus.queued.value, OutputStatus.reviewed.value)
+            ),
+        )
+    )
+    return [
+        PopulationRow(
+            verdict, stratum, received, reviewed, app, model, routed is not None, passed is not None
+        )
+        for verdict, stratum, received, reviewed, app, model, routed, passed in rows
+    ]
+
+
+def reviews_per_day(session: Session, *, queue: str, since: datetime) -> dict[str, int]:
+    """ISO day -> verdicts given on it in this queue (second reviews and rulings included)."""
+    days: dict[str, int] = {}
+    for (at,) in session.execute(
+        select(Review.created_at).where(Review.queue == queue, Review.created_at >= since)
+    ):
+        day = at.astimezone(UTC).date().isoformat()
+        days[day] = days.get(day, 0) + 1
+    return days
+
+
+def reviewed_picks(session: Session, *, queue: str) -> list[tuple[Pick, str, Selection]]:
+    """Every reviewed pick of a queue with its latest verdict and its selection run, for estimates."""
+    latest = latest_verdicts()
+    rows = session.execute(
+        select(Pick, latest.c.verdict, Selection)
+        .join(latest, latest.c.output_id == Pick.output_id)
+        .join(Selection, Selection.id == Pick.selection_id)
+        .where(Pick.queue == queue)
+    )
+    return [(p, v, s) for p, v, s in rows]
+
+
+def selection_progress(session: Session, *, queue: str) -> dict[str, tuple[int, int]]:
+    """Per selection run of a queue: how many picks it still has and how many were reviewed."""
+    rows = session.execute(
+        select(Pick.selection_id, func.count(), func.count(Pick.reviewed_at))
+        .where(Pick.queue == queue, Pick.selection_id.is_not(None))
+        .group_by(Pick.selection_id)
+    )
+    return {str(sid): (int(total), int(reviewed)) for sid, total, reviewed in rows}
