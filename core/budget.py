@@ -28,3 +28,11 @@ def worth_selecting(*, slots: int, waiting: int, budget_left: int, batch: int) -
     if slots <= 0:
         return False
     return waiting == 0 or slots >= min(max(batch, 1), budget_left)
+
+
+def audit_share_for(base: float, *, slots: int, needed: int, cap: float) -> float:
+    """A selection run's audit share when ``needed`` more audit reviews are wanted (for a narrow
+    enough interval): as much of its ``slots`` as they need, never below ``base`` nor above ``cap``."""
+    if needed <= 0 or slots <= 0:
+        return base
+    return max(base, min(cap, needed / slots))

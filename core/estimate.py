@@ -237,3 +237,16 @@ def audit_only(outputs: Sequence[Output], *, z: float = Z95) -> Estimate | None:
     return Estimate(
         **{**own.__dict__, "low": min(low, own.rate), "high": max(high, own.rate), "method": AUDIT_ONLY}
     )
+
+
+def audits_needed(e: Estimate, width: float, *, z: float = Z95) -> int:
+    """How many sampled (audit) reviews the unknown part of ``e`` needs in all for its 95% interval
+    to be about ``width`` wide: the normal approximation with the finite-population correction,
+    at the sample's failure rate smoothed by half a failure (so a sample without failures still
+    asks for some). 0 when nothing is unknown."""
+    if e.rest <= 0 or e.window <= 0:
+        return 0
+    p = (e.audit_failures + 0.5) / (e.n_audit + 1)
+    v = (width * e.window / (2 * z * e.rest)) ** 2  # the rest's rate's variance the width allows
+    spread = p * (1 - p)
+    return min(e.rest, math.ceil(spread * e.rest / (v * (e.rest - 1) + spread)))

@@ -26,6 +26,13 @@ class QueueConfig(BaseModel):
     budget_per_day: int = Field(default=50, ge=1, description="Items picked for review per UTC day.")
     backlog_limit: int = Field(default=200, ge=1, description="Most items waiting unreviewed at once.")
     audit_share: float = Field(default=0.10, ge=0, le=1, description="Share of picks drawn at random.")
+    target_width: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="Widest 95% interval of the failure-rate estimate wanted: while it is wider, the "
+        "audit share rises (up to RR_MAX_AUDIT_SHARE) as far as the missing audit reviews need.",
+    )
     explore_share: float = Field(
         default=0.0, ge=0, le=1, description="Share of picks spent on outputs unlike anything reviewed."
     )
@@ -179,6 +186,9 @@ class Settings(BaseSettings):
     )
     drift_audit_share: float = Field(
         default=0.30, ge=0, le=1, description="A queue's audit share while its traffic drifts (if higher)."
+    )
+    max_audit_share: float = Field(
+        default=0.5, ge=0, le=1, description="Highest audit share a queue's target_width may raise it to."
     )
     duplicate_cosine: float = Field(
         default=0.97, gt=0, le=1, description="Cosine above which outputs are shown once, as duplicates."

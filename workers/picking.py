@@ -12,23 +12,31 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from core import budget, notifications, selection
+from core import budget, estimate, notifications, selection
 from core.candidates import Candidate, SelectionParams
 from core.reasons import neighbour_evidence
 from service import queueing
 from service.settings import QueueConfig, Settings
+from service.storage import population as population_repo
 from service.storage import queues as queues_repo
 from service.storage import repository as repo
 from service.storage.db import transaction
+from service.storage.population import as_output
 from service.storage.tables import Output, utcnow
 from workers.runtime import runtime
 
 log = logging.getLogger(__name__)
 
 
-def params_for(settings: Settings, config: QueueConfig, *, drifting: bool = False) -> SelectionParams:
-    """The queue's selection parameters; while its traffic drifts, a larger audit (if configured)."""
+def params_for(
+    settings: Settings, config: QueueConfig, *, drifting: bool = False, needed: int = 0, slots: int = 0
+) -> SelectionParams:
+    """The queue's selection parameters: while its traffic drifts, a larger audit (if configured);
+    while ``needed`` more audit reviews are wanted for its ``target_width``, as much more of the
+    ``slots`` as they need (up to ``max_audit_share``)."""
     audit_share = max(config.audit_share, settings.drift_audit_share) if drifting else config.audit_share
+    cap = max(settings.max_audit_share, audit_share)
+    audit_share = budget.audit_share_for(audit_share, slots=slots, needed=needed, cap=cap)
     return SelectionParams(
         audit_share=audit_share,
         explore_share=config.explore_share,
@@ -69,6 +77,21 @@ def similar_verdicts(
         session, output_ids=sorted({i for pairs in wanted.values() for i, _ in pairs})
     )
     return {oid: [(c, verdicts[i]) for i, c in pairs if i in verdicts] for oid, pairs in wanted.items()}
+
+
+def audits_wanted(session: Session, config: QueueConfig) -> int:
+    """How many more audit reviews the queue's estimate needs to be ``target_width`` wide, beyond
+    the audit members already waiting for a reviewer (0 without a target, or once it is met)."""
+    if config.target_width is None:
+        return 0
+    traffic = [as_output(row) for row in population_repo.estimate_population(session, queue=config.name)]
+    if not any(o.failed is not None for o in traffic):
+        return 0
+    now = estimate.every_review(traffic)
+    if now.high - now.low <= config.target_width:
+        return 0
+    waiting = sum(o.audit and o.failed is None and not o.routed for o in traffic)
+    return max(0, estimate.audits_needed(now, config.target_width) - now.n_audit - waiting)
 
 
 def with_neighbours(reason: str, similar: list[tuple[float, str]]) -> str:
@@ -130,6 +153,7 @@ def select_queue(queue_name: str) -> int:
         )
         by_id = {o.id: o.similar for o in window}
         shift = queues_repo.traffic_drift(session, settings, queue=config.name) if candidates else None
+        needed = audits_wanted(session, config) if candidates else 0
     if not candidates:
         return 0
     if shift is not None and shift.drifted:
@@ -144,7 +168,18 @@ def select_queue(queue_name: str) -> int:
             100 * max(config.audit_share, settings.drift_audit_share),
         )
     rng = np.random.default_rng()
-    params = params_for(settings, config, drifting=shift is not None and shift.drifted)
+    params = params_for(
+        settings, config, drifting=shift is not None and shift.drifted, needed=needed, slots=slots
+    )
+    if needed > 0:
+        log.info(
+            "queue %s: its failure-rate interval is wider than %.2f; %d more audit reviews wanted, "
+            "audit share %.0f%%",
+            config.name,
+            config.target_width,
+            needed,
+            100 * params.audit_share,
+        )
     result = selection.select_window(candidates, slots=slots, params=params, rng=rng, drawn=drawn)
     members = {d.output_id for d in drawn}
     ranks = selection.review_ranks(result.picks, rng)
@@ -160,6 +195,7 @@ def select_queue(queue_name: str) -> int:
             junk=junk,
             clusters=result.clusters,
             noise=result.noise,
+            audit_share=params.audit_share,
         )
         neighbours = similar_verdicts(
             session, {p.output_id: by_id.get(p.output_id) for p in result.picks}, settings.similar_floor

@@ -10,6 +10,7 @@ from typing import NamedTuple
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core import estimate
 from service.domain import OutputStatus
 from service.storage.repository import latest_verdicts
 from service.storage.tables import Output, Pick, Review, Selection
@@ -91,3 +92,19 @@ def selection_progress(session: Session, *, queue: str) -> dict[str, tuple[int, 
         .group_by(Pick.selection_id)
     )
     return {str(sid): (int(total), int(reviewed)) for sid, total, reviewed in rows}
+
+
+def as_output(row: PopulationRow) -> estimate.Output:
+    """One output of a queue's traffic as the estimate sees it: its verdict and how it was picked."""
+    return estimate.Output(
+        failed=None if row.verdict is None else row.verdict == "fail",
+        audit=row.stratum == "audit",
+        routed=row.stratum is not None and (row.stratum != "audit" or row.routed),
+        passed=row.passed,
+    )
+
+
+def traffic_estimate(session: Session, *, queue: str) -> estimate.Estimate | None:
+    """The queue's failure rate, every review counted (None before its first review)."""
+    population = [as_output(row) for row in estimate_population(session, queue=queue)]
+    return estimate.every_review(population) if any(o.failed is not None for o in population) else None

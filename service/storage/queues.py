@@ -128,10 +128,24 @@ def junk_counts(session: Session, *, queue: str) -> dict[str, int]:
 
 
 def add_selection(
-    session: Session, *, queue: str, window_size: int, junk: int, clusters: int, noise: int
+    session: Session,
+    *,
+    queue: str,
+    window_size: int,
+    junk: int,
+    clusters: int,
+    noise: int,
+    audit_share: float | None = None,
 ) -> Selection:
     """Record one selection run; its picks' inclusion probabilities refer to its window."""
-    row = Selection(queue=queue, window_size=window_size, junk=junk, clusters=clusters, noise=noise)
+    row = Selection(
+        queue=queue,
+        window_size=window_size,
+        junk=junk,
+        clusters=clusters,
+        noise=noise,
+        audit_share=audit_share,
+    )
     session.add(row)
     session.flush()
     return row
@@ -251,6 +265,16 @@ def route_audit_pick(
             members=list(members),
         )
         .execution_options(synchronize_session=False)
+    )
+
+
+def current_audit_share(session: Session, *, queue: str) -> float | None:
+    """The audit share the queue's latest selection run drew with (None before its first)."""
+    return session.scalar(
+        select(Selection.audit_share)
+        .where(Selection.queue == queue)
+        .order_by(Selection.created_at.desc())
+        .limit(1)
     )
 
 

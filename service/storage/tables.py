@@ -125,6 +125,8 @@ class Selection(Base):
     junk: Mapped[int] = mapped_column(Integer, default=0)
     clusters: Mapped[int] = mapped_column(Integer, default=0)
     noise: Mapped[int] = mapped_column(Integer, default=0)
+    # The audit share it drew with (raised for drift or a target width): claims serve the audit at it.
+    audit_share: Mapped[float | None] = mapped_column(Float)
 
 
 class Review(Base):

@@ -20,8 +20,8 @@ from service.settings import Settings
 from service.storage import queues as queues_repo
 from service.storage import repository as repo
 from service.storage import scorers
+from service.storage.population import traffic_estimate
 from service.telemetry import Gauge
-from service.usecases.queues import traffic_estimate
 
 log = logging.getLogger(__name__)
 ESTIMATE_TTL = 60.0

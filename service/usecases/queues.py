@@ -16,6 +16,7 @@ from service.settings import QueueConfig, Settings
 from service.storage import population as population_repo
 from service.storage import queues as queues_repo
 from service.storage import scorers
+from service.storage.population import as_output
 from service.storage.tables import utcnow
 from service.views import model_view, rate_view
 
@@ -45,22 +46,6 @@ def queue_view(session: Session, config: QueueConfig) -> QueueView:
 
 
 Population = list[population_repo.PopulationRow]
-
-
-def as_output(row: population_repo.PopulationRow) -> estimate.Output:
-    """One output of a queue's traffic as the estimate sees it: its verdict and how it was picked."""
-    return estimate.Output(
-        failed=None if row.verdict is None else row.verdict == "fail",
-        audit=row.stratum == "audit",
-        routed=row.stratum is not None and (row.stratum != "audit" or row.routed),
-        passed=row.passed,
-    )
-
-
-def traffic_estimate(session: Session, *, queue: str) -> estimate.Estimate | None:
-    """The queue's failure rate, every review counted (None before its first review)."""
-    population = [as_output(row) for row in population_repo.estimate_population(session, queue=queue)]
-    return estimate.every_review(population) if any(o.failed is not None for o in population) else None
 
 
 def queue_stats(session: Session, *, queue: str, rows: Population | None = None) -> QueueStats:

@@ -21,6 +21,7 @@ from service.domain_workbench import (
 )
 from service.settings import QueueConfig, Settings
 from service.storage import promotion_rules, quality, reviewing
+from service.storage import queues as queues_repo
 from service.storage.filters import ItemFilter
 from service.storage.tables import Pick, Review, utcnow
 from service.views import agreement_view
@@ -40,7 +41,11 @@ def claim_next(
     item_filter: ItemFilter | None = None,
 ) -> Pick | None:
     """Claim the next item of a queue for this reviewer: blind second reviews first, then the most
-    likely failures, with an audit pick (in the audit's random order) every ``1/audit_share``-th."""
+    likely failures, with an audit pick (in the audit's random order) every ``1/audit_share``-th, at
+    the share the latest selection drew with (raised while the traffic drifts or the interval is
+    wider than the queue's ``target_width``)."""
+    share = queues_repo.current_audit_share(session, queue=queue.name)
+    share = queue.audit_share if share is None else share
     return reviewing.claim_next(
         session,
         queue=queue.name,
@@ -48,7 +53,7 @@ def claim_next(
         now=utcnow(),
         lease=lease(settings),
         after=after,
-        audit_every=round(1 / queue.audit_share) if queue.audit_share > 0 else 0,
+        audit_every=round(1 / share) if share > 0 else 0,
         item_filter=item_filter,
     )
 

@@ -318,3 +318,35 @@ def test_routing_chooses_audit_members_blind_to_the_audit_and_its_order_passes_t
         session.expire_all()
         assert session.get(Pick, first.id).routed_at is None
         assert session.get(Pick, routed[reviewed].id).routed_at is not None  # passed: stays routing's
+
+
+def test_a_target_width_raises_the_audit_share_until_the_interval_is_that_narrow(
+    fresh_db: Database, settings_for
+) -> None:  # type: ignore[no-untyped-def]
+    from service.auth import Principal
+    from service.usecases import workbench
+
+    config = QueueConfig(
+        name="support", budget_per_day=100, backlog_limit=10, audit_share=0.1, target_width=0.05
+    )
+    settings = settings_for(fresh_db, queues=[config])
+    enqueue(settings, ingest(fresh_db, 60))
+    run_worker(settings, burst=True)
+    with transaction(fresh_db.engine) as session:
+        first = session.scalars(select(Selection)).one()
+        assert first.audit_share == pytest.approx(0.1)  # nothing reviewed: no interval to narrow yet
+        for pick in session.scalars(select(Pick).where(Pick.stratum != "audit")).all()[:5]:
+            review(session, pick.output_id, "fail")
+    assert picking.select_queue("support") > 0
+    with transaction(fresh_db.engine) as session:
+        latest = session.scalars(select(Selection).order_by(Selection.created_at.desc())).first()
+        assert latest is not None and latest.audit_share == pytest.approx(settings.max_audit_share)
+        audit = session.scalars(
+            select(Pick).where(Pick.selection_id == latest.id, Pick.stratum == "audit")
+        ).all()
+        assert len(audit) >= 2  # half of the 5 open slots, where 10% would draw 1
+        # claims serve the audit at the raised share: the 6th review of the day is the audit's turn
+        user = add_account(session, "rita", "reviewer")
+        reviewer = Principal(kind="user", id=user.id, name=user.username, role="reviewer")
+        claimed = workbench.claim_next(session, settings, reviewer, queue=config)
+        assert claimed is not None and claimed.stratum == "audit" and claimed.routed_at is None

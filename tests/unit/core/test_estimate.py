@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,7 @@ from core.estimate import (
     Output,
     ReviewedPick,
     audit_only,
+    audits_needed,
     combine,
     every_review,
     failure_rate,
@@ -238,3 +241,19 @@ def test_a_census_is_exact_and_unanimous_reviews_still_leave_doubt() -> None:
     sampled = [Output(False if s % 5 == 0 else None, audit=s % 5 == 0) for s in range(100)]
     doubt = every_review(sampled)
     assert doubt.rate == 0.0 and doubt.low == 0.0 and 0.05 < doubt.high < 0.3
+
+
+@pytest.mark.parametrize(("failures", "sampled", "rest"), [(2, 10, 900), (0, 5, 4000), (30, 60, 300)])
+def test_audits_needed_is_the_fewest_sampled_reviews_that_make_the_interval_that_narrow(
+    failures: int, sampled: int, rest: int
+) -> None:
+    e = Estimate(0.2, 0.0, 1.0, "", sampled, 50, window=rest + 40, rest=rest, audit_failures=failures)
+    p = (failures + 0.5) / (sampled + 1)
+
+    def width(n: int) -> float:
+        return 2 * 1.959963984540054 * math.sqrt(p * (1 - p) / n * (rest - n) / (rest - 1)) * rest / e.window
+
+    n = audits_needed(e, 0.1)
+    assert width(n) <= 0.1 < width(n - 1)
+    assert audits_needed(e, 0.5) < n < audits_needed(e, 0.05) <= rest
+    assert audits_needed(Estimate(0.2, 0.2, 0.2, "", 0, 5, window=5, rest=0), 0.1) == 0

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from core import budget, selection
 from core.budget import open_slots
-from core.candidates import Candidate
+from core.candidates import Candidate, SelectionParams
 from core.reasons import evidence_text, neighbour_evidence, ordinal, percentile_text, reason_for
 from core.scoring import SIGNALS
 from core.selection import audit_size, select
@@ -171,3 +173,29 @@ def test_what_the_most_similar_reviewed_outputs_say_when_one_failed() -> None:
     assert neighbour_evidence([(0.71, "fail"), (0.66, "pass"), (0.64, "fail")]) == (
         "2 of its 3 most similar reviewed outputs failed (cosine 0.71 to 0.64)"
     )
+
+
+def test_a_target_width_raises_the_audit_share_as_far_as_the_missing_reviews_need() -> None:
+    assert budget.audit_share_for(0.1, slots=50, needed=0, cap=0.5) == 0.1
+    assert budget.audit_share_for(0.1, slots=50, needed=10, cap=0.5) == pytest.approx(0.2)
+    assert budget.audit_share_for(0.1, slots=50, needed=400, cap=0.5) == 0.5
+    assert budget.audit_share_for(0.1, slots=50, needed=2, cap=0.5) == 0.1  # never below the base
+    assert budget.audit_share_for(0.3, slots=0, needed=40, cap=0.5) == 0.3
+
+
+def test_routing_chooses_audit_members_like_candidates_and_their_slots_go_to_the_audit() -> None:
+    params = SelectionParams(audit_share=0.2)
+
+    def output(name: str, score: float) -> Candidate:
+        return Candidate(name, score=score, prompt=f"question {name}", response=f"the answer {name}")
+
+    fresh = [output(f"c{i}", i / 100) for i in range(60)]
+    drawn = [output("m-high", 0.99), output("m-low", 0.0)]
+    result = selection.select_window(
+        fresh, slots=10, params=params, rng=np.random.default_rng(0), drawn=drawn
+    )
+    routed = [p.output_id for p in result.picks if p.stratum != "audit"]
+    audit = [p.output_id for p in result.picks if p.stratum == "audit"]
+    assert routed[0] == "m-high" and "m-low" not in routed and len(routed) == 8
+    assert len(audit) == 3 and not set(audit) & {"m-high", "m-low"}  # 2 slots, plus m-high's
+    assert all(p.inclusion_probability == pytest.approx(3 / 53) for p in result.picks if p.stratum == "audit")
