@@ -133,18 +133,17 @@ def one_replay(
                 it.routed, it.pick_score = True, float(scores[int(pick.output_id)])
                 it.status = "waiting" if it.status == "pool" else it.status
         # Reviewers work the queue as claims hand it out, up to this run's share of the budget.
+        waiting = [i for i in arrived if items[i].status == "waiting"]
+        routed = sorted((i for i in waiting if items[i].routed), key=lambda i: -items[i].pick_score)
+        audited = sorted((i for i in waiting if not items[i].routed), key=lambda i: items[i].rank)
+        unpassed = [i for i in arrived if items[i].audit and items[i].routed and not items[i].passed]
         target = done + round(worked * per_run)
-        while done < target:
-            waiting = [i for i in arrived if items[i].status == "waiting"]
-            routed = sorted((i for i in waiting if items[i].routed), key=lambda i: -items[i].pick_score)
-            audited = sorted((i for i in waiting if not items[i].routed), key=lambda i: items[i].rank)
-            if not routed and not audited:
-                break
+        while done < target and (routed or audited):
             audit_turn = audit_every and audited and ((done + 1) % audit_every == 0 or not routed)
-            i = (audited if audit_turn else routed)[0]
+            i = (audited if audit_turn else routed).pop(0)
             items[i].status = "reviewed"
             if not audit_turn:
-                _pass(items, arrived, items[i])
+                unpassed = _pass(items, unpassed, items[i])
             done += 1
     population = [
         estimate.Output(
@@ -164,14 +163,18 @@ def _candidate(data: Traffic, i: int, scores: np.ndarray) -> Candidate:
     return Candidate(str(i), float(scores[i]), prompt=data.prompts[i], response=data.responses[i])
 
 
-def _pass(items: dict[int, _Item], arrived: list[int], served: _Item) -> None:
+def _pass(items: dict[int, _Item], unpassed: list[int], served: _Item) -> list[int]:
     """Routing's order reached ``served``: it and the reviewed audit members routing chose at or
-    above it are passed (``reviewing._pass``)."""
+    above it are passed (``reviewing._pass``); returns the routed members still unpassed."""
     served.passed = served.audit
-    for i in arrived:
+    left = []
+    for i in unpassed:
         it = items[i]
-        if it.audit and it.routed and it.status == "reviewed" and it.pick_score >= served.pick_score:
+        if it is served or (it.status == "reviewed" and it.pick_score >= served.pick_score):
             it.passed = True
+        else:
+            left.append(i)
+    return left
 
 
 def run_coverage(

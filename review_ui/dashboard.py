@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from review_ui import plots
 from review_ui.pages import render
 from service.deps import ReaderDep, SessionDep, SettingsDep
+from service.usecases.queues import queue_view
 from service.usecases.report import queue_report
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -32,6 +33,7 @@ def dashboard_page(
         panels.append(
             {
                 "report": report,
+                "view": queue_view(session, config),
                 "rate_plot": plots.failure_rate(report.over_time, period),
                 "reliability_plot": plots.reliability(model.reliability)
                 if model and model.reliability

@@ -14,6 +14,11 @@ class QueueView(BaseModel):
     budget_per_day: int
     backlog_limit: int
     audit_share: float
+    audit_share_now: float = Field(
+        description="The share the latest selection drew its audit with: audit_share, or more while "
+        "the traffic drifts or the interval is wider than target_width."
+    )
+    target_width: float | None = Field(default=None, description="The widest 95% interval wanted, if set.")
     waiting: int
     picked_today: int
     reviewed_today: int

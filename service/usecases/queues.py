@@ -38,6 +38,8 @@ def queue_view(session: Session, config: QueueConfig) -> QueueView:
         budget_per_day=config.budget_per_day,
         backlog_limit=config.backlog_limit,
         audit_share=config.audit_share,
+        audit_share_now=queues_repo.current_audit_share(session, queue=config.name) or config.audit_share,
+        target_width=config.target_width,
         junk=queues_repo.junk_counts(session, queue=config.name),
         waiting=queues_repo.count_waiting(session, queue=config.name),
         picked_today=queues_repo.count_picked_since(session, queue=config.name, since=today),

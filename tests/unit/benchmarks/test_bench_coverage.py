@@ -44,6 +44,20 @@ def test_over_many_replays_the_interval_covers_the_truth_about_as_often_as_it_sa
     assert covered >= 52  # 95% nominal; 52 of 60 leaves room for chance, not for a broken interval
 
 
+def test_when_new_models_re_rank_the_pool_the_estimate_stays_on_the_truth() -> None:
+    """Each run re-ranks the traffic and routing goes back into the rests earlier audits were drawn
+    from: the audit members it reaches count as routing's, so the estimate does not drift upward."""
+    data = synthetic(400, seed=3)
+    rng = np.random.default_rng(4)
+    runs = [
+        one_replay(data, rng, batches=5, reviews=120, params=SelectionParams(), worked=1.0, rerank=1.0)
+        for _ in range(80)
+    ]
+    assert sum(e.covers(truth) for truth, e in runs) >= 70
+    assert abs(np.mean([e.rate - truth for truth, e in runs])) < 0.01
+    assert sum(e.rest < 400 - 100 for _, e in runs) == 80  # routing's reviews are known
+
+
 def test_the_table_names_the_coverage_and_the_target() -> None:
     result = {
         "replays": 500,
