@@ -75,6 +75,7 @@ class _Item:
     """One output's state in a simulated queue."""
 
     status: str = "pool"  # pool | waiting | reviewed | junk
+    exposed: bool = False  # has been in a selection window (the audit drew it then, or never)
     audit: bool = False  # drawn by the audit
     routed: bool = False  # chosen by routing (an audit member too)
     passed: bool = False  # an audit member routing's score order reached
@@ -115,21 +116,23 @@ def one_replay(
                     it.routed = False  # back to being an audit member only
                 elif not it.audit and it.routed and it.status == "waiting":
                     it.routed, it.status = False, "pool"
-        candidates = [_candidate(data, i, scores) for i in arrived if items[i].status == "pool"]
+        candidates = [_candidate(data, i, scores, items[i]) for i in arrived if items[i].status == "pool"]
         drawn = [
-            _candidate(data, i, scores)
+            _candidate(data, i, scores, items[i])
             for i in arrived
             if items[i].audit and not items[i].routed and items[i].status != "junk"
         ]
         chosen = selection.select_window(candidates, slots=per_run, params=params, rng=rng, drawn=drawn)
+        for c in candidates:
+            items[int(c.output_id)].exposed = True
         for ids in chosen.junk.values():
             for j in ids:
                 items[int(j)].status = "junk"
         for pick in chosen.picks:
             it = items[int(pick.output_id)]
-            if pick.stratum == "audit":
+            if pick.stratum == "audit" and not it.audit:  # a new member
                 it.audit, it.status, it.rank = True, "waiting", float(rng.uniform())
-            else:
+            if pick.stratum != "audit" or pick.routed:
                 it.routed, it.pick_score = True, float(scores[int(pick.output_id)])
                 it.status = "waiting" if it.status == "pool" else it.status
         # Reviewers work the queue as claims hand it out, up to this run's share of the budget.
@@ -159,8 +162,10 @@ def one_replay(
     return truth, estimate.every_review(population)
 
 
-def _candidate(data: Traffic, i: int, scores: np.ndarray) -> Candidate:
-    return Candidate(str(i), float(scores[i]), prompt=data.prompts[i], response=data.responses[i])
+def _candidate(data: Traffic, i: int, scores: np.ndarray, item: _Item) -> Candidate:
+    return Candidate(
+        str(i), float(scores[i]), prompt=data.prompts[i], response=data.responses[i], fresh=not item.exposed
+    )
 
 
 def _pass(items: dict[int, _Item], unpassed: list[int], served: _Item) -> list[int]:

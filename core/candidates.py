@@ -29,6 +29,7 @@ class Candidate:
     response: str = ""
     finish_reason: str | None = None
     exploration: float | None = None  # how unlike anything reviewed (the reviewed-novelty signal)
+    fresh: bool = True  # in a selection window for the first time: the audit draws it or never will
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class PickDecision:
     #: Other outputs of its cluster in this selection, best score first (at most ``MEMBERS_KEPT``):
     #: what the reason's "one of N similar outputs" refers to, listed on the item page.
     members: tuple[str, ...] = ()
+    #: An audit member routing chose as well (blind to the audit): stratum ``audit``, served at its score.
+    routed: bool = False
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,7 @@ def combine(estimates: Sequence[Estimate], *, z: float = Z95) -> Estimate:
     )
 
 
-def _fpc(n: int, population: int) -> float:
+def _fpc(n: float, population: int) -> float:
     """Finite-population correction of a mean's variance: (R - a) / (R - 1), 0 for a census."""
     if n >= population:
         return 0.0
@@ -157,6 +157,7 @@ class Output:
     audit: bool = False
     routed: bool = False
     passed: bool = False
+    inclusion_probability: float = 1.0  # an audit member's: the audit's rate when it was drawn
 
     @property
     def known(self) -> bool:
@@ -182,9 +183,10 @@ def every_review(outputs: Sequence[Output], *, z: float = Z95) -> Estimate:
     which outputs routing would pick. Routing's reviews are known exactly and shrink that part,
     and as routing takes failures out of it the sample sees that, so the estimate does not go stale.
 
-    With fewer than ``MIN_AUDITS`` sampled reviews the point estimate of the unknown part falls back
-    on every review's rate; the interval is always Wilson's on the sample (finite-population
-    corrected), so with no sample it spans everything the unknown part could hold.
+    Members drawn at different rates (a raised audit share) weigh ``1/inclusion_probability``. With
+    fewer than ``MIN_AUDITS`` sampled reviews the point estimate of the unknown part falls back on
+    every review's rate; the interval is always Wilson's on the sample (finite-population corrected,
+    Kish's effective size), so with no sample it spans everything the unknown part could hold.
     """
     total = len(outputs)
     reviewed = [o for o in outputs if o.failed is not None]
@@ -197,13 +199,16 @@ def every_review(outputs: Sequence[Output], *, z: float = Z95) -> Estimate:
     rest = total - len(known)
     p, low_p, high_p = 0.0, 0.0, 0.0
     if rest:
-        if len(sample) >= MIN_AUDITS:
-            p = sample_failures / len(sample)
-        else:
-            p = sum(bool(o.failed) for o in reviewed) / len(reviewed)
-        fpc = _fpc(len(sample), rest)
-        effective = len(sample) / fpc if fpc > 0 else math.inf
-        low_p, high_p = wilson(sample_failures / len(sample) if sample else p, effective, z)
+        # Members drawn at different rates weigh 1/rate (Hajek), with Kish's effective sample size.
+        weights = [1.0 / max(o.inclusion_probability, 1e-9) for o in sample]
+        drawn_rate = sum(w * bool(o.failed) for w, o in zip(weights, sample, strict=True)) / sum(
+            weights or [1]
+        )
+        n = sum(weights) ** 2 / sum(w * w for w in weights) if sample else 0.0
+        everyone = sum(bool(o.failed) for o in reviewed) / len(reviewed)
+        p = drawn_rate if len(sample) >= MIN_AUDITS else everyone
+        fpc = _fpc(n, rest)
+        low_p, high_p = wilson(drawn_rate if sample else p, n / fpc if fpc > 0 else math.inf, z)
         low_p, high_p = min(low_p, p), max(high_p, p)
     return Estimate(
         rate=(known_failures + rest * p) / total,

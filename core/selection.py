@@ -28,20 +28,23 @@ clusters, so importing this module stays cheap.
    least like anything reviewed (highest ``exploration``, the reviewed-novelty signal) among those
    left, stratum ``explore``: labels where the model knows least. It is reported apart from the
    audit, and it is deterministic (inclusion probability 1).
-3. **Random audit**: ``a = round(audit_share x slots)``, at least 1 when ``slots >= 2`` and
-   ``audit_share > 0``, plus any slots the deterministic picks left unused. It is drawn uniformly without
-   replacement from the N_rest non-junk candidates that are not deterministic picks (near-duplicates and
-   unscored candidates included); each audit pick has ``inclusion_probability = a / N_rest``.
-   **Routing is blind to the audit**: the audit members of earlier runs that routing has not chosen
-   (``drawn``: waiting, or reviewed already) compete for the deterministic picks like any candidate.
-   Without that, an audit member drawn early stays "unrouted" while its unaudited twins are routed
-   later, and the audit goes on describing a rest that routing has since emptied of failures.
+3. **Random audit**: each candidate in a selection window for the first time (``fresh``) is drawn
+   into the audit with probability ``audit_share``, independently and before routing looks; a
+   member keeps that inclusion probability for good. ``audit_size`` slots (``round(audit_share x
+   slots)``, at least 1 from two slots up) are kept out of routing for the audit's turns: reviewers
+   meet the members in a random order of their own, one claim in ``1/audit_share``.
+   **Routing is blind to the audit**: the members of earlier windows routing has not chosen
+   (``drawn``: waiting, or reviewed already) and this window's new ones compete for the deterministic
+   picks like any candidate. A member routing chooses stays a member (stratum ``audit``, ``routed``)
+   and is served at its score. Without that, a member drawn early stays "unrouted" while its twins
+   are routed later, and the audit goes on describing a rest that routing has since emptied; and
+   drawing the audit from what routing left would give long-waiting, low-scoring outputs more
+   chances to be drawn than the ones routing took and released.
 
-Deterministic picks depend only on the candidates, never on ``rng``, and have inclusion probability 1, so
-the design is a certainty stratum plus a simple random sample of the rest. That is what makes the
-Horvitz-Thompson estimate ``sum(y_i / inclusion_probability_i over the picks) / N`` unbiased for the
-failure rate of the N non-junk candidates of this window (junk is counted exactly, apart). It holds per
-call: an item left out of one window and offered again in the next has been in two draws.
+Deterministic picks depend only on the candidates and the members, never on ``rng`` or on who is a
+member. The audit is a Bernoulli draw of the traffic at first sight, so with routing blind to it,
+the members routing has not reached are a uniform sample of everything routing has not reached:
+``core.estimate.every_review`` counts routing's reviews as known and estimates the rest from them.
 
 Clustering uses ``hdbscan`` (0.8.44), not ``fast-hdbscan`` (0.3.4). On 20k clustered 16-d points (PCA of
 384-d embeddings) on 2 busy cores, hdbscan fit and GLOSH took 2.2 s, fast-hdbscan 3.6-4.5 s warm, plus
@@ -258,30 +261,50 @@ def _explore(rest: Sequence[Candidate], n: int, pool: _Pool) -> list[PickDecisio
 
 
 def audit_size(slots: int, share: float) -> int:
-    """Slots for the random audit: round(share x slots), at least one when there are two slots or more."""
+    """Slots kept for the audit's turns: round(share x slots), at least one from two slots up."""
     if slots <= 0 or share <= 0:
         return 0
     a = round(share * slots)
     return min(slots, max(a, 1) if slots >= 2 else a)
 
 
-def _audit(
-    rest: Sequence[Candidate], n_audit: int, pool: _Pool, rng: np.random.Generator
-) -> list[PickDecision]:
-    if n_audit <= 0:
+def draw_audit(fresh: Sequence[Candidate], rate: float, rng: np.random.Generator) -> list[Candidate]:
+    """The audit's members among outputs in a window for the first time: each with probability
+    ``rate``, independently, before routing looks (so routing's choices say nothing about them)."""
+    if rate <= 0 or not fresh:
         return []
+    drawn = rng.uniform(size=len(fresh)) < rate
+    return [c for c, d in zip(fresh, drawn.tolist(), strict=True) if d]
+
+
+def _as_audit(pick: PickDecision, probability: float) -> PickDecision:
+    """Routing chose an audit member: routing's pick, still the audit's member."""
+    return PickDecision(
+        pick.output_id,
+        "audit",
+        f"{pick.reason}; drawn by the random audit too",
+        pick.score,
+        probability,
+        pick.cluster,
+        pick.duplicates,
+        pick.members,
+        routed=True,
+    )
+
+
+def _audit(members: Sequence[Candidate], rate: float, pool: _Pool) -> list[PickDecision]:
     labels = pool.cluster_of()
-    context = [f"random audit (1 in {len(rest) / n_audit:.0f})"]
+    context = [f"random audit (1 in {1 / rate:.0f})"] if rate > 0 else []
     return [
         PickDecision(
             c.output_id,
             "audit",
             reason_for(c, context=context),
             c.score,
-            inclusion_probability=n_audit / len(rest),
+            inclusion_probability=rate,
             cluster=labels.get(c.output_id),
         )
-        for c in (rest[j] for j in sorted(rng.choice(len(rest), size=n_audit, replace=False).tolist()))
+        for c in members
     ]
 
 
@@ -293,35 +316,34 @@ def select_window(
     rng: np.random.Generator,
     drawn: Sequence[Candidate] = (),
 ) -> Selection:
-    """Junk out, diverse deterministic picks, then a uniform random audit of the rest (see the module).
+    """Junk out; the audit draws its members among the fresh candidates; then diverse deterministic
+    picks among every candidate and every audit member routing has not chosen yet (see the module).
 
-    ``drawn`` are audit members routing has not chosen yet (waiting or already reviewed). Routing
-    chooses among them exactly as among the candidates, blind to the audit, so the members it leaves
-    stay a uniform sample of everything it leaves (what ``core.estimate.every_review`` rests on).
-    One it chooses is returned as a pick like any other but takes no new review slot: its unused
-    slot goes to the audit, which draws only from the candidates."""
+    ``drawn`` are audit members of earlier windows routing has not chosen (waiting, or reviewed
+    already). Routing chooses among them, and among this window's new members, exactly as among the
+    other candidates, blind to the audit, so the members it leaves stay a uniform sample of all it
+    leaves (what ``core.estimate.every_review`` rests on). A member it chooses comes back as an
+    ``audit`` pick with ``routed`` set; a new member it leaves, as an ``audit`` pick waiting for the
+    audit's turn. Members take no routing slot: ``slots`` are routing's, less the audit's turns."""
     junk_of = find_junk(candidates, params)
     junk: dict[str, list[str]] = {reason: [] for reason in JUNK_REASONS}
     for i, reason in sorted(junk_of.items()):
         junk[reason].append(candidates[i].output_id)
-    if slots <= 0:
-        return Selection([], junk, 0, 0, [])
     clean = [c for i, c in enumerate(candidates) if i not in junk_of]
-    fresh = {c.output_id for c in clean}
-    routable = [*clean, *(d for d in drawn if d.output_id not in fresh)]
-    n_audit = audit_size(slots, params.audit_share)
-    n_explore = min(slots - n_audit, round(params.explore_share * slots))
-    k = slots - n_audit - n_explore
+    rate = params.audit_share
+    new_members = {c.output_id for c in draw_audit([c for c in clean if c.fresh], rate, rng)}
+    members = new_members | {d.output_id for d in drawn}
+    seen = {c.output_id for c in clean}
+    routable = [*clean, *(d for d in drawn if d.output_id not in seen)]
+    n_explore = min(max(slots, 0), round(params.explore_share * slots))
+    k = max(0, slots - audit_size(slots, rate) - n_explore)
     pool = _pool(_by_score(routable)[: max(1, params.candidate_multiple) * k] if k > 0 else [], params)
     picks = _deterministic(pool, k, params.cluster_share)
     taken = {p.output_id for p in picks}
     picks += _explore([c for c in routable if c.output_id not in taken], n_explore, pool)
+    picks = [_as_audit(p, rate) if p.output_id in members else p for p in picks]
     taken = {p.output_id for p in picks}
-    rest = [c for c in clean if c.output_id not in taken]
-    # Slots the deterministic picks could not use, or used on audit members already in the queue,
-    # go to the audit: more of the window seen at random.
-    new_picks = sum(p.output_id in fresh for p in picks)
-    picks += _audit(rest, min(len(rest), slots - new_picks), pool, rng)
+    picks += _audit([c for c in clean if c.output_id in new_members - taken], rate, pool)
     if pool.labels is None or pool.outlier is None:
         return Selection(picks, junk, 0, 0, [])
     outliers = [c.output_id for c, out in zip(pool.reps, pool.outlier.tolist(), strict=True) if out]

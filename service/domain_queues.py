@@ -35,6 +35,10 @@ class QueueItem(BaseModel):
     score: float | None
     reason: str
     stratum: str
+    routed: bool = Field(
+        description="Chosen by routing and served at its score (an audit member routing chose too "
+        "included); false for an audit member waiting for the audit's turn."
+    )
     inclusion_probability: float | None
     cluster: int | None
     duplicates: int = Field(description="Near-duplicate outputs this item stands for.")

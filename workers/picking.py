@@ -60,6 +60,7 @@ def candidate(output: Output) -> Candidate:
         response=output.response,
         finish_reason=output.finish_reason,
         exploration=(output.signals or {}).get("reviewed_novelty"),
+        fresh=output.audit_rate is None,
     )
 
 
@@ -80,8 +81,8 @@ def similar_verdicts(
 
 
 def audits_wanted(session: Session, config: QueueConfig) -> int:
-    """How many more audit reviews the queue's estimate needs to be ``target_width`` wide, beyond
-    the audit members already waiting for a reviewer (0 without a target, or once it is met)."""
+    """How many more audit reviews the queue's estimate needs to be ``target_width`` wide (0 without
+    a target, or once it is met). Members waiting are not reviews: the audit's turns are what count."""
     if config.target_width is None:
         return 0
     traffic = [as_output(row) for row in population_repo.estimate_population(session, queue=config.name)]
@@ -90,8 +91,7 @@ def audits_wanted(session: Session, config: QueueConfig) -> int:
     now = estimate.every_review(traffic)
     if now.high - now.low <= config.target_width:
         return 0
-    waiting = sum(o.audit and o.failed is None and not o.routed for o in traffic)
-    return max(0, estimate.audits_needed(now, config.target_width) - now.n_audit - waiting)
+    return max(0, estimate.audits_needed(now, config.target_width) - now.n_audit)
 
 
 def with_neighbours(reason: str, similar: list[tuple[float, str]]) -> str:
@@ -182,6 +182,7 @@ def select_queue(queue_name: str) -> int:
         )
     result = selection.select_window(candidates, slots=slots, params=params, rng=rng, drawn=drawn)
     members = {d.output_id for d in drawn}
+    fresh = [c.output_id for c in candidates if c.fresh]
     ranks = selection.review_ranks(result.picks, rng)
     junk = sum(len(ids) for ids in result.junk.values())
     added = 0
@@ -201,7 +202,7 @@ def select_queue(queue_name: str) -> int:
             session, {p.output_id: by_id.get(p.output_id) for p in result.picks}, settings.similar_floor
         )
         for pick, rank in zip(result.picks, ranks, strict=True):
-            if pick.output_id in members:
+            if pick.output_id in members:  # an earlier window's audit member, chosen by routing now
                 queues_repo.route_audit_pick(
                     session,
                     output_id=pick.output_id,
@@ -225,7 +226,9 @@ def select_queue(queue_name: str) -> int:
                 duplicates=pick.duplicates,
                 queue_rank=rank,
                 members=pick.members,
+                routed_at=now if pick.routed else None,
             )
+        queues_repo.mark_exposed(session, output_ids=fresh, audit_rate=params.audit_share)
     log.info("queue %s: %d picked, %d junk, %d clusters", queue_name, added, junk, result.clusters)
     outcome = notifications.Selected(
         queue=config.name,

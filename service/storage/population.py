@@ -27,6 +27,7 @@ class PopulationRow(NamedTuple):
     model: str | None
     routed: bool  # an audit member that routing chose too
     passed: bool  # ... and that routing's score order has reached
+    inclusion_probability: float | None  # its pick's
 
 
 def estimate_population(session: Session, *, queue: str) -> list[PopulationRow]:
@@ -42,6 +43,7 @@ def estimate_population(session: Session, *, queue: str) -> list[PopulationRow]:
             Output.model,
             Pick.routed_at,
             Pick.passed_at,
+            Pick.inclusion_probability,
         )
         .select_from(Output)
         .outerjoin(latest, latest.c.output_id == Output.id)
@@ -55,9 +57,9 @@ def estimate_population(session: Session, *, queue: str) -> list[PopulationRow]:
     )
     return [
         PopulationRow(
-            verdict, stratum, received, reviewed, app, model, routed is not None, passed is not None
+            verdict, stratum, received, reviewed, app, model, routed is not None, passed is not None, p
         )
-        for verdict, stratum, received, reviewed, app, model, routed, passed in rows
+        for verdict, stratum, received, reviewed, app, model, routed, passed, p in rows
     ]
 
 
@@ -101,6 +103,7 @@ def as_output(row: PopulationRow) -> estimate.Output:
         audit=row.stratum == "audit",
         routed=row.stratum is not None and (row.stratum != "audit" or row.routed),
         passed=row.passed,
+        inclusion_probability=row.inclusion_probability or 1.0,
     )
 
 

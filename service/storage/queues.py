@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, load_only
 
 from core import drift
@@ -26,7 +26,9 @@ def queue_window(session: Session, *, queue: str, limit: int) -> list[Output]:
     return list(
         session.scalars(
             select(Output)
-            .options(load_only(*columns, Output.finish_reason, Output.signals, Output.similar))
+            .options(
+                load_only(*columns, Output.finish_reason, Output.signals, Output.similar, Output.audit_rate)
+            )
             .where(Output.queue == queue, Output.status == OutputStatus.scored.value)
             .order_by(Output.scored_at.desc())
             .limit(limit)
@@ -39,7 +41,8 @@ def release_stale_picks(
 ) -> int:
     """Return unreviewed picks older than this to the pool, so better new candidates can replace them.
 
-    A pick a reviewer holds right now (a live claim) stays.
+    A pick a reviewer holds right now (a live claim) stays, and so does an audit member waiting for
+    the audit's turn (the audit draws once). Routing's stale choices of audit members are undone.
     """
     now = now or datetime.now(UTC)
     stale = list(
@@ -49,6 +52,7 @@ def release_stale_picks(
                 Pick.reviewed_at.is_(None),
                 Pick.picked_at < picked_before,
                 or_(Pick.claimed_until.is_(None), Pick.claimed_until < now),
+                in_routing(),
             )
         )
     )
@@ -151,20 +155,43 @@ def add_selection(
     return row
 
 
+def in_routing() -> ColumnElement[bool]:
+    """Picks routing chose (audit members it chose included), as against the audit's members waiting
+    for the audit's turn, which the budget and the backlog do not count."""
+    return or_(Pick.stratum != "audit", Pick.routed_at.is_not(None))
+
+
 def count_waiting(session: Session, *, queue: str) -> int:
-    """Items picked into a queue and not reviewed yet."""
+    """Items routing picked into a queue and not reviewed yet (the backlog)."""
     return (
         session.scalar(
-            select(func.count()).select_from(Pick).where(Pick.queue == queue, Pick.reviewed_at.is_(None))
+            select(func.count())
+            .select_from(Pick)
+            .where(Pick.queue == queue, Pick.reviewed_at.is_(None), in_routing())
+        )
+        or 0
+    )
+
+
+def count_audit_waiting(session: Session, *, queue: str) -> int:
+    """The audit's members waiting for the audit's turn."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Pick)
+            .where(Pick.queue == queue, Pick.reviewed_at.is_(None), ~in_routing())
         )
         or 0
     )
 
 
 def count_picked_since(session: Session, *, queue: str, since: datetime) -> int:
+    """Routing's picks since ``since`` (what the day's budget counts)."""
     return (
         session.scalar(
-            select(func.count()).select_from(Pick).where(Pick.queue == queue, Pick.picked_at >= since)
+            select(func.count())
+            .select_from(Pick)
+            .where(Pick.queue == queue, Pick.picked_at >= since, in_routing())
         )
         or 0
     )
@@ -193,6 +220,7 @@ def add_pick(
     duplicates: Sequence[str] = (),
     queue_rank: float | None = None,
     members: Sequence[str] = (),
+    routed_at: datetime | None = None,
 ) -> bool:
     """Put an output into a queue unless it was picked or reviewed meanwhile; True if it was added."""
     moved = session.execute(
@@ -216,9 +244,21 @@ def add_pick(
             cluster=cluster,
             duplicates=list(duplicates),
             members=list(members),
+            routed_at=routed_at,
         )
     )
     return True
+
+
+def mark_exposed(session: Session, *, output_ids: Sequence[str], audit_rate: float) -> None:
+    """These outputs have been in a selection window: the audit drew them at ``audit_rate`` or not."""
+    for start in range(0, len(output_ids), 500):
+        session.execute(
+            update(Output)
+            .where(Output.id.in_(output_ids[start : start + 500]), Output.audit_rate.is_(None))
+            .values(audit_rate=audit_rate)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def routable_audit(session: Session, *, queue: str, now: datetime, limit: int) -> list[Output]:
@@ -259,7 +299,7 @@ def route_audit_pick(
         .where(Pick.output_id == output_id, Pick.stratum == "audit", Pick.routed_at.is_(None))
         .values(
             routed_at=now,
-            reason=f"{reason}; drawn by the random audit too",
+            reason=reason,
             score=score,
             cluster=cluster,
             members=list(members),

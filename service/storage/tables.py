@@ -69,6 +69,8 @@ class Output(Base):
     error: Mapped[str | None] = mapped_column(String(500))
     queue: Mapped[str | None] = mapped_column(String(64))
     similar: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)  # nearest reviewed, best first
+    # The audit's rate when it was first in a selection window (None: not yet); drawn then or never.
+    audit_rate: Mapped[float | None] = mapped_column(Float)
 
 
 class Pick(Base):

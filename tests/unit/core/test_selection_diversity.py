@@ -3,6 +3,7 @@ its share, one-offs competing on their score, exploration apart, a fair audit.""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 
@@ -164,8 +165,8 @@ def test_junk_never_takes_a_reviewer_slot() -> None:
         *(junk(f"canned{i}", f"prompt {i}", "As an AI I cannot help.") for i in range(5)),
     ]
     selection = _select(window, slots=30, params=SelectionParams())
-    assert len(selection.picks) == 13
-    assert _ids(selection.picks) == {c.output_id for c in good} | {"first"}
+    shown = _ids(selection.picks) | {d for p in selection.picks for d in p.duplicates}
+    assert shown == {c.output_id for c in good} | {"first"}  # one good output is first's near-duplicate
     assert selection.junk == {
         "empty": ["empty", "blank"],
         "non-text": ["blob", "binary"],
@@ -174,37 +175,36 @@ def test_junk_never_takes_a_reviewer_slot() -> None:
     }
 
 
-def test_audit_picks_are_uniform_with_their_inclusion_probability() -> None:
+def test_the_audit_draws_every_fresh_output_alike_before_routing_looks() -> None:
     window = [Candidate(f"o{i}", i / 30, prompt=f"q{i}", response=f"r{i}") for i in range(30)]
     params = SelectionParams(audit_share=0.3)
     runs, counts = 3000, Counter[str]()
     deterministic = None
     for seed in range(runs):
         picks = _select(window, slots=10, params=params, seed=seed).picks
-        fixed = [p.output_id for p in picks if p.stratum != "audit"]
-        assert deterministic in (None, fixed), "deterministic picks must not depend on the rng"
-        deterministic = fixed
+        routed = [p.output_id for p in picks if p.stratum != "audit" or p.routed]
+        assert deterministic in (None, routed), "routing must not depend on the rng or on the audit"
+        deterministic = routed
         audit = [p for p in picks if p.stratum == "audit"]
-        assert len(audit) == 3 and all(p.inclusion_probability == pytest.approx(3 / 23) for p in audit)
+        assert all(p.inclusion_probability == pytest.approx(0.3) for p in audit)
+        assert all(p.routed == (p.output_id in routed) for p in audit)
         counts.update(p.output_id for p in audit)
-    assert deterministic == [f"o{i}" for i in range(29, 22, -1)]
-    rest = [c.output_id for c in window if c.output_id not in deterministic]
-    assert set(counts) == set(rest)
-    # 3000 draws: each frequency has a standard error of 0.006; 0.03 is five of them.
-    assert all(abs(counts[i] / runs - 3 / 23) < 0.03 for i in rest)
+    assert deterministic == [f"o{i}" for i in range(29, 22, -1)]  # 10 slots less the audit's 3 turns
+    # every output, routed or not, is a member 30% of the time: 3000 draws, standard error 0.008
+    assert set(counts) == {c.output_id for c in window}
+    assert all(abs(counts[c.output_id] / runs - 0.3) < 0.04 for c in window)
 
 
-def test_audit_slots_follow_the_share_and_use_slots_nobody_else_can() -> None:
+def test_only_fresh_outputs_are_drawn_and_the_audit_keeps_its_turns_out_of_routing() -> None:
     window = [Candidate(f"o{i}", None if i % 2 else 0.5, prompt=f"q{i}", response=f"r{i}") for i in range(20)]
-    selection = _select(window, slots=6, params=SelectionParams(audit_share=0.1))
-    strata = Counter(p.stratum for p in selection.picks)
-    assert strata == {"uncertain": 5, "audit": 1}
-    only_unscored = [Candidate(f"u{i}", None, prompt=f"q{i}", response=f"r{i}") for i in range(20)]
-    audit = _select(only_unscored, slots=4, params=SelectionParams()).picks
-    assert [p.stratum for p in audit] == ["audit"] * 4
-    assert all(p.inclusion_probability == pytest.approx(4 / 20) for p in audit)
-    assert _select(window, slots=1, params=SelectionParams()).picks[0].stratum == "uncertain"
-    assert _select(window, slots=0, params=SelectionParams()).picks == []
+    seen = [dataclasses.replace(c, fresh=False) for c in window]
+    selection = _select(seen, slots=6, params=SelectionParams(audit_share=0.5))
+    assert Counter(p.stratum for p in selection.picks) == {"uncertain": 3}  # 6 slots, 3 kept for audit turns
+    unscored = [Candidate(f"u{i}", None, prompt=f"q{i}", response=f"r{i}") for i in range(20)]
+    audit = _select(unscored, slots=4, params=SelectionParams(audit_share=0.5)).picks
+    assert audit and all(p.stratum == "audit" and not p.routed for p in audit)
+    assert _select(window, slots=1, params=NO_AUDIT).picks[0].stratum == "uncertain"
+    assert _select(window, slots=0, params=NO_AUDIT).picks == []
 
 
 def test_every_pick_has_a_readable_reason() -> None:
@@ -226,10 +226,11 @@ def test_every_pick_has_a_readable_reason() -> None:
         "uncertain": r"similar outputs in this batch \(cluster (\d) of 2\)|^p_fail \d\.\d\d; (?!.*cluster)",
         "diverse": r"similar outputs in this batch \(cluster (\d) of 2\)",
         "audit": r"random audit \(1 in \d+\)",
+        "routed audit": r"in this batch \(cluster (\d) of 2\).*; drawn by the random audit too$",
     }
     for pick in selection.picks:
         assert re.match(r"p_fail \d\.\d\d; ", pick.reason), pick.reason
-        found = re.search(patterns[pick.stratum], pick.reason)
+        found = re.search(patterns["routed audit" if pick.routed else pick.stratum], pick.reason)
         assert found, pick.reason
         if pick.stratum in ("uncertain", "diverse") and found.group(1) is not None:
             assert pick.cluster is not None and int(found.group(1)) == pick.cluster + 1

@@ -1,5 +1,6 @@
-"""routing chooses audit members blind to the audit: when it chose one, and when its score order
-passed it; and the audit share each selection run drew with
+"""the audit draws each output once, at its first window (its rate then), and routing chooses audit
+members blind to the audit: when it chose one, and when its score order passed it; and the audit
+share each selection run drew with
 
 Revision ID: 0015
 Revises: 0014
@@ -20,9 +21,13 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("passed_at", sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table("selections") as batch_op:
         batch_op.add_column(sa.Column("audit_share", sa.Float(), nullable=True))
+    with op.batch_alter_table("outputs") as batch_op:
+        batch_op.add_column(sa.Column("audit_rate", sa.Float(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("outputs") as batch_op:
+        batch_op.drop_column("audit_rate")
     with op.batch_alter_table("selections") as batch_op:
         batch_op.drop_column("audit_share")
     with op.batch_alter_table("picks") as batch_op:
