@@ -30,9 +30,18 @@ def worth_selecting(*, slots: int, waiting: int, budget_left: int, batch: int) -
     return waiting == 0 or slots >= min(max(batch, 1), budget_left)
 
 
-def audit_share_for(base: float, *, slots: int, needed: int, cap: float) -> float:
-    """A selection run's audit share when ``needed`` more audit reviews are wanted (for a narrow
-    enough interval): as much of its ``slots`` as they need, never below ``base`` nor above ``cap``."""
-    if needed <= 0 or slots <= 0:
+def audit_share_for(base: float, *, reviews: int, needed: int, cap: float) -> float:
+    """The audit share when ``needed`` more audit reviews are wanted (for a narrow enough
+    interval): as much of a day's ``reviews`` as they need, never below ``base`` nor above ``cap``."""
+    if needed <= 0 or reviews <= 0:
         return base
-    return max(base, min(cap, needed / slots))
+    return max(base, min(cap, needed / reviews))
+
+
+def routing_budget(budget_per_day: int, audit_share: float) -> int:
+    """Picks routing may take in a day: the budget less the audit's share of it, reviewed at the
+    audit's turns (``round(share x budget)``, at least one from a budget of two up)."""
+    if budget_per_day <= 0 or audit_share <= 0:
+        return max(budget_per_day, 0)
+    a = round(audit_share * budget_per_day)
+    return budget_per_day - min(budget_per_day, max(a, 1) if budget_per_day >= 2 else a)

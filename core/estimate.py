@@ -5,12 +5,6 @@ routing has not reached fail at the rate of the random audit's members among the
 chose blind to the audit (``core.selection``), so they are a uniform sample of exactly that part.
 ``audit_only`` is the same from the audit members alone, the plain check.
 
-``failure_rate`` and ``combine`` are the per-window design: deterministic picks (inclusion
-probability 1) known exactly, the audit a simple random sample of the rest of its window, so the
-rest's failures are the audit's rate scaled up to the rest (the Horvitz-Thompson sum
-``sum_certain y + sum_audit y / pi``); windows combine by summing known failures and rests, the
-rests' rates pooled into one weighted rate whose interval uses Kish's effective sample size.
-
 Every interval is Wilson's score interval on the unknown part's failure rate, with the sample size
 inflated by the finite-population correction (``a (R - 1) / (R - a)`` for ``a`` reviews of ``R``),
 mapped back to the whole. Unlike the normal interval it stays inside [0, 1], keeps a non-zero
@@ -26,17 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 Z95 = 1.959963984540054
-CERTAIN = 1.0 - 1e-9  # inclusion probabilities at or above this are deterministic picks
-HT = "horvitz-thompson (wilson, fpc)"
-
-
-@dataclass(frozen=True)
-class ReviewedPick:
-    """One reviewed pick: its verdict and the probability that the selection picked it."""
-
-    failed: bool
-    inclusion_probability: float
-    stratum: str = "audit"
 
 
 @dataclass(frozen=True)
@@ -50,8 +33,8 @@ class Estimate:
     n_audit: int
     n_reviews: int
     window: int = 0  # non-junk outputs the estimate is about
-    known_failures: int = 0  # failures among the deterministic picks
-    rest: int = 0  # outputs the audit was drawn from
+    known_failures: int = 0  # failures among routing's reviews
+    rest: int = 0  # outputs routing has not reached: what the sample stands for
     audit_failures: int = 0
 
     def covers(self, rate: float) -> bool:
@@ -71,69 +54,12 @@ def wilson(p: float, n: float, z: float = Z95) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def failure_rate(
-    reviews: Sequence[ReviewedPick], window_size: int, junk: int = 0, *, z: float = Z95
-) -> Estimate:
-    """Failure rate of the window's non-junk outputs: known picks exactly, the rest from the audit."""
-    window = window_size - junk
-    if window < 0 or len(reviews) > window:
-        raise ValueError(f"{len(reviews)} reviews do not fit a window of {window} non-junk outputs")
-    if any(not 0.0 < r.inclusion_probability <= 1.0 + 1e-9 for r in reviews):
-        raise ValueError("inclusion probabilities must lie in (0, 1]")
-    certain = [r for r in reviews if r.inclusion_probability >= CERTAIN]
-    audit = [r for r in reviews if r.inclusion_probability < CERTAIN]
-    rest = window - len(certain)
-    part = Estimate(
-        rate=0.0,
-        low=0.0,
-        high=0.0,
-        method=HT,
-        n_audit=len(audit),
-        n_reviews=len(reviews),
-        window=window,
-        known_failures=sum(r.failed for r in certain),
-        rest=rest,
-        audit_failures=sum(r.failed for r in audit),
-    )
-    return combine([part], z=z)
-
-
-def combine(estimates: Sequence[Estimate], *, z: float = Z95) -> Estimate:
-    """One estimate from several windows' (or rounds') estimates: totals add up, then Wilson."""
-    window = sum(e.window for e in estimates)
-    if window <= 0:
-        raise ValueError("no outputs to estimate a failure rate for")
-    known = sum(e.known_failures for e in estimates)
-    sampled = [e for e in estimates if e.rest > 0 and e.n_audit > 0]
-    unsampled = sum(e.rest for e in estimates if e.rest > 0 and e.n_audit == 0)
-    rest = sum(e.rest for e in sampled)
-    p, low_p, high_p = 0.0, 0.0, 0.0
-    if rest:
-        p = sum(e.rest * e.audit_failures / e.n_audit for e in sampled) / rest
-        # Kish: the variance of the weighted mean of the rests' rates, per unit p(1 - p), with FPC
-        unit_variance = sum((e.rest / rest) ** 2 * _fpc(e.n_audit, e.rest) / e.n_audit for e in sampled)
-        low_p, high_p = wilson(p, 1 / unit_variance if unit_variance > 0 else math.inf, z)
-    method = HT if len(estimates) == 1 else f"{HT}, {len(estimates)} windows"
-    if unsampled:
-        method += f"; {unsampled} outputs without an audit (bounds only)"
-    return Estimate(
-        rate=(known + rest * p) / window,
-        low=(known + rest * low_p) / window,
-        high=(known + rest * high_p + unsampled) / window,
-        method=method,
-        n_audit=sum(e.n_audit for e in estimates),
-        n_reviews=sum(e.n_reviews for e in estimates),
-        window=window,
-        known_failures=known,
-        rest=rest + unsampled,
-        audit_failures=sum(e.audit_failures for e in estimates),
-    )
-
-
 def _fpc(n: float, population: int) -> float:
     """Finite-population correction of a mean's variance: (R - a) / (R - 1), 0 for a census."""
     if n >= population:
         return 0.0
+    if population <= 1:
+        return 1.0
     return (population - n) / (population - 1)
 
 

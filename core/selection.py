@@ -30,9 +30,9 @@ clusters, so importing this module stays cheap.
    audit, and it is deterministic (inclusion probability 1).
 3. **Random audit**: each candidate in a selection window for the first time (``fresh``) is drawn
    into the audit with probability ``audit_share``, independently and before routing looks; a
-   member keeps that inclusion probability for good. ``audit_size`` slots (``round(audit_share x
-   slots)``, at least 1 from two slots up) are kept out of routing for the audit's turns: reviewers
-   meet the members in a random order of their own, one claim in ``1/audit_share``.
+   member keeps that inclusion probability for good. Members take no routing slot: the audit's
+   share of the day's budget is kept out of routing (``budget.routing_budget``), and reviewers meet
+   the members in a random order of their own, one claim in ``1/audit_share``.
    **Routing is blind to the audit**: the members of earlier windows routing has not chosen
    (``drawn``: waiting, or reviewed already) and this window's new ones compete for the deterministic
    picks like any candidate. A member routing chooses stays a member (stratum ``audit``, ``routed``)
@@ -260,14 +260,6 @@ def _explore(rest: Sequence[Candidate], n: int, pool: _Pool) -> list[PickDecisio
     ]
 
 
-def audit_size(slots: int, share: float) -> int:
-    """Slots kept for the audit's turns: round(share x slots), at least one from two slots up."""
-    if slots <= 0 or share <= 0:
-        return 0
-    a = round(share * slots)
-    return min(slots, max(a, 1) if slots >= 2 else a)
-
-
 def draw_audit(fresh: Sequence[Candidate], rate: float, rng: np.random.Generator) -> list[Candidate]:
     """The audit's members among outputs in a window for the first time: each with probability
     ``rate``, independently, before routing looks (so routing's choices say nothing about them)."""
@@ -324,7 +316,8 @@ def select_window(
     other candidates, blind to the audit, so the members it leaves stay a uniform sample of all it
     leaves (what ``core.estimate.every_review`` rests on). A member it chooses comes back as an
     ``audit`` pick with ``routed`` set; a new member it leaves, as an ``audit`` pick waiting for the
-    audit's turn. Members take no routing slot: ``slots`` are routing's, less the audit's turns."""
+    audit's turn. ``slots`` are routing's alone (``budget.routing_budget`` keeps the audit's share
+    of the day's budget out of them); members take none."""
     junk_of = find_junk(candidates, params)
     junk: dict[str, list[str]] = {reason: [] for reason in JUNK_REASONS}
     for i, reason in sorted(junk_of.items()):
@@ -336,7 +329,7 @@ def select_window(
     seen = {c.output_id for c in clean}
     routable = [*clean, *(d for d in drawn if d.output_id not in seen)]
     n_explore = min(max(slots, 0), round(params.explore_share * slots))
-    k = max(0, slots - audit_size(slots, rate) - n_explore)
+    k = max(0, slots - n_explore)
     pool = _pool(_by_score(routable)[: max(1, params.candidate_multiple) * k] if k > 0 else [], params)
     picks = _deterministic(pool, k, params.cluster_share)
     taken = {p.output_id for p in picks}

@@ -88,19 +88,20 @@ class QueueStats(BaseModel):
     reviews: int
     failures: int
     estimate: RateView | None = Field(
-        description="Failure rate of the queue's traffic: every reviewed output counted as known; "
-        "picks waiting for review at the rate of the reviewed routed picks, everything else routing "
-        "did not choose at the random audit's rate."
+        description="Failure rate of the queue's traffic: routing's reviews known exactly; everything "
+        "routing has not reached, waiting picks included, at the rate of the reviewed audit members "
+        "among it (routing chooses blind to the audit, so they are a uniform sample of it)."
     )
     audit_only: RateView | None = Field(
-        description="The plain audit failure rate, for comparison: the rate of what routing did not choose."
+        description="The same from the audit members alone, a uniform draw of the traffic: the plain check."
     )
     windows: RateView | None = Field(
-        description="Horvitz-Thompson over the selection runs whose picks are all reviewed "
-        "(the design-based check)."
+        default=None,
+        description="Deprecated, always null: the per-run Horvitz-Thompson check of the old per-run "
+        "audit design (the audit now draws each output once, at first sight).",
     )
-    runs_used: int
-    runs_pending: int = Field(description="Selection runs with picks still unreviewed (not in `windows`).")
+    runs_used: int = Field(default=0, description="Deprecated, always 0 (see `windows`).")
+    runs_pending: int = Field(default=0, description="Deprecated, always 0 (see `windows`).")
     model: ModelView | None = Field(
         default=None, description="The active learned scorer; null while the queue is on cold start."
     )

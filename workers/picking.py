@@ -29,14 +29,14 @@ log = logging.getLogger(__name__)
 
 
 def params_for(
-    settings: Settings, config: QueueConfig, *, drifting: bool = False, needed: int = 0, slots: int = 0
+    settings: Settings, config: QueueConfig, *, drifting: bool = False, needed: int = 0
 ) -> SelectionParams:
     """The queue's selection parameters: while its traffic drifts, a larger audit (if configured);
-    while ``needed`` more audit reviews are wanted for its ``target_width``, as much more of the
-    ``slots`` as they need (up to ``max_audit_share``)."""
+    while ``needed`` more audit reviews are wanted for its ``target_width``, as much more of a day's
+    budget as they need (up to ``max_audit_share``)."""
     audit_share = max(config.audit_share, settings.drift_audit_share) if drifting else config.audit_share
     cap = max(settings.max_audit_share, audit_share)
-    audit_share = budget.audit_share_for(audit_share, slots=slots, needed=needed, cap=cap)
+    audit_share = budget.audit_share_for(audit_share, reviews=config.budget_per_day, needed=needed, cap=cap)
     return SelectionParams(
         audit_share=audit_share,
         explore_share=config.explore_share,
@@ -119,12 +119,16 @@ def select_queue(queue_name: str) -> int:
             picked_before=now - timedelta(hours=settings.stale_pick_hours),
             now=now,
         )
+        shift = queues_repo.traffic_drift(session, settings, queue=config.name)
+        needed = audits_wanted(session, config)
+        params = params_for(settings, config, drifting=shift is not None and shift.drifted, needed=needed)
+        routing_budget = budget.routing_budget(config.budget_per_day, params.audit_share)
         picked_today = queues_repo.count_picked_since(
             session, queue=config.name, since=budget.start_of_day(now)
         )
         waiting = queues_repo.count_waiting(session, queue=config.name)
         slots = budget.open_slots(
-            budget_per_day=config.budget_per_day,
+            budget_per_day=routing_budget,
             picked_today=picked_today,
             backlog_limit=config.backlog_limit,
             waiting=waiting,
@@ -132,7 +136,7 @@ def select_queue(queue_name: str) -> int:
         worth_it = budget.worth_selecting(
             slots=slots,
             waiting=waiting,
-            budget_left=config.budget_per_day - picked_today,
+            budget_left=routing_budget - picked_today,
             batch=math.ceil(settings.refill_share * config.backlog_limit),
         )
         window = (
@@ -152,8 +156,6 @@ def select_queue(queue_name: str) -> int:
             else []
         )
         by_id = {o.id: o.similar for o in window}
-        shift = queues_repo.traffic_drift(session, settings, queue=config.name) if candidates else None
-        needed = audits_wanted(session, config) if candidates else 0
     if not candidates:
         return 0
     if shift is not None and shift.drifted:
@@ -168,9 +170,6 @@ def select_queue(queue_name: str) -> int:
             100 * max(config.audit_share, settings.drift_audit_share),
         )
     rng = np.random.default_rng()
-    params = params_for(
-        settings, config, drifting=shift is not None and shift.drifted, needed=needed, slots=slots
-    )
     if needed > 0:
         log.info(
             "queue %s: its failure-rate interval is wider than %.2f; %d more audit reviews wanted, "
@@ -235,7 +234,7 @@ def select_queue(queue_name: str) -> int:
         waiting_before=waiting,
         added=added,
         picked_today_before=picked_today,
-        budget_per_day=config.budget_per_day,
+        budget_per_day=routing_budget,
         drifting=shift is not None and shift.drifted,
         audit_share=params.audit_share,
     )

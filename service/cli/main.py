@@ -96,7 +96,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
                 f"{name}: {stats.outputs} outputs, {stats.reviews} reviews, {stats.failures} failures; "
                 f"junk {stats.junk or 'none'}"
             )
-            rates = (("estimate", stats.estimate), ("audit only", stats.audit_only), ("runs", stats.windows))
+            rates = (("estimate", stats.estimate), ("audit only", stats.audit_only))
             for label, rate in rates:
                 if rate is None:
                     print(f"  {label:<10} not available yet")
@@ -105,7 +105,6 @@ def cmd_stats(args: argparse.Namespace) -> int:
                         f"  {label:<10} {rate.rate:6.1%}  95% CI [{rate.low:.1%}, {rate.high:.1%}]  "
                         f"({rate.n_reviews} reviews, {rate.n_audit} audited; {rate.method})"
                     )
-            print(f"  selection runs complete {stats.runs_used}, pending {stats.runs_pending}")
             model = stats.model
             if model is None:
                 print("  scorer     cold start (no learned model yet)")

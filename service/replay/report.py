@@ -59,7 +59,7 @@ def table(name: str, report: Mapping[str, Any]) -> str:
     curve = list(report.get("estimate_curve", []))
     if not curve or curve[-1]["reviews"] != report["reviews"]:
         curve.append({"reviews": report["reviews"], **stats})
-    labels = (("estimate", "every review"), ("audit_only", "audit only"), ("windows", "complete runs"))
+    labels = (("estimate", "every review"), ("audit_only", "audit members alone"))
     lines.append("    reviews  " + "  ".join(f"{title:<24}" for _, title in labels))
     for row in curve:
         cells = [_interval(row.get(key), est["truth"]) for key, _ in labels]

@@ -325,7 +325,7 @@ def report(run: ReplayRun, shares: Sequence[float] = lift.SHARES) -> dict[str, A
         "signals": [row.__dict__ for row in signal_rows],
         "estimate": {"queue_stats": run.estimate, "truth": base},
         "estimate_curve": [
-            {"reviews": n, **{k: stats.get(k) for k in ("estimate", "audit_only", "windows")}}
+            {"reviews": n, **{k: stats.get(k) for k in ("estimate", "audit_only")}}
             for n, stats in run.estimates
         ],
         "second_reviews": run.second_reviews,

@@ -7,13 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import estimate
 from service.domain import OutputStatus
 from service.storage.repository import latest_verdicts
-from service.storage.tables import Output, Pick, Review, Selection
+from service.storage.tables import Output, Pick, Review
 
 
 class PopulationRow(NamedTuple):
@@ -72,28 +72,6 @@ def reviews_per_day(session: Session, *, queue: str, since: datetime) -> dict[st
         day = at.astimezone(UTC).date().isoformat()
         days[day] = days.get(day, 0) + 1
     return days
-
-
-def reviewed_picks(session: Session, *, queue: str) -> list[tuple[Pick, str, Selection]]:
-    """Every reviewed pick of a queue with its latest verdict and its selection run, for estimates."""
-    latest = latest_verdicts()
-    rows = session.execute(
-        select(Pick, latest.c.verdict, Selection)
-        .join(latest, latest.c.output_id == Pick.output_id)
-        .join(Selection, Selection.id == Pick.selection_id)
-        .where(Pick.queue == queue)
-    )
-    return [(p, v, s) for p, v, s in rows]
-
-
-def selection_progress(session: Session, *, queue: str) -> dict[str, tuple[int, int]]:
-    """Per selection run of a queue: how many picks it still has and how many were reviewed."""
-    rows = session.execute(
-        select(Pick.selection_id, func.count(), func.count(Pick.reviewed_at))
-        .where(Pick.queue == queue, Pick.selection_id.is_not(None))
-        .group_by(Pick.selection_id)
-    )
-    return {str(sid): (int(total), int(reviewed)) for sid, total, reviewed in rows}
 
 
 def as_output(row: PopulationRow) -> estimate.Output:

@@ -52,7 +52,7 @@ def release_stale_picks(
                 Pick.reviewed_at.is_(None),
                 Pick.picked_at < picked_before,
                 or_(Pick.claimed_until.is_(None), Pick.claimed_until < now),
-                in_routing(),
+                Pick.stratum != "audit",
             )
         )
     )

@@ -4,8 +4,6 @@ turned into an estimate with a 95% interval by ``core.estimate``)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from sqlalchemy.orm import Session
 
 from core import estimate
@@ -51,31 +49,12 @@ Population = list[population_repo.PopulationRow]
 
 
 def queue_stats(session: Session, *, queue: str, rows: Population | None = None) -> QueueStats:
-    """A queue's failure rate three ways: every review counted (``estimate``), from the audit
-    members alone, and Horvitz-Thompson over the selection runs whose picks are all reviewed
-    (``windows``).
+    """A queue's failure rate two ways: every review counted (``estimate``) and from the audit
+    members alone (``audit_only``).
     ``rows``: the queue's ``estimate_population`` when the caller has it already."""
     if rows is None:
         rows = population_repo.estimate_population(session, queue=queue)
     population = [as_output(row) for row in rows]
-    reviewed = population_repo.reviewed_picks(session, queue=queue)
-    progress = population_repo.selection_progress(session, queue=queue)
-    by_run: dict[str, list[estimate.ReviewedPick]] = defaultdict(list)
-    runs = {}
-    for pick, verdict, run in reviewed:
-        by_run[run.id].append(
-            estimate.ReviewedPick(
-                failed=verdict == "fail",
-                inclusion_probability=pick.inclusion_probability or 1.0,
-                stratum=pick.stratum,
-            )
-        )
-        runs[run.id] = run
-    # A run counts once all its picks are reviewed: an unreviewed certainty pick is an unknown.
-    complete = [rid for rid, (total, done) in progress.items() if total == done and rid in by_run]
-    parts = [
-        estimate.failure_rate(by_run[rid], runs[rid].window_size) for rid in complete if runs[rid].window_size
-    ]
     audit = estimate.audit_only(population)
     counted = [o for o in population if o.failed is not None]
     return QueueStats(
@@ -85,9 +64,9 @@ def queue_stats(session: Session, *, queue: str, rows: Population | None = None)
         failures=sum(bool(o.failed) for o in counted),
         estimate=rate_view(estimate.every_review(population)) if counted else None,
         audit_only=rate_view(audit) if audit else None,
-        windows=rate_view(estimate.combine(parts)) if parts else None,
-        runs_used=len(parts),
-        runs_pending=sum(1 for total, done in progress.values() if done < total),
+        windows=None,
+        runs_used=0,
+        runs_pending=0,
         junk=queues_repo.junk_counts(session, queue=queue),
         model=model_view(active) if (active := scorers.active_model_info(session, queue=queue)) else None,
     )

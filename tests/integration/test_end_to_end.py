@@ -27,7 +27,9 @@ XSS = '<script>alert("x")</script><img src=x onerror="alert(1)">'
 
 @pytest.fixture
 def server(fresh_db: Database, settings_for) -> Iterator[tuple[str, Settings]]:  # type: ignore[no-untyped-def]
-    settings = settings_for(fresh_db, queues=[QueueConfig(name="default", budget_per_day=10)], qc_share=0.0)
+    settings = settings_for(
+        fresh_db, queues=[QueueConfig(name="default", budget_per_day=10, audit_share=0.0)], qc_share=0.0
+    )
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)

@@ -69,7 +69,7 @@ def backend() -> str:
 def test_new_items_and_a_spent_budget_are_announced_once_each(
     fresh_db: Database, settings_for, receiver: Receiver
 ) -> None:  # type: ignore[no-untyped-def]
-    queue = QueueConfig(name="support", budget_per_day=6, webhook_url=receiver.url)
+    queue = QueueConfig(name="support", budget_per_day=6, audit_share=0.0, webhook_url=receiver.url)
     settings = settings_for(fresh_db, queues=[queue], score_batch_size=16, public_url="https://rr.example")
     enqueue(settings, ingest(fresh_db, 30)[:1])
     run_worker(settings, burst=True)
@@ -90,7 +90,7 @@ def test_a_hanging_webhook_is_cut_off_and_retried_without_holding_up_selection(
 ) -> None:  # type: ignore[no-untyped-def]
     hanging = Receiver(delay=5.0)
     try:
-        queue = QueueConfig(name="support", budget_per_day=4, webhook_url=hanging.url)
+        queue = QueueConfig(name="support", budget_per_day=4, audit_share=0.0, webhook_url=hanging.url)
         settings = settings_for(fresh_db, queues=[queue], score_batch_size=16, webhook_timeout_seconds=0.5)
         enqueue(settings, ingest(fresh_db, 20)[:1])
         started = time.monotonic()

@@ -1,4 +1,4 @@
-"""The audit estimate of a window's failure rate: unbiased, ~95% intervals, sane at the edges."""
+"""The queue's failure-rate estimate: every review counted, unbiased as routing empties the rest, ~95% intervals."""
 
 from __future__ import annotations
 
@@ -10,12 +10,9 @@ import pytest
 from core.estimate import (
     Estimate,
     Output,
-    ReviewedPick,
     audit_only,
     audits_needed,
-    combine,
     every_review,
-    failure_rate,
     wilson,
 )
 
@@ -26,106 +23,6 @@ def population(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     score = rng.uniform(size=n)
     failed = rng.uniform(size=n) < 0.05 + 0.4 * score**3
     return score, failed
-
-
-def one_design(
-    failed: np.ndarray, order: np.ndarray, picks: int, audit: int, rng: np.random.Generator
-) -> list[ReviewedPick]:
-    """Top ``picks`` deterministically, then a simple random sample of ``audit`` from the rest."""
-    rest = order[picks:]
-    drawn = rng.choice(rest, size=audit, replace=False)
-    reviews = [ReviewedPick(bool(failed[i]), 1.0, "uncertain") for i in order[:picks]]
-    return reviews + [ReviewedPick(bool(failed[i]), audit / len(rest), "audit") for i in drawn]
-
-
-def test_audit_estimate_is_unbiased_over_many_draws() -> None:
-    score, failed = population(3000, seed=1)
-    order = np.argsort(-score)
-    rng = np.random.default_rng(2)
-    # Wilson's coverage swings a point or two with the exact audit size: average over a range of them
-    estimates = [
-        failure_rate(one_design(failed, order, 150, int(rng.integers(20, 61)), rng), len(failed))
-        for _ in range(4000)
-    ]
-    truth = failed.mean()
-    rates = np.array([e.rate for e in estimates])
-    assert abs(rates.mean() - truth) < 0.002
-    coverage = np.mean([e.covers(truth) for e in estimates])
-    assert 0.93 <= coverage <= 0.97
-
-
-def test_census_of_the_rest_gives_the_exact_rate() -> None:
-    reviews = [ReviewedPick(True, 1.0, "uncertain")] * 3 + [
-        ReviewedPick(i < 2, 1.0, "audit") for i in range(7)
-    ]
-    e = failure_rate(reviews, 10)
-    assert e.rate == e.low == e.high == pytest.approx(0.5)
-
-
-def test_audit_without_failures_still_bounds_the_rate_above_what_is_known() -> None:
-    reviews = [ReviewedPick(True, 1.0, "uncertain")] * 10 + [ReviewedPick(False, 20 / 990, "audit")] * 20
-    e = failure_rate(reviews, 1000)
-    assert e.rate == pytest.approx(0.01)
-    assert e.low == pytest.approx(0.01)
-    assert 0.1 < e.high < 0.2  # ~ the rule of three on 20 draws, scaled to the rest
-
-
-def test_audit_of_only_failures_leaves_room_below() -> None:
-    e = failure_rate([ReviewedPick(True, 0.1, "audit")] * 10, 100)
-    assert e.rate == pytest.approx(1.0)
-    assert e.high == pytest.approx(1.0)
-    assert e.low < 0.8
-
-
-def test_junk_is_left_out_of_the_window() -> None:
-    reviews = [ReviewedPick(True, 1.0, "uncertain")] * 5 + [ReviewedPick(False, 1.0, "audit")] * 5
-    e = failure_rate(reviews, 30, junk=20)
-    assert (e.window, e.rate, e.low, e.high) == (10, 0.5, 0.5, 0.5)
-
-
-def test_window_without_an_audit_reports_only_what_it_knows() -> None:
-    e = failure_rate([ReviewedPick(True, 1.0, "uncertain")] * 4, 10)
-    assert (e.rate, e.low, e.high) == (0.4, 0.4, 1.0)
-    assert "bounds only" in e.method
-
-
-def test_more_reviews_than_the_window_holds_is_a_caller_error() -> None:
-    with pytest.raises(ValueError, match="do not fit"):
-        failure_rate([ReviewedPick(True, 1.0, "uncertain")] * 4, 5, junk=2)
-    with pytest.raises(ValueError, match="inclusion"):
-        failure_rate([ReviewedPick(True, 0.0, "audit")], 5)
-
-
-def test_rounds_over_disjoint_windows_combine_by_summing_totals() -> None:
-    a = failure_rate(
-        [ReviewedPick(True, 1.0, "uncertain")] * 2
-        + [ReviewedPick(True, 0.1, "audit")] * 4
-        + [ReviewedPick(False, 0.1, "audit")] * 6,
-        102,
-    )
-    b = failure_rate([ReviewedPick(False, 0.05, "audit")] * 10, 200)
-    both = combine([a, b])
-    assert both.window == 302
-    assert both.rate == pytest.approx((a.rate * 102 + b.rate * 200) / 302)
-    assert (both.n_audit, both.n_reviews) == (20, 22)
-    assert both.low < both.rate < both.high
-    assert combine([a]) == a
-
-
-def test_combined_windows_cover_the_truth_about_95_percent_of_the_time() -> None:
-    windows = [population(n, seed) for n, seed in ((800, 4), (1500, 5), (1200, 6))]
-    orders = [np.argsort(-s) for s, _ in windows]
-    truth = sum(f.sum() for _, f in windows) / sum(len(f) for _, f in windows)
-    rng = np.random.default_rng(7)
-    estimates: list[Estimate] = []
-    for _ in range(3000):
-        parts = [
-            failure_rate(one_design(f, order, len(f) // 20, len(f) // 50, rng), len(f))
-            for (_, f), order in zip(windows, orders, strict=True)
-        ]
-        estimates.append(combine(parts))
-    assert abs(np.mean([e.rate for e in estimates]) - truth) < 0.002
-    assert 0.93 <= np.mean([e.covers(truth) for e in estimates]) <= 0.97
 
 
 # --- every review counts -------------------------------------------------------------------------

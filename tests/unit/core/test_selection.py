@@ -10,7 +10,7 @@ from core.budget import open_slots
 from core.candidates import Candidate, SelectionParams
 from core.reasons import evidence_text, neighbour_evidence, ordinal, percentile_text, reason_for
 from core.scoring import SIGNALS
-from core.selection import audit_size, select
+from core.selection import select
 
 
 @pytest.mark.parametrize(
@@ -133,8 +133,10 @@ def test_reason_says_why_it_was_picked_before_the_evidence() -> None:
     "slots, share, expected",
     [(0, 0.1, 0), (1, 0.1, 0), (2, 0.1, 1), (10, 0.1, 1), (200, 0.1, 20), (50, 0.0, 0)],
 )
-def test_audit_takes_its_share_of_the_slots_and_at_least_one(slots: int, share: float, expected: int) -> None:
-    assert audit_size(slots, share) == expected
+def test_the_audit_takes_its_share_of_the_budget_and_at_least_one(
+    slots: int, share: float, expected: int
+) -> None:
+    assert budget.routing_budget(slots, share) == slots - expected
 
 
 def test_a_refusal_is_named_in_the_reason() -> None:
@@ -176,11 +178,11 @@ def test_what_the_most_similar_reviewed_outputs_say_when_one_failed() -> None:
 
 
 def test_a_target_width_raises_the_audit_share_as_far_as_the_missing_reviews_need() -> None:
-    assert budget.audit_share_for(0.1, slots=50, needed=0, cap=0.5) == 0.1
-    assert budget.audit_share_for(0.1, slots=50, needed=10, cap=0.5) == pytest.approx(0.2)
-    assert budget.audit_share_for(0.1, slots=50, needed=400, cap=0.5) == 0.5
-    assert budget.audit_share_for(0.1, slots=50, needed=2, cap=0.5) == 0.1  # never below the base
-    assert budget.audit_share_for(0.3, slots=0, needed=40, cap=0.5) == 0.3
+    assert budget.audit_share_for(0.1, reviews=50, needed=0, cap=0.5) == 0.1
+    assert budget.audit_share_for(0.1, reviews=50, needed=10, cap=0.5) == pytest.approx(0.2)
+    assert budget.audit_share_for(0.1, reviews=50, needed=400, cap=0.5) == 0.5
+    assert budget.audit_share_for(0.1, reviews=50, needed=2, cap=0.5) == 0.1  # never below the base
+    assert budget.audit_share_for(0.3, reviews=0, needed=40, cap=0.5) == 0.3
 
 
 def test_routing_chooses_audit_members_like_candidates_blind_to_the_audit() -> None:
@@ -195,6 +197,6 @@ def test_routing_chooses_audit_members_like_candidates_blind_to_the_audit() -> N
         seen, slots=10, params=SelectionParams(audit_share=0.2), rng=np.random.default_rng(0), drawn=drawn
     )
     routed = [p.output_id for p in result.picks if p.stratum != "audit" or p.routed]
-    assert routed == ["m-high", *(f"c{i}" for i in range(59, 52, -1))]  # 10 slots less 2 audit turns
+    assert routed == ["m-high", *(f"c{i}" for i in range(59, 50, -1))]  # the 10 slots are routing's
     (member,) = [p for p in result.picks if p.stratum == "audit"]
     assert member.output_id == "m-high" and member.routed and member.reason.endswith("random audit too")

@@ -189,17 +189,17 @@ def test_the_audit_draws_every_fresh_output_alike_before_routing_looks() -> None
         assert all(p.inclusion_probability == pytest.approx(0.3) for p in audit)
         assert all(p.routed == (p.output_id in routed) for p in audit)
         counts.update(p.output_id for p in audit)
-    assert deterministic == [f"o{i}" for i in range(29, 22, -1)]  # 10 slots less the audit's 3 turns
+    assert deterministic == [f"o{i}" for i in range(29, 19, -1)]  # the 10 slots are routing's
     # every output, routed or not, is a member 30% of the time: 3000 draws, standard error 0.008
     assert set(counts) == {c.output_id for c in window}
     assert all(abs(counts[c.output_id] / runs - 0.3) < 0.04 for c in window)
 
 
-def test_only_fresh_outputs_are_drawn_and_the_audit_keeps_its_turns_out_of_routing() -> None:
+def test_only_fresh_outputs_are_drawn_and_members_take_no_routing_slot() -> None:
     window = [Candidate(f"o{i}", None if i % 2 else 0.5, prompt=f"q{i}", response=f"r{i}") for i in range(20)]
     seen = [dataclasses.replace(c, fresh=False) for c in window]
     selection = _select(seen, slots=6, params=SelectionParams(audit_share=0.5))
-    assert Counter(p.stratum for p in selection.picks) == {"uncertain": 3}  # 6 slots, 3 kept for audit turns
+    assert Counter(p.stratum for p in selection.picks) == {"uncertain": 6}  # seen before: no draw
     unscored = [Candidate(f"u{i}", None, prompt=f"q{i}", response=f"r{i}") for i in range(20)]
     audit = _select(unscored, slots=4, params=SelectionParams(audit_share=0.5)).picks
     assert audit and all(p.stratum == "audit" and not p.routed for p in audit)
@@ -245,13 +245,13 @@ def test_every_pick_has_a_readable_reason() -> None:
 
 def test_without_vectors_the_highest_scores_are_picked() -> None:
     window = [Candidate(f"o{i}", i / 40, prompt=f"q{i}", response=f"r{i}") for i in range(40)]
-    selection = _select(window, slots=10, params=SelectionParams())
-    fixed = [p for p in selection.picks if p.stratum != "audit"]
-    assert [p.output_id for p in fixed] == [f"o{i}" for i in range(39, 30, -1)]
+    selection = _select(window, slots=10, params=NO_AUDIT)
+    fixed = selection.picks
+    assert [p.output_id for p in fixed] == [f"o{i}" for i in range(39, 29, -1)]
     assert all(
         p.stratum == "uncertain" and p.cluster is None and p.inclusion_probability == 1.0 for p in fixed
     )
-    assert "among the 9 highest scores" in fixed[0].reason
+    assert "among the 10 highest scores" in fixed[0].reason
     assert (selection.clusters, selection.noise, selection.outliers) == (0, 0, [])
 
 
