@@ -1,4 +1,4 @@
-"""The queue's failure-rate estimate: every review counted, unbiased as routing empties the rest, ~95% intervals."""
+"""The queue's failure-rate estimate: every review counted, unbiased as routing empties the rest."""
 
 from __future__ import annotations
 
