@@ -74,6 +74,7 @@ def train_scorer(queue: str = "default", force: bool = False) -> str | None:
         if not ready:
             return None
         rows = scorers.training_rows(session, queue=queue, limit=settings.training_limit)
+        sampled = scorers.sampled_members(session, queue=queue)
         traffic = scorers.recent_traffic(session, queue=queue, limit=settings.model_pool)
         recent = [s for s, _ in repo.recent_signals(session, limit=settings.reference_window)]
     signals = [r[0] for r in rows]
@@ -125,7 +126,12 @@ def train_scorer(queue: str = "default", force: bool = False) -> str | None:
     )
     if use:
         rt.models[queue] = model
-        _rescore_waiting(rt, queue, lambda outputs, vectors: _learned_scores(model, outputs, vectors))
+        blind = _without_sampled(rows, traffic, model) if sampled else model
+        _rescore_waiting(
+            rt,
+            queue,
+            lambda outputs, vectors: _learned_scores(model, outputs, vectors, blind=blind, sampled=sampled),
+        )
     elif was_active is not None:
         rt.models.pop(queue, None)
         _rescore_waiting(rt, queue, lambda outputs, _: _coldstart_rescores(outputs, recent, params))
@@ -141,12 +147,51 @@ def train_scorer(queue: str = "default", force: bool = False) -> str | None:
 Rescored = list[tuple[float, list[dict[str, Any]]]]
 
 
-def _learned_scores(model: learned.LearnedModel, outputs: Sequence[Output], vectors: np.ndarray) -> Rescored:
+def _learned_scores(
+    model: learned.LearnedModel,
+    outputs: Sequence[Output],
+    vectors: np.ndarray,
+    *,
+    blind: learned.LearnedModel | None = None,
+    sampled: set[str] | frozenset[str] = frozenset(),
+) -> Rescored:
+    """Scores under ``model``; sampled audit members (ids in ``sampled``) under ``blind``, a model
+    that never saw their verdicts, so routing chooses among them without knowing them."""
     p_fail, reasons = model.score([o.signals or {} for o in outputs], vectors)
-    return [
+    scored = [
         (float(p), [*(d for d in (output.drivers or []) if "flag" in d), *why])
         for output, p, why in zip(outputs, p_fail, reasons, strict=True)
     ]
+    mine = [i for i, o in enumerate(outputs) if o.id in sampled]
+    if blind is not None and blind is not model and mine:
+        p_blind, _ = blind.score([outputs[i].signals or {} for i in mine], vectors[mine])
+        for i, p in zip(mine, p_blind.tolist(), strict=True):
+            scored[i] = (float(p), scored[i][1])
+    return scored
+
+
+def _without_sampled(
+    rows: Sequence[tuple[Any, ...]], traffic: Sequence[tuple[Any, bytes]], model: learned.LearnedModel
+) -> learned.LearnedModel:
+    """The model trained again without the sampled audit members' verdicts: their routing scores
+    must not know them, or routing would pick their failures out of the sample (measured: through
+    a 4,507-output replay the estimate ran about 4 points low). Falls back on ``model`` when too
+    few labels are left."""
+    kept = [r for r in rows if not r[4]]
+    vectors = _vectors([r[1] for r in kept])
+    pool_vectors = _vectors([e for _, e in traffic]) if vectors is not None else None
+    try:
+        return learned.train(
+            [r[0] for r in kept],
+            vectors,
+            [r[2] for r in kept],
+            learned.review_weights([r[3] for r in kept]),
+            pool_embeddings=pool_vectors,
+            pool_rows=[s for s, _ in traffic] if pool_vectors is not None else None,
+            version=f"{model.version}-blind",
+        )
+    except learned.NotEnoughLabels:
+        return model
 
 
 def _coldstart_rescores(
