@@ -123,7 +123,7 @@ def queue_item(pick: Pick, output: Output) -> QueueItem:
         score=pick.score,
         reason=pick.reason,
         stratum=pick.stratum,
-        routed=pick.stratum != "audit" or pick.routed_at is not None,
+        routed=pick.in_routing,
         inclusion_probability=pick.inclusion_probability,
         cluster=pick.cluster,
         duplicates=len(pick.duplicates or []),

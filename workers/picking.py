@@ -119,14 +119,26 @@ def select_queue(queue_name: str) -> int:
             picked_before=now - timedelta(hours=settings.stale_pick_hours),
             now=now,
         )
-        shift = queues_repo.traffic_drift(session, settings, queue=config.name)
-        needed = audits_wanted(session, config)
-        params = params_for(settings, config, drifting=shift is not None and shift.drifted, needed=needed)
-        routing_budget = budget.routing_budget(config.budget_per_day, params.audit_share)
         picked_today = queues_repo.count_picked_since(
             session, queue=config.name, since=budget.start_of_day(now)
         )
         waiting = queues_repo.count_waiting(session, queue=config.name)
+        # A raised audit share only leaves routing less: with no slot at the queue's own share there
+        # is nothing to select, and the drift test and the estimate need not run.
+        if (
+            budget.open_slots(
+                budget_per_day=budget.routing_budget(config.budget_per_day, config.audit_share),
+                picked_today=picked_today,
+                backlog_limit=config.backlog_limit,
+                waiting=waiting,
+            )
+            <= 0
+        ):
+            return 0
+        shift = queues_repo.traffic_drift(session, settings, queue=config.name)
+        needed = audits_wanted(session, config)
+        params = params_for(settings, config, drifting=shift is not None and shift.drifted, needed=needed)
+        routing_budget = budget.routing_budget(config.budget_per_day, params.audit_share)
         slots = budget.open_slots(
             budget_per_day=routing_budget,
             picked_today=picked_today,

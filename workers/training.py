@@ -74,9 +74,10 @@ def train_scorer(queue: str = "default", force: bool = False) -> str | None:
         if not ready:
             return None
         rows = scorers.training_rows(session, queue=queue, limit=settings.training_limit)
-        sampled = scorers.sampled_members(session, queue=queue)
         traffic = scorers.recent_traffic(session, queue=queue, limit=settings.model_pool)
         recent = [s for s, _ in repo.recent_signals(session, limit=settings.reference_window)]
+    # Sampled members the model trains on must not be rescored by it (older ones it never saw are).
+    sampled = {r[5] for r in rows if r[4]}
     signals = [r[0] for r in rows]
     failed = [r[2] for r in rows]
     weights = learned.review_weights([r[3] for r in rows])

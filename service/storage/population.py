@@ -79,7 +79,7 @@ def as_output(row: PopulationRow) -> estimate.Output:
     return estimate.Output(
         failed=None if row.verdict is None else row.verdict == "fail",
         audit=row.stratum == "audit",
-        routed=row.stratum is not None and (row.stratum != "audit" or row.routed),
+        routed=row.stratum is not None and (row.stratum != "audit" or row.routed),  # Pick.in_routing
         passed=row.passed,
         inclusion_probability=row.inclusion_probability or 1.0,
     )

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, load_only
 
 from core import drift
@@ -155,31 +155,13 @@ def add_selection(
     return row
 
 
-def in_routing() -> ColumnElement[bool]:
-    """Picks routing chose (audit members it chose included), as against the audit's members waiting
-    for the audit's turn, which the budget and the backlog do not count."""
-    return or_(Pick.stratum != "audit", Pick.routed_at.is_not(None))
-
-
 def count_waiting(session: Session, *, queue: str) -> int:
     """Items routing picked into a queue and not reviewed yet (the backlog)."""
     return (
         session.scalar(
             select(func.count())
             .select_from(Pick)
-            .where(Pick.queue == queue, Pick.reviewed_at.is_(None), in_routing())
-        )
-        or 0
-    )
-
-
-def count_audit_waiting(session: Session, *, queue: str) -> int:
-    """The audit's members waiting for the audit's turn."""
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(Pick)
-            .where(Pick.queue == queue, Pick.reviewed_at.is_(None), ~in_routing())
+            .where(Pick.queue == queue, Pick.reviewed_at.is_(None), Pick.in_routing)
         )
         or 0
     )
@@ -191,7 +173,7 @@ def count_picked_since(session: Session, *, queue: str, since: datetime) -> int:
         session.scalar(
             select(func.count())
             .select_from(Pick)
-            .where(Pick.queue == queue, Pick.picked_at >= since, in_routing())
+            .where(Pick.queue == queue, Pick.picked_at >= since, Pick.in_routing)
         )
         or 0
     )

@@ -25,7 +25,6 @@ from service.errors import Conflict, NotFound
 from service.storage import filters
 from service.storage.filters import ItemFilter
 from service.storage.history import add_review
-from service.storage.queues import in_routing
 from service.storage.repository import get_output
 from service.storage.tables import Output, Pick, Review, Skip, User
 
@@ -182,8 +181,8 @@ def claim_next(
         .order_by(Pick.reviewed_at)
     )
     unreviewed = select(Pick.id).where(*base, Pick.reviewed_at.is_(None), _free_for(user_id, now))
-    routed = unreviewed.where(in_routing()).order_by(_rank().desc(), Pick.picked_at, Pick.id)
-    audit = unreviewed.where(~in_routing()).order_by(
+    routed = unreviewed.where(Pick.in_routing).order_by(_rank().desc(), Pick.picked_at, Pick.id)
+    audit = unreviewed.where(~Pick.in_routing).order_by(
         Pick.queue_rank.desc().nulls_last(), Pick.picked_at, Pick.id
     )
     if current is not None and current.reviewed_at is None:

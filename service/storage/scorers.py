@@ -97,11 +97,11 @@ def activate_model(
 
 def training_rows(
     session: Session, *, queue: str, limit: int
-) -> list[tuple[dict[str, float | None], bytes | None, bool, float | None, bool]]:
+) -> list[tuple[dict[str, float | None], bytes | None, bool, float | None, bool, str]]:
     """A queue's reviewed outputs, newest first: signals, embedding, whether the latest verdict was
     fail, the inclusion probability of the pick that brought it to a reviewer (None if unknown),
-    and whether it is a *sampled* audit member (reviewed, routing has not passed it: its verdict
-    stands for the part of the traffic routing has not reached)."""
+    whether it is a *sampled* audit member (reviewed, routing has not passed it: its verdict
+    stands for the part of the traffic routing has not reached), and its id."""
     latest = latest_verdicts()
     rows = session.execute(
         select(
@@ -111,6 +111,7 @@ def training_rows(
             Pick.inclusion_probability,
             Pick.stratum,
             Pick.passed_at,
+            Output.id,
         )
         .join(latest, latest.c.output_id == Output.id)
         .outerjoin(Pick, Pick.output_id == Output.id)
@@ -119,23 +120,9 @@ def training_rows(
         .limit(limit)
     )
     return [
-        (signals or {}, embedding, verdict == "fail", p, stratum == "audit" and passed is None)
-        for signals, embedding, verdict, p, stratum, passed in rows
+        (signals or {}, embedding, verdict == "fail", p, stratum == "audit" and passed is None, oid)
+        for signals, embedding, verdict, p, stratum, passed, oid in rows
     ]
-
-
-def sampled_members(session: Session, *, queue: str) -> set[str]:
-    """Ids of the queue's sampled audit members: reviewed, and not passed by routing."""
-    return set(
-        session.scalars(
-            select(Pick.output_id).where(
-                Pick.queue == queue,
-                Pick.stratum == "audit",
-                Pick.reviewed_at.is_not(None),
-                Pick.passed_at.is_(None),
-            )
-        )
-    )
 
 
 def count_reviewed(session: Session, *, queue: str) -> int:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    or_,
 )
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -104,6 +105,18 @@ class Pick(Base):
     # An audit pick routing chose too (blind to the audit), and when its score order reached it.
     routed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     passed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @hybrid_property
+    def in_routing(self) -> bool:
+        """Routing chose it (an audit member it chose too), as against an audit member waiting for
+        the audit's turn; usable in a query as ``Pick.in_routing``."""
+        return self.stratum != "audit" or self.routed_at is not None
+
+    @in_routing.inplace.expression
+    @classmethod
+    def _in_routing_expression(cls) -> ColumnElement[bool]:
+        return or_(cls.stratum != "audit", cls.routed_at.is_not(None))
+
     # A reviewer's lease on the item: nobody else is shown it until it runs out.
     claimed_by: Mapped[str | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL", name="fk_picks_claimed_by")

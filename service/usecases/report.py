@@ -26,8 +26,9 @@ from service.settings import Settings
 from service.storage import population as population_repo
 from service.storage import queues as queues_repo
 from service.storage import scorers
+from service.storage.population import as_output
 from service.storage.tables import utcnow
-from service.usecases.queues import as_output, queue_stats
+from service.usecases.queues import queue_stats
 from service.views import rate_view
 
 #: Days of reviewer throughput shown.

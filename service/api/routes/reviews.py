@@ -3,14 +3,17 @@ reviewer's own work."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
+from sqlalchemy.orm import Session
 
 from service.deps import ReviewerDep, SessionDep, SettingsDep
 from service.domain import ReviewIn, ReviewView, Verdict
 from service.domain_workbench import MyWork, VerdictIn
 from service.followups import after_commit_review
+from service.storage.tables import Review
 from service.usecases import my_work, workbench
 from service.views import review_view
 
@@ -27,23 +30,27 @@ def submitted(review_in: ReviewIn) -> VerdictIn:
     )
 
 
+def stored(session: Session, request: Request, write: Callable[[], Review]) -> ReviewView:
+    """Store a verdict with ``write`` in one transaction, then run what follows a committed review."""
+    with session.begin():
+        view = review_view(write())
+    after_commit_review(request, view.queue, view.verdict.value)
+    return view
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ReviewView)
 def post_review(
     review_in: ReviewIn, principal: ReviewerDep, session: SessionDep, settings: SettingsDep, request: Request
 ) -> ReviewView:
     """Record a verdict (pass or fail) with failure categories from the taxonomy, a corrected
     response and a note. Refused (409) while another reviewer holds the item's claim."""
-    with session.begin():
-        review = workbench.record(
-            session,
-            settings,
-            principal,
-            output_id=review_in.output_id,
-            submitted=submitted(review_in),
-        )
-        view = review_view(review)
-    after_commit_review(request, view.queue, view.verdict.value)
-    return view
+    return stored(
+        session,
+        request,
+        lambda: workbench.record(
+            session, settings, principal, output_id=review_in.output_id, submitted=submitted(review_in)
+        ),
+    )
 
 
 @router.post("/undo", response_model=ReviewView)
@@ -61,17 +68,13 @@ def revise_review(
     """Revise an output's verdict: a new review of kind `revision` that is the verdict from now on;
     the one it replaces stays in the output's history. Only a reviewer who gave one of the output's
     verdicts, or an admin, may revise it (403); an output with no verdict yet is refused (409)."""
-    with session.begin():
-        review = my_work.revise(
-            session,
-            settings,
-            principal,
-            output_id=review_in.output_id,
-            submitted=submitted(review_in),
-        )
-        view = review_view(review)
-    after_commit_review(request, view.queue, view.verdict.value)
-    return view
+    return stored(
+        session,
+        request,
+        lambda: my_work.revise(
+            session, settings, principal, output_id=review_in.output_id, submitted=submitted(review_in)
+        ),
+    )
 
 
 @router.get("/mine", response_model=MyWork)

@@ -11,7 +11,7 @@ from workers.training import _learned_scores, _without_sampled
 
 def reviews(
     n: int, seed: int
-) -> tuple[list[tuple[dict, bytes, bool, float, bool]], list[tuple[dict, bytes]]]:
+) -> tuple[list[tuple[dict, bytes, bool, float, bool, str]], list[tuple[dict, bytes]]]:
     """Reviews where ``length`` says a little about failure, plus 30 sampled members that all failed
     and carry a quirk nothing else has: a model that saw them learns the quirk."""
     rng = np.random.default_rng(seed)
