@@ -3,6 +3,7 @@ worth a selection run."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 
@@ -45,3 +46,13 @@ def routing_budget(budget_per_day: int, audit_share: float) -> int:
         return max(budget_per_day, 0)
     a = round(audit_share * budget_per_day)
     return budget_per_day - min(budget_per_day, max(a, 1) if budget_per_day >= 2 else a)
+
+
+def audit_turn(reviewed: int, share: float) -> bool:
+    """Whether the review after ``reviewed`` others today is the audit's: turns come round so that
+    ``share`` of the day's reviews are the audit's at every point (every tenth at 10%; at 37%, 37 of
+    each hundred, evenly spread), never more than one review early or late."""
+    if share <= 0:
+        return False
+    eps = 1e-9
+    return math.floor((reviewed + 1) * share + eps) > math.floor(reviewed * share + eps)

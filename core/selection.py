@@ -269,6 +269,20 @@ def draw_audit(fresh: Sequence[Candidate], rate: float, rng: np.random.Generator
     return [c for c, d in zip(fresh, drawn.tolist(), strict=True) if d]
 
 
+def top_up_audit(rates: Sequence[float], share: float, rng: np.random.Generator) -> list[bool]:
+    """Raise the audit's rate of outputs routing has not chosen from theirs (``rates``) to ``share``:
+    each of them that is not a member yet joins with probability ``(share - rate) / (1 - rate)``,
+    so that, with the first draw, each is a member with probability ``share``. Which outputs qualify
+    (routing has not chosen them) does not depend on their draws, since routing is blind to the
+    audit, so members and non-members alike now stand at ``share`` and the sample stays uniform
+    within each rate. True where an output joins."""
+    if not rates:
+        return []
+    r = np.clip(np.asarray(rates, dtype=float), 0.0, 1.0)
+    joins = np.where(r < 1.0, (share - r) / np.maximum(1.0 - r, 1e-12), 0.0)
+    return (rng.uniform(size=len(r)) < np.clip(joins, 0.0, 1.0)).tolist()
+
+
 def _as_audit(pick: PickDecision, probability: float) -> PickDecision:
     """Routing chose an audit member: routing's pick, still the audit's member."""
     return PickDecision(

@@ -96,6 +96,7 @@ def queue_page(
         {
             "queue": queue_view(session, config),
             "total": total,
+            "audit_waiting": queues_repo.count_audit_waiting(session, queue=config.name),
             "items": items,
             "done": bool(done),
             "item_filter": item_filter,

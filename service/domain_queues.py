@@ -49,6 +49,11 @@ class QueueItems(BaseModel):
     queue: str
     total: int
     items: list[QueueItem]
+    audit_waiting: int = Field(
+        default=0,
+        description="Audit members waiting for the audit's turns. They are not listed: claims serve "
+        "them at those turns, in a random order, so that the reviewed ones stay a random sample.",
+    )
 
 
 class RateView(BaseModel):

@@ -17,6 +17,7 @@ from core.candidates import Candidate, SelectionParams
 from core.reasons import neighbour_evidence
 from service import queueing
 from service.settings import QueueConfig, Settings
+from service.storage import audit as audit_repo
 from service.storage import population as population_repo
 from service.storage import queues as queues_repo
 from service.storage import repository as repo
@@ -29,14 +30,21 @@ log = logging.getLogger(__name__)
 
 
 def params_for(
-    settings: Settings, config: QueueConfig, *, drifting: bool = False, needed: int = 0
+    settings: Settings,
+    config: QueueConfig,
+    *,
+    drifting: bool = False,
+    needed: int = 0,
+    pace: int | None = None,
 ) -> SelectionParams:
     """The queue's selection parameters: while its traffic drifts, a larger audit (if configured);
     while ``needed`` more audit reviews are wanted for its ``target_width``, as much more of a day's
-    budget as they need (up to ``max_audit_share``)."""
+    reviews as they need (up to ``max_audit_share``): of ``pace``, the reviews of the last 24 hours
+    when there were any and fewer than the budget, else of the budget."""
     audit_share = max(config.audit_share, settings.drift_audit_share) if drifting else config.audit_share
     cap = max(settings.max_audit_share, audit_share)
-    audit_share = budget.audit_share_for(audit_share, reviews=config.budget_per_day, needed=needed, cap=cap)
+    day = min(config.budget_per_day, pace) if pace else config.budget_per_day
+    audit_share = budget.audit_share_for(audit_share, reviews=day, needed=needed, cap=cap)
     return SelectionParams(
         audit_share=audit_share,
         explore_share=config.explore_share,
@@ -137,7 +145,14 @@ def select_queue(queue_name: str) -> int:
             return 0
         shift = queues_repo.traffic_drift(session, settings, queue=config.name)
         needed = audits_wanted(session, config)
-        params = params_for(settings, config, drifting=shift is not None and shift.drifted, needed=needed)
+        pace = (
+            population_repo.reviews_since(session, queue=config.name, since=now - timedelta(days=1))
+            if needed
+            else None
+        )
+        params = params_for(
+            settings, config, drifting=shift is not None and shift.drifted, needed=needed, pace=pace
+        )
         routing_budget = budget.routing_budget(config.budget_per_day, params.audit_share)
         slots = budget.open_slots(
             budget_per_day=routing_budget,
@@ -240,6 +255,16 @@ def select_queue(queue_name: str) -> int:
                 routed_at=now if pick.routed else None,
             )
         queues_repo.mark_exposed(session, output_ids=fresh, audit_rate=params.audit_share)
+        if needed:  # the outputs already seen, at the raised share too: a backlog can buy its width
+            joined = audit_repo.top_up(
+                session, queue=config.name, share=params.audit_share, selection_id=run.id, rng=rng
+            )
+            if joined:
+                log.info(
+                    "queue %s: %d outputs seen before joined the audit at its raised share",
+                    config.name,
+                    joined,
+                )
     log.info("queue %s: %d picked, %d junk, %d clusters", queue_name, added, junk, result.clusters)
     outcome = notifications.Selected(
         queue=config.name,

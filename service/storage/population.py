@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import estimate
@@ -72,6 +72,16 @@ def reviews_per_day(session: Session, *, queue: str, since: datetime) -> dict[st
         day = at.astimezone(UTC).date().isoformat()
         days[day] = days.get(day, 0) + 1
     return days
+
+
+def reviews_since(session: Session, *, queue: str, since: datetime) -> int:
+    """Verdicts given in this queue since ``since``: its reviewers' pace."""
+    return (
+        session.scalar(
+            select(func.count()).select_from(Review).where(Review.queue == queue, Review.created_at >= since)
+        )
+        or 0
+    )
 
 
 def as_output(row: PopulationRow) -> estimate.Output:

@@ -307,9 +307,16 @@ def pick_for(session: Session, *, output_id: str) -> Pick | None:
 def waiting_items(
     session: Session, *, queue: str, limit: int, offset: int, item_filter: ItemFilter | None = None
 ) -> tuple[int, list[tuple[Pick, Output]]]:
-    """The unreviewed items of a queue (that the filter keeps), highest score first, and how many
-    there are in all."""
-    waiting = and_(Pick.queue == queue, Pick.reviewed_at.is_(None), *filters.conditions(session, item_filter))
+    """The unreviewed items routing chose for a queue (that the filter keeps), highest score first,
+    and how many there are in all. Audit members waiting for the audit's turns are not listed: a
+    reviewer opening them from a list, by score or by filter, would make the reviewed members a
+    chosen part of the audit instead of a random one (``count_audit_waiting`` says how many wait)."""
+    waiting = and_(
+        Pick.queue == queue,
+        Pick.reviewed_at.is_(None),
+        Pick.in_routing,
+        *filters.conditions(session, item_filter),
+    )
     total = session.scalar(select(func.count()).select_from(Pick).where(waiting)) or 0
     rows = session.execute(
         select(Pick, Output)
@@ -323,6 +330,18 @@ def waiting_items(
         .offset(offset)
     )
     return total, [(p, o) for p, o in rows]
+
+
+def count_audit_waiting(session: Session, *, queue: str) -> int:
+    """The queue's audit members routing has not chosen that wait for the audit's turns."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Pick)
+            .where(Pick.queue == queue, Pick.reviewed_at.is_(None), ~Pick.in_routing)
+        )
+        or 0
+    )
 
 
 def cluster_members(session: Session, *, pick: Pick, limit: int) -> list[tuple[str, str, float | None]]:

@@ -17,7 +17,7 @@ from typing import Literal
 from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from core.budget import start_of_day
+from core.budget import audit_turn, start_of_day
 from core.reviews import QCState, ReviewKind
 from service.domain import OutputStatus
 from service.domain_workbench import VerdictIn
@@ -144,19 +144,17 @@ def claim_next(
     now: datetime,
     lease: timedelta,
     after: str | None = None,
-    audit_every: int = 0,
+    audit_share: float = 0.0,
     item_filter: ItemFilter | None = None,
 ) -> Pick | None:
     """Claim the next item this reviewer should see: a lease they already hold, then items waiting
     for a blind second verdict (oldest first), then unreviewed items, most likely failures first,
-    except that every ``audit_every``-th first review of the queue today is an audit pick, in the
-    audit's random order (``selection.review_ranks``): the audit is reviewed at its share, as a random part.
-    An audit member routing chose too is served in routing's order, and a claim in routing's order
-    passes the audit members routing chose above it (``_pass``).
-
-    With ``after`` (the item the reviewer is leaving without a verdict) its lease is released and
-    the walk continues below it in queue order, wrapping round to the top. With ``item_filter``
-    only the items it keeps are given.
+    except that the audit's turns (``budget.audit_turn``) go to audit members in the audit's random
+    order (``selection.review_ranks``), so the audit is reviewed at its share, as a random part. A
+    member routing chose too is served in routing's order; a claim in routing's order passes the
+    members routing chose above it (``_pass``). With ``after`` (the item the reviewer leaves without
+    a verdict) its lease is released and the walk continues below it in queue order, wrapping round.
+    With ``item_filter`` only the items it keeps are given, and never an audit member's turn.
     """
     base = [Pick.queue == queue, _not_skipped_by(user_id), *filters.conditions(session, item_filter)]
     current = None
@@ -187,10 +185,13 @@ def claim_next(
     )
     if current is not None and current.reviewed_at is None:
         rounds = [second, routed.where(_below(current)), routed, audit]
-    elif audit_every > 0 and _reviewed_in(session, queue, now) % audit_every == audit_every - 1:
+    elif audit_share > 0 and audit_turn(_reviewed_in(session, queue, now), audit_share):
         rounds = [second, audit, routed]
     else:
         rounds = [second, routed, audit]
+    if item_filter is not None and item_filter.active:
+        # A filtered walk would choose which members it meets: the audit's are left to unfiltered claims.
+        rounds = [r for r in rounds if r is not audit]
     for candidates in rounds:
         # A few candidates per round: a concurrent reviewer may take the first ones meanwhile.
         for _ in range(3):
@@ -229,7 +230,7 @@ def _rank_of(pick: Pick) -> float:
 
 def _reviewed_in(session: Session, queue: str, now: datetime) -> int:
     """How many of the queue's picks got their first verdict today (UTC): the audit's turn comes
-    round every ``audit_every`` of them. Today's only, as counting the whole history is a scan of
+    round at its share of them. Today's only, as counting the whole history is a scan of
     every pick the queue ever had, on each claim."""
     today = start_of_day(now)
     return (

@@ -41,7 +41,7 @@ def claim_next(
     item_filter: ItemFilter | None = None,
 ) -> Pick | None:
     """Claim the next item of a queue for this reviewer: blind second reviews first, then the most
-    likely failures, with an audit pick (in the audit's random order) every ``1/audit_share``-th, at
+    likely failures, with the audit's turns (an audit pick, in the audit's random order) at
     the share the latest selection drew with (raised while the traffic drifts or the interval is
     wider than the queue's ``target_width``)."""
     share = queues_repo.current_audit_share(session, queue=queue.name)
@@ -53,7 +53,7 @@ def claim_next(
         now=utcnow(),
         lease=lease(settings),
         after=after,
-        audit_every=round(1 / share) if share > 0 else 0,
+        audit_share=share,
         item_filter=item_filter,
     )
 

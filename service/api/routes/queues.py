@@ -33,13 +33,19 @@ def list_items(
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=MAX_INT),
 ) -> QueueItems:
-    """The unreviewed items of a queue, most likely failures first, each with its reason; narrowed
-    by app, model, stratum, score range, metadata values and text when asked."""
+    """The unreviewed items routing chose for a queue, most likely failures first, each with its
+    reason; narrowed by app, model, stratum, score range, metadata values and text when asked. Audit
+    members waiting for their turns are counted, not listed."""
     config = queue_config(settings, name)
     total, rows = queues_repo.waiting_items(
         session, queue=config.name, limit=limit, offset=offset, item_filter=item_filter
     )
-    return QueueItems(queue=config.name, total=total, items=[queue_item(p, o) for p, o in rows])
+    return QueueItems(
+        queue=config.name,
+        total=total,
+        items=[queue_item(p, o) for p, o in rows],
+        audit_waiting=queues_repo.count_audit_waiting(session, queue=config.name),
+    )
 
 
 @router.get("/{name}/stats", response_model=QueueStats)

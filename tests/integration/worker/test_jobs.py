@@ -72,14 +72,18 @@ def test_worker_scores_real_responses_and_fills_the_queue(fresh_db: Database, se
     # every output was in the window once: the audit drew it then, at 10%, or never will
     assert all(r.audit_rate == pytest.approx(0.1) for r in rows)
     with transaction(fresh_db.engine) as session:
-        _, items = queues_repo.waiting_items(session, queue="support", limit=50, offset=0)
-        picks = [p for p, _ in items]
+        total, items = queues_repo.waiting_items(session, queue="support", limit=50, offset=0)
+        picks = list(session.scalars(select(Pick)))
         assert {p.stratum for p in picks} <= {"uncertain", "diverse", "novel", "audit"}
         routed = [p for p in picks if p.stratum != "audit" or p.routed_at is not None]
         assert (
-            len(routed) == 7 == queues_repo.count_waiting(session, queue="support")
+            len(routed) == 7 == queues_repo.count_waiting(session, queue="support") == total
         )  # 8, less an audit turn
+        assert {p.id for p, _ in items} == {p.id for p in routed}  # waiting members are not listed
         members = [p for p in picks if p.stratum == "audit"]
+        assert queues_repo.count_audit_waiting(session, queue="support") == sum(
+            p.routed_at is None for p in members
+        )
         assert len([r for r in rows if r.status == "queued"]) == 7 + sum(p.routed_at is None for p in members)
         assert all(p.inclusion_probability == pytest.approx(0.1) for p in members)
         assert all("random audit" in p.reason for p in members)
@@ -202,10 +206,13 @@ def test_queue_stats_estimate_the_failure_rate_from_the_audit(fresh_db: Database
     client = TestClient(app, headers=credentials(app, "admin"))
     empty = client.get("/v1/queues/support/stats").json()
     assert empty["estimate"] is None
-    items = client.get("/v1/queues/support/items").json()["items"]
-    members = [i for i in items if i["stratum"] == "audit"]
-    assert sum(i["routed"] for i in items) == 5  # 10 slots, half kept for the audit's turns
-    assert len(members) >= 3  # each of the 40 drawn at 50%
+    listed = client.get("/v1/queues/support/items").json()
+    assert len(listed["items"]) == 5 and all(i["routed"] for i in listed["items"])  # half kept for the audit
+    with transaction(fresh_db.engine) as session:  # members are not listed: they come at their turns
+        waiting = session.scalars(select(Pick).where(Pick.stratum == "audit", Pick.routed_at.is_(None)))
+        members = [{"output_id": p.output_id, "stratum": "audit"} for p in waiting]
+    assert listed["audit_waiting"] == len(members) >= 3  # each of the 40 drawn at 50%
+    items = [i for i in listed["items"] if i["stratum"] != "audit"] + members
     failed = {item["output_id"]: n % 2 == 1 for n, item in enumerate(items)}  # every other one fails
     for output_id, fail in failed.items():
         verdict = "fail" if fail else "pass"
@@ -372,3 +379,35 @@ def test_a_target_width_raises_the_audit_share_until_the_interval_is_that_narrow
         reviewer = Principal(kind="user", id=user.id, name=user.username, role="reviewer")
         claimed = workbench.claim_next(session, settings, reviewer, queue=config)
         assert claimed is not None and claimed.stratum == "audit" and claimed.routed_at is None
+
+
+def test_a_target_width_tops_up_the_audit_of_a_backlog_routing_has_not_chosen(
+    fresh_db: Database, settings_for
+) -> None:  # type: ignore[no-untyped-def]
+    """Traffic already seen, at the 10% first draw, can buy its width: the raised share reaches the
+    outputs routing has not chosen (members among them now count at the new rate), while routing's
+    own picks keep the rate they had."""
+    config = QueueConfig(
+        name="support", budget_per_day=40, backlog_limit=10, audit_share=0.1, target_width=0.05
+    )
+    settings = settings_for(fresh_db, queues=[config])
+    enqueue(settings, ingest(fresh_db, 60))
+    run_worker(settings, burst=True)
+    with transaction(fresh_db.engine) as session:
+        assert all(o.audit_rate == pytest.approx(0.1) for o in session.scalars(select(Output)))
+        routed = session.scalars(select(Pick).where(Pick.in_routing)).all()
+        for pick in routed[:5]:
+            review(session, pick.output_id, "fail")
+        chosen = {p.output_id for p in routed}
+    picking.select_queue("support")  # no new traffic: only the backlog can be drawn
+    with transaction(fresh_db.engine) as session:
+        latest = session.scalars(select(Selection).order_by(Selection.created_at.desc())).first()
+        assert latest is not None and latest.audit_share == pytest.approx(0.5)
+        rates = {o.id: o.audit_rate for o in session.scalars(select(Output))}
+        in_routing = set(session.scalars(select(Pick.output_id).where(Pick.in_routing)))
+        assert all(rates[i] == pytest.approx(0.1) for i in chosen)  # routing's picks keep theirs
+        assert all(r == pytest.approx(0.5) for i, r in rates.items() if i not in in_routing)
+        members = session.scalars(select(Pick).where(Pick.stratum == "audit", Pick.routed_at.is_(None))).all()
+        assert all(p.inclusion_probability == pytest.approx(0.5) for p in members)
+        assert len(members) >= 12  # about half of the 40-odd routing has not chosen, not a tenth
+        assert sum(p.selection_id == latest.id for p in members) >= 8  # joined in the top-up

@@ -15,6 +15,7 @@ from core.estimate import (
     every_review,
     wilson,
 )
+from core.selection import top_up_audit
 
 
 def population(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -154,3 +155,51 @@ def test_audits_needed_is_the_fewest_sampled_reviews_that_make_the_interval_that
     assert width(n) <= 0.1 < width(n - 1)
     assert audits_needed(e, 0.5) < n < audits_needed(e, 0.05) <= rest
     assert audits_needed(Estimate(0.2, 0.2, 0.2, "", 0, 5, window=5, rest=0), 0.1) == 0
+
+
+def topped_up_design(
+    score: np.ndarray, failed: np.ndarray, rng: np.random.Generator, *, first: float, share: float
+) -> list[Output]:
+    """The audit draws at ``first``; routing chooses 200 by a noisy score; a target width raises the
+    share, and the outputs routing has not chosen are topped up to ``share`` (``top_up_audit``);
+    routing then chooses 200 more, blind to the audit, and reaches all but the last 50; half the
+    members it has not reached are reviewed at the audit's turns."""
+    n = len(score)
+    member = rng.uniform(size=n) < first
+    rate = np.full(n, first)
+    order = np.argsort(-(score + rng.normal(0, 0.05, size=n))).tolist()
+    early = set(order[:200])
+    eligible = [i for i in range(n) if i not in early]
+    joins = top_up_audit([first if not member[i] else 1.0 for i in eligible], share, rng)
+    for i, joined in zip(eligible, joins, strict=True):
+        member[i] = member[i] or joined
+        rate[i] = share
+    routed, reached = set(order[:400]), set(order[:350])
+    unreached = [i for i in rng.permutation(n).tolist() if member[i] and i not in reached]
+    reviewed = reached | set(unreached[: len(unreached) // 2])
+    return [
+        Output(
+            bool(failed[i]) if i in reviewed else None,
+            audit=bool(member[i]),
+            routed=i in routed,
+            passed=bool(member[i]) and i in reached,
+            inclusion_probability=float(rate[i]),
+        )
+        for i in range(n)
+    ]
+
+
+def test_a_share_raised_for_a_backlog_tops_up_the_audit_and_stays_unbiased() -> None:
+    """A target width raises the audit's share after routing has chosen some outputs: the ones it has
+    not chosen are topped up to the new share, the ones it has keep theirs. Every member left to
+    stand for the unknown part then stands at its own rate, and the estimate stays unbiased and
+    covers, with more members to review than the first draw left."""
+    score, failed = population(3000, seed=1)
+    rng = np.random.default_rng(5)
+    designs = [topped_up_design(score, failed, rng, first=0.05, share=0.3) for _ in range(400)]
+    estimates = [every_review(d) for d in designs]
+    truth = failed.mean()
+    assert abs(np.mean([e.rate for e in estimates]) - truth) < 0.005
+    assert 0.93 <= np.mean([e.covers(truth) for e in estimates]) <= 0.99
+    members = np.mean([sum(o.audit for o in d) for d in designs])
+    assert 0.27 * 2600 < members < 0.33 * 3000  # about 30% of what routing had not chosen, not 5%

@@ -185,6 +185,28 @@ def test_a_target_width_raises_the_audit_share_as_far_as_the_missing_reviews_nee
     assert budget.audit_share_for(0.3, reviews=0, needed=40, cap=0.5) == 0.3
 
 
+def test_a_top_up_brings_every_output_to_the_new_share_whatever_its_first_rate() -> None:
+    rng = np.random.default_rng(3)
+    n = 40_000
+    for first in (0.0, 0.1, 0.3):
+        member = rng.uniform(size=n) < first
+        joins = np.array(selection.top_up_audit([1.0 if m else first for m in member], 0.4, rng))
+        assert not joins[member].any()  # members do not join twice
+        assert (member | joins).mean() == pytest.approx(0.4, abs=0.01)
+    assert not any(selection.top_up_audit([0.5, 0.6], 0.4, rng))  # never lowered
+    assert selection.top_up_audit([], 0.4, rng) == []
+
+
+@pytest.mark.parametrize("share", [0.1, 0.37, 0.5, 0.05, 1.0])
+def test_the_audits_turns_are_its_share_of_the_reviews_at_every_point(share: float) -> None:
+    turns = [budget.audit_turn(k, share) for k in range(200)]
+    for upto in range(1, 201):
+        assert abs(sum(turns[:upto]) - share * upto) < 1.0
+    if share == 0.1:  # every tenth review, as before
+        assert [k for k, t in enumerate(turns) if t][:3] == [9, 19, 29]
+    assert not any(budget.audit_turn(k, 0.0) for k in range(50))
+
+
 def test_routing_chooses_audit_members_like_candidates_blind_to_the_audit() -> None:
     def output(name: str, score: float) -> Candidate:
         return Candidate(
