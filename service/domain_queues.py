@@ -186,6 +186,24 @@ class GroupRate(BaseModel):
     )
 
 
+class TopicRate(BaseModel):
+    """One topic of the queue's latest traffic (``core/topics.py``): its failure rate, and whether
+    more reviews of it still pay."""
+
+    topic: int = Field(description="0 is the largest.")
+    example: str = Field(description="The prompt of its most central output (its first 120 characters).")
+    outputs: int
+    reviews: int
+    failures: int
+    estimate: RateView | None = Field(
+        description="Every review counted, as for the queue; null before the topic's first review."
+    )
+    recommendation: RecommendationView = Field(
+        description="Keep, lower the budget, stop or not enough evidence, from the topic's latest "
+        "routed reviews against its audit members."
+    )
+
+
 class LearningPoint(BaseModel):
     labels: int = Field(description="Reviews the scorer version was trained on.")
     cv_auroc: float | None = Field(
@@ -213,6 +231,11 @@ class QueueReport(BaseModel):
     groups: list[GroupRate] = Field(
         default_factory=list,
         description="The failure rate per app and per model, largest first (each with its interval).",
+    )
+    topics: list[TopicRate] = Field(
+        default_factory=list,
+        description="The failure rate and the advice per topic of the queue's latest outputs, largest "
+        "first (empty while there are too few outputs for two topics).",
     )
     lift: LiftView
     throughput: list[Throughput] = Field(description="Verdicts per day, the last 14 days.")

@@ -146,6 +146,13 @@ def cmd_report(args: argparse.Namespace) -> int:
                 rate = group.estimate
                 shown = "-" if rate is None else f"{rate.rate:6.1%} [{rate.low:.1%}, {rate.high:.1%}]"
                 print(f"  {group.by:<6} {group.name[:24]:<24} {group.outputs:>8} {group.reviews:>8}  {shown}")
+            for topic in report.topics:
+                rate = topic.estimate
+                shown = "-" if rate is None else f"{rate.rate:6.1%} [{rate.low:.1%}, {rate.high:.1%}]"
+                print(
+                    f"  topic {topic.topic} {topic.example[:24]:<24} {topic.outputs:>8} {topic.reviews:>8}  "
+                    f"{shown}  {topic.recommendation.action}"
+                )
             print("  reviews per day: " + " ".join(str(d.reviews) for d in report.throughput))
             curve = [f"{p.labels}:{p.cv_auroc:.2f}" for p in report.learning if p.cv_auroc is not None]
             if curve:

@@ -15,6 +15,9 @@ from service.domain import OutputStatus
 from service.storage.repository import latest_verdicts
 from service.storage.tables import Output, Pick, Review
 
+#: The statuses of a queue's traffic as its estimates count it: scored, and not junk.
+COUNTED = (OutputStatus.scored.value, OutputStatus.queued.value, OutputStatus.reviewed.value)
+
 
 class PopulationRow(NamedTuple):
     """One scored, non-junk output of a queue as its estimates see it."""
@@ -28,6 +31,7 @@ class PopulationRow(NamedTuple):
     routed: bool  # an audit member that routing chose too
     passed: bool  # ... and that routing's score order has reached
     inclusion_probability: float | None  # its pick's
+    output_id: str
 
 
 def estimate_population(session: Session, *, queue: str) -> list[PopulationRow]:
@@ -44,22 +48,35 @@ def estimate_population(session: Session, *, queue: str) -> list[PopulationRow]:
             Pick.routed_at,
             Pick.passed_at,
             Pick.inclusion_probability,
+            Output.id,
         )
         .select_from(Output)
         .outerjoin(latest, latest.c.output_id == Output.id)
         .outerjoin(Pick, Pick.output_id == Output.id)
         .where(
             Output.queue == queue,
-            Output.status.in_(
-                (OutputStatus.scored.value, OutputStatus.queued.value, OutputStatus.reviewed.value)
-            ),
+            Output.status.in_(COUNTED),
         )
     )
     return [
         PopulationRow(
-            verdict, stratum, received, reviewed, app, model, routed is not None, passed is not None, p
+            verdict, stratum, received, reviewed, app, model, routed is not None, passed is not None, p, oid
         )
-        for verdict, stratum, received, reviewed, app, model, routed, passed, p in rows
+        for verdict, stratum, received, reviewed, app, model, routed, passed, p, oid in rows
+    ]
+
+
+def recent_embeddings(session: Session, *, queue: str, limit: int) -> list[tuple[str, bytes, str]]:
+    """(id, embedding, prompt) of the queue's latest ``limit`` scored, non-junk outputs, newest first."""
+    return [
+        (oid, vector, prompt)
+        for oid, vector, prompt in session.execute(
+            select(Output.id, Output.embedding, Output.prompt)
+            .where(Output.queue == queue, Output.status.in_(COUNTED), Output.embedding.is_not(None))
+            .order_by(Output.received_at.desc(), Output.id)
+            .limit(limit)
+        )
+        if vector is not None
     ]
 
 

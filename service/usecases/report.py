@@ -9,9 +9,10 @@ from collections import defaultdict
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 from sqlalchemy.orm import Session
 
-from core import estimate, evidence
+from core import estimate, evidence, topics
 from service.domain_queues import (
     DriftView,
     GroupRate,
@@ -21,6 +22,7 @@ from service.domain_queues import (
     QueueReport,
     RecommendationView,
     Throughput,
+    TopicRate,
 )
 from service.settings import Settings
 from service.storage import population as population_repo
@@ -84,6 +86,61 @@ def group_rates(groups: dict[tuple[str, str], list[estimate.Output]]) -> list[Gr
             )
         )
     return sorted(rates, key=lambda g: (g.by, -g.outputs, g.name))
+
+
+#: The latest outputs a report's topics partition (``core/topics.py``).
+TOPIC_WINDOW = 5000
+
+
+def topic_rates(
+    session: Session, population: list[population_repo.PopulationRow], *, queue: str
+) -> list[TopicRate]:
+    """The failure rate per topic of the queue's latest outputs, every review counted (topics come
+    from the embeddings alone, so the audit members of a topic are a uniform draw of it), and the
+    stop-or-keep advice per topic: its latest routed reviews against its audit members."""
+    recent = population_repo.recent_embeddings(session, queue=queue, limit=TOPIC_WINDOW)
+    found = (
+        topics.topics_of(np.stack([np.frombuffer(v, dtype=np.float32) for _, v, _ in recent]))
+        if recent
+        else None
+    )
+    if found is None:
+        return []
+    topic_of = {oid: t for (oid, _, _), t in zip(recent, found.labels.tolist(), strict=True)}
+    rows_of: dict[int, list[population_repo.PopulationRow]] = defaultdict(list)
+    for row in population:
+        if (t := topic_of.get(row.output_id)) is not None:
+            rows_of[t].append(row)
+    views = []
+    for t, centre in enumerate(found.centre):
+        rows = rows_of[t]
+        outputs = [as_output(r) for r in rows]
+        reviewed = [o for o in outputs if o.failed is not None]
+        rate = rate_view(estimate.every_review(outputs)) if reviewed else None
+        judged = [r for r in rows if r.verdict is not None and r.stratum is not None]
+        routed = sorted(
+            ((r.reviewed_at, r.verdict == "fail") for r in judged if r.stratum != "audit" and r.reviewed_at),
+            reverse=True,
+        )[: evidence.RECENT]
+        audit = [r.verdict == "fail" for r in judged if r.stratum == "audit"]
+        advice = evidence.recommend(
+            (len(routed), sum(f for _, f in routed)),
+            (len(audit), sum(audit)),
+            interval_width=rate.high - rate.low if rate else None,
+            drifted=False,
+        )
+        views.append(
+            TopicRate(
+                topic=t,
+                example=" ".join(recent[centre][2].split())[:120],
+                outputs=len(rows),
+                reviews=len(reviewed),
+                failures=sum(bool(o.failed) for o in reviewed),
+                estimate=rate,
+                recommendation=RecommendationView(**asdict(advice)),
+            )
+        )
+    return views
 
 
 def queue_report(session: Session, settings: Settings, *, queue: str, period: str = "day") -> QueueReport:
@@ -154,6 +211,7 @@ def queue_report(session: Session, settings: Settings, *, queue: str, period: st
         period=period,
         over_time=over_time,
         groups=group_rates(groups),
+        topics=topic_rates(session, population, queue=queue),
         learning=[LearningPoint(labels=n, cv_auroc=a, used=u) for n, a, u in curve],
         auroc_gain_per_100_labels=evidence.gain_per_100_labels(
             [(n, a) for n, a, _ in curve if a is not None]
