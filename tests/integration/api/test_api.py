@@ -177,7 +177,12 @@ def test_queues_are_listed_with_their_budgets(api) -> None:  # type: ignore[no-u
     client, _ = api
     [queue] = client.get("/v1/queues").json()
     assert queue["name"] == "default" and queue["waiting"] == 0 and queue["budget_per_day"] == 50
-    assert client.get("/v1/queues/default/items").json() == {"queue": "default", "total": 0, "items": []}
+    assert client.get("/v1/queues/default/items").json() == {
+        "queue": "default",
+        "total": 0,
+        "items": [],
+        "audit_waiting": 0,
+    }
     assert client.get("/openapi.json").json()["paths"]["/v1/outputs"]["post"]
 
 
