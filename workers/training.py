@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,7 +77,6 @@ def train_scorer(queue: str = "default", force: bool = False) -> str | None:
         traffic = scorers.recent_traffic(session, queue=queue, limit=settings.model_pool)
         recent = [s for s, _ in repo.recent_signals(session, limit=settings.reference_window)]
     # Sampled members the model trains on must not be rescored by it (older ones it never saw are).
-    sampled = {r[5] for r in rows if r[4]}
     signals = [r[0] for r in rows]
     failed = [r[2] for r in rows]
     weights = learned.review_weights([r[3] for r in rows])
@@ -127,11 +126,9 @@ def train_scorer(queue: str = "default", force: bool = False) -> str | None:
     )
     if use:
         rt.models[queue] = model
-        blind = _without_sampled(rows, traffic, model) if sampled else model
+        blind = _blind_models(rows, traffic, model, weights)
         _rescore_waiting(
-            rt,
-            queue,
-            lambda outputs, vectors: _learned_scores(model, outputs, vectors, blind=blind, sampled=sampled),
+            rt, queue, lambda outputs, vectors: _learned_scores(model, outputs, vectors, blind=blind)
         )
     elif was_active is not None:
         rt.models.pop(queue, None)
@@ -153,46 +150,73 @@ def _learned_scores(
     outputs: Sequence[Output],
     vectors: np.ndarray,
     *,
-    blind: learned.LearnedModel | None = None,
-    sampled: set[str] | frozenset[str] = frozenset(),
+    blind: Mapping[str, learned.LearnedModel] | None = None,
 ) -> Rescored:
-    """Scores under ``model``; sampled audit members (ids in ``sampled``) under ``blind``, a model
-    that never saw their verdicts, so routing chooses among them without knowing them."""
+    """Scores under ``model``; each sampled audit member in ``blind`` under its own model there, one
+    that never saw its verdict, so routing chooses among them without knowing them."""
     p_fail, reasons = model.score([o.signals or {} for o in outputs], vectors)
     scored = [
         (float(p), [*(d for d in (output.drivers or []) if "flag" in d), *why])
         for output, p, why in zip(outputs, p_fail, reasons, strict=True)
     ]
-    mine = [i for i, o in enumerate(outputs) if o.id in sampled]
-    if blind is not None and blind is not model and mine:
-        p_blind, _ = blind.score([outputs[i].signals or {} for i in mine], vectors[mine])
+    by_model: dict[int, list[int]] = {}
+    for i, o in enumerate(outputs):
+        if blind and o.id in blind and blind[o.id] is not model:
+            by_model.setdefault(id(blind[o.id]), []).append(i)
+    for mine in by_model.values():
+        other = blind[outputs[mine[0]].id] if blind else model
+        p_blind, _ = other.score([outputs[i].signals or {} for i in mine], vectors[mine])
         for i, p in zip(mine, p_blind.tolist(), strict=True):
             scored[i] = (float(p), scored[i][1])
     return scored
 
 
-def _without_sampled(
-    rows: Sequence[tuple[Any, ...]], traffic: Sequence[tuple[Any, bytes]], model: learned.LearnedModel
-) -> learned.LearnedModel:
-    """The model trained again without the sampled audit members' verdicts: their routing scores
-    must not know them, or routing would pick their failures out of the sample (measured: through
-    a 4,507-output replay the estimate ran about 4 points low). Falls back on ``model`` when too
-    few labels are left."""
-    kept = [r for r in rows if not r[4]]
-    vectors = _vectors([r[1] for r in kept])
-    pool_vectors = _vectors([e for _, e in traffic]) if vectors is not None else None
-    try:
-        return learned.train(
-            [r[0] for r in kept],
-            vectors,
-            [r[2] for r in kept],
-            learned.review_weights([r[3] for r in kept]),
-            pool_embeddings=pool_vectors,
-            pool_rows=[s for s, _ in traffic] if pool_vectors is not None else None,
-            version=f"{model.version}-blind",
-        )
-    except learned.NotEnoughLabels:
-        return model
+#: Folds of the sampled audit members: each fold is rescored by a model trained without its verdicts.
+BLIND_FOLDS = 2
+
+
+def _blind_models(
+    rows: Sequence[tuple[Any, ...]],
+    traffic: Sequence[tuple[Any, bytes]],
+    model: learned.LearnedModel,
+    weights: Sequence[float],
+) -> dict[str, learned.LearnedModel]:
+    """Sampled audit member id -> a model that never saw its verdict (cross-fitting): routing must not
+    know their verdicts, or it would pick their failures out of the sample the estimate rests on
+    (measured: through a 4,507-output replay the estimate ran about 4 points low).
+
+    The members are split into ``BLIND_FOLDS`` folds; each fold's model is trained on every other
+    review, the other folds' members weighted up by ``folds / (folds - 1)``. Members weigh 1/rate:
+    they are what tells a model how often the traffic at large fails, so a model trained without all
+    of them (as before) learned routing's picks alone and put every member at their failure rate
+    (measured: p_fail 0.39 against the traffic's 0.12), and routing took nearly every reviewed member
+    out of the sample. Each fold's model keeps the members' weight and stays on the main model's
+    scale. A fold too small to train on falls back on ``model``."""
+    ids = sorted(r[5] for r in rows if r[4])
+    if not ids:
+        return {}
+    order = np.random.default_rng(len(ids)).permutation(len(ids)).tolist()
+    fold_of = {ids[i]: n % BLIND_FOLDS for n, i in enumerate(order)}
+    boost = BLIND_FOLDS / (BLIND_FOLDS - 1)
+    blind: dict[str, learned.LearnedModel] = {}
+    for fold in range(BLIND_FOLDS):
+        keep = [i for i, r in enumerate(rows) if fold_of.get(r[5]) != fold]
+        vectors = _vectors([rows[i][1] for i in keep])
+        pool_vectors = _vectors([e for _, e in traffic]) if vectors is not None else None
+        try:
+            fitted = learned.train(
+                [rows[i][0] for i in keep],
+                vectors,
+                [rows[i][2] for i in keep],
+                [weights[i] * (boost if rows[i][4] else 1.0) for i in keep],
+                pool_embeddings=pool_vectors,
+                pool_rows=[s for s, _ in traffic] if pool_vectors is not None else None,
+                version=f"{model.version}-blind{fold}",
+            )
+        except learned.NotEnoughLabels:
+            fitted = model
+        blind.update({oid: fitted for oid, f in fold_of.items() if f == fold})
+    return blind
 
 
 def _coldstart_rescores(

@@ -1,52 +1,83 @@
-"""Sampled audit members are rescored by a model that never saw their verdicts: otherwise routing
-would pick their failures out of the sample the estimate rests on."""
+"""Sampled audit members are rescored by models that never saw their verdicts (cross-fitted), and on
+the main model's scale: otherwise routing would pick their failures out of the sample the estimate
+rests on, or take every reviewed member out of it."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from core import learned
 from service.storage.tables import Output
-from workers.training import _learned_scores, _without_sampled
+from workers.training import BLIND_FOLDS, _blind_models, _learned_scores
+
+Row = tuple[dict, bytes, bool, float, bool, str]
 
 
-def reviews(
-    n: int, seed: int
-) -> tuple[list[tuple[dict, bytes, bool, float, bool, str]], list[tuple[dict, bytes]]]:
-    """Reviews where ``length`` says a little about failure, plus 30 sampled members that all failed
-    and carry a quirk nothing else has: a model that saw them learns the quirk."""
+def reviews(seed: int) -> tuple[list[Row], list[tuple[dict, bytes]]]:
+    """300 routed reviews (45% failed: routing picked them on more than ``length`` shows) and 60
+    sampled members drawn at 10% from the traffic at large (15% failed): the members are what says
+    how often the traffic fails."""
     rng = np.random.default_rng(seed)
-    rows = []
-    for i in range(n):
-        sampled = i < 30
-        failed = True if sampled else bool(rng.random() < 0.3)
-        signals = {"length": float(rng.normal(1.0 if failed else 0.0, 1.0)), "quirk": 3.0 if sampled else 0.0}
+    rows: list[Row] = []
+    for i in range(360):
+        sampled = i >= 300
+        failed = bool(rng.random() < (0.15 if sampled else 0.45))
+        signals = {"length": float(rng.normal(1.0 if failed else 0.0, 1.0))}
         vector = rng.normal(size=16).astype(np.float32)
-        rows.append(
-            (signals, (vector / np.linalg.norm(vector)).tobytes(), failed, 0.1 if sampled else 1.0, sampled)
-        )
+        vector /= np.linalg.norm(vector)
+        rows.append((signals, vector.tobytes(), failed, 0.1 if sampled else 1.0, sampled, f"o{i}"))
     return rows, [(r[0], r[1]) for r in rows]
 
 
-def test_sampled_members_are_scored_by_a_model_that_never_saw_their_verdicts() -> None:
-    from core import learned
-
-    rows, traffic = reviews(300, seed=1)
+def trained(rows: list[Row], traffic: list[tuple[dict, bytes]], weights: list[float]) -> learned.LearnedModel:
     vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
-    model = learned.train(
+    pool = np.stack([np.frombuffer(e, dtype=np.float32) for _, e in traffic])
+    return learned.train(
         [r[0] for r in rows],
         vectors,
         [r[2] for r in rows],
-        learned.review_weights([r[3] for r in rows]),
-        pool_embeddings=vectors,
-        pool_rows=[r[0] for r in rows],
+        weights,
+        pool_embeddings=pool,
+        pool_rows=[s for s, _ in traffic],
     )
-    blind = _without_sampled(rows, traffic, model)
-    assert blind is not model and blind.n_labels == 270
-    outputs = [Output(id=f"o{i}", signals=r[0], drivers=[]) for i, r in enumerate(rows[:60])]
-    sampled = {f"o{i}" for i in range(30)}
-    scored = [p for p, _ in _learned_scores(model, outputs, vectors[:60], blind=blind, sampled=sampled)]
-    seen = model.score([r[0] for r in rows[:60]], vectors[:60])[0]
-    unseen = blind.score([r[0] for r in rows[:60]], vectors[:60])[0]
-    assert np.allclose(scored[:30], unseen[:30]) and np.allclose(scored[30:], seen[30:])
-    # the model that saw them knows the quirk means failure; the scores routing uses do not
-    assert float(np.mean(seen[:30])) > float(np.mean(unseen[:30])) + 0.1
+
+
+def test_each_sampled_member_is_scored_by_a_model_that_never_saw_its_verdict() -> None:
+    rows, traffic = reviews(seed=1)
+    weights = learned.review_weights([r[3] for r in rows])
+    model = trained(rows, traffic, weights)
+    blind = _blind_models(rows, traffic, model, weights)
+    members = [r[5] for r in rows if r[4]]
+    assert set(blind) == set(members)
+    models = {id(m): m for m in blind.values()}
+    assert len(models) == BLIND_FOLDS and model not in models.values()
+    for m in models.values():  # a fold's model was trained on everything but that fold's members
+        fold = [oid for oid in members if blind[oid] is m]
+        assert m.n_labels == len(rows) - len(fold) and len(fold) == pytest.approx(30, abs=1)
+    outputs = [Output(id=r[5], signals=r[0], drivers=[]) for r in rows]
+    vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+    scored = [p for p, _ in _learned_scores(model, outputs, vectors, blind=blind)]
+    for i, r in enumerate(rows):
+        own = blind.get(r[5], model)
+        assert scored[i] == pytest.approx(float(own.score([r[0]], vectors[i : i + 1])[0][0]))
+
+
+def test_the_blind_scores_stay_on_the_main_models_scale() -> None:
+    """Trained without every member (as before), a model knows only routing's picks and scores the
+    members at their failure rate; cross-fitted models keep the members' weight and score them as
+    the main model does."""
+    rows, traffic = reviews(seed=2)
+    weights = learned.review_weights([r[3] for r in rows])
+    model = trained(rows, traffic, weights)
+    blind = _blind_models(rows, traffic, model, weights)
+    kept = [i for i, r in enumerate(rows) if not r[4]]
+    without = trained([rows[i] for i in kept], traffic, learned.review_weights([rows[i][3] for i in kept]))
+    members = [r for r in rows if r[4]]
+    outputs = [Output(id=r[5], signals=r[0], drivers=[]) for r in members]
+    vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in members])
+    main = model.score([r[0] for r in members], vectors)[0]
+    cross = np.array([p for p, _ in _learned_scores(model, outputs, vectors, blind=blind)])
+    old = without.score([r[0] for r in members], vectors)[0]
+    assert abs(float(cross.mean() - main.mean())) < 0.05
+    assert float(old.mean() - main.mean()) > 0.1
