@@ -30,9 +30,10 @@ clusters, so importing this module stays cheap.
    audit, and it is deterministic (inclusion probability 1).
 3. **Random audit**: each candidate in a selection window for the first time (``fresh``) is drawn
    into the audit with probability ``audit_share``, independently and before routing looks; a
-   member keeps that inclusion probability for good. Members take no routing slot: the audit's
-   share of the day's budget is kept out of routing (``budget.routing_budget``), and reviewers meet
-   the members in a random order of their own, one claim in ``1/audit_share``.
+   member keeps that inclusion probability unless a raised share tops it up (``top_up_audit``, for
+   every output routing has not chosen). Members take no routing slot: the audit's share of the
+   day's budget is kept out of routing (``budget.routing_budget``), and reviewers meet the members
+   in a random order of their own, at the audit's turns (``budget.audit_turn``).
    **Routing is blind to the audit**: the members of earlier windows routing has not chosen
    (``drawn``: waiting, or reviewed already) and this window's new ones compete for the deterministic
    picks like any candidate. A member routing chooses stays a member (stratum ``audit``, ``routed``)
