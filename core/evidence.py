@@ -13,7 +13,10 @@ random audit, the width of its failure-rate interval, and whether its traffic dr
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from core.estimate import wilson
 
@@ -84,3 +87,37 @@ def gain_per_100_labels(points: list[tuple[int, float]]) -> float | None:
     if sxx == 0:
         return None
     return 100.0 * sum((a - mx) * (b - my) for a, b in zip(x, y, strict=True)) / sxx
+
+
+@dataclass(frozen=True)
+class Marginal:
+    """What the latest reviews bought: failures, and failures unlike any found before them."""
+
+    reviews: int
+    failures: int
+    new_modes: int  # failures whose nearest earlier failure is less than ``floor`` alike
+    floor: float
+
+
+def marginal_value(
+    history: Sequence[tuple[bool, np.ndarray | None]], *, last: int = RECENT, floor: float
+) -> Marginal:
+    """Over a queue's reviews in the order they were given (failed?, unit embedding), the latest
+    ``last`` of them: how many failed, and how many of those failures were *new*, less than
+    ``floor`` alike (cosine) to every failure reviewed before them. New failures per review falling
+    toward zero while failures keep coming means reviewers see more of what they already know."""
+    latest = history[-last:] if last > 0 else []
+    start = len(history) - len(latest)
+    seen = [v for failed, v in history[:start] if failed and v is not None]
+    known = np.vstack(seen) if seen else np.zeros((0, 0), dtype=np.float32)
+    failures = new = 0
+    for failed, v in latest:
+        if not failed:
+            continue
+        failures += 1
+        if v is None:
+            continue
+        if not len(known) or float(np.max(known @ v)) < floor:
+            new += 1
+        known = np.vstack([known, v[None, :]]) if len(known) else v[None, :]
+    return Marginal(reviews=len(latest), failures=failures, new_modes=new, floor=floor)

@@ -212,6 +212,17 @@ class LearningPoint(BaseModel):
     used: bool = Field(description="Whether it scored the queue (false: kept back, cold start scored).")
 
 
+class MarginalView(BaseModel):
+    """What the queue's latest reviews bought (``core.evidence.marginal_value``)."""
+
+    reviews: int
+    failures: int
+    new_modes: int = Field(
+        description="Failures less than `floor` alike (cosine) to every failure reviewed before them."
+    )
+    floor: float
+
+
 class QueueReport(BaseModel):
     """Everything the dashboard shows for a queue."""
 
@@ -236,6 +247,11 @@ class QueueReport(BaseModel):
         default_factory=list,
         description="The failure rate and the advice per topic of the queue's latest outputs, largest "
         "first (empty while there are too few outputs for two topics).",
+    )
+    marginal: MarginalView | None = Field(
+        default=None,
+        description="The latest 50 reviews: their failures, and how many were unlike any failure "
+        "found before (new failure modes per review falling toward zero: more of the same).",
     )
     lift: LiftView
     throughput: list[Throughput] = Field(description="Verdicts per day, the last 14 days.")

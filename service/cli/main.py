@@ -135,6 +135,12 @@ def cmd_report(args: argparse.Namespace) -> int:
                     f"{(lift.audit_rate or 0) * 100:.0f} per 100 audited: {lift.lift:.2f}x "
                     f"[{lift.low:.2f}, {lift.high:.2f}]"
                 )
+            if report.marginal is not None:
+                m = report.marginal
+                print(
+                    f"  latest     {m.failures} failures in the last {m.reviews} reviews, {m.new_modes} unlike "
+                    f"any failure before (cosine < {m.floor:.2f})"
+                )
             print(f"  {args.period:<10} {'outputs':>8} {'reviews':>8}  failure rate [95% interval]")
             for row in report.over_time:
                 rate = row.estimate

@@ -91,6 +91,22 @@ def reviews_per_day(session: Session, *, queue: str, since: datetime) -> dict[st
     return days
 
 
+def review_history(session: Session, *, queue: str, limit: int) -> list[tuple[bool, bytes | None]]:
+    """(failed?, embedding) of the queue's reviewed picks in the order of their first review, the
+    latest ``limit`` of them, each with its current verdict."""
+    latest = latest_verdicts()
+    rows = session.execute(
+        select(latest.c.verdict, Output.embedding)
+        .select_from(Pick)
+        .join(Output, Output.id == Pick.output_id)
+        .join(latest, latest.c.output_id == Pick.output_id)
+        .where(Pick.queue == queue, Pick.reviewed_at.is_not(None))
+        .order_by(Pick.reviewed_at.desc(), Pick.id)
+        .limit(limit)
+    ).all()
+    return [(verdict == "fail", vector) for verdict, vector in reversed(rows)]
+
+
 def reviews_since(session: Session, *, queue: str, since: datetime) -> int:
     """Verdicts given in this queue since ``since``: its reviewers' pace."""
     return (

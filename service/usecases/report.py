@@ -18,6 +18,7 @@ from service.domain_queues import (
     GroupRate,
     LearningPoint,
     LiftView,
+    MarginalView,
     PeriodRate,
     QueueReport,
     RecommendationView,
@@ -143,6 +144,30 @@ def topic_rates(
     return views
 
 
+def marginal(session: Session, settings: Settings, *, queue: str) -> MarginalView | None:
+    """The latest reviews' failures, and the new failure modes among them (None before a review).
+    Only the failures before them are compared, so the history loaded is bounded."""
+    history = population_repo.review_history(session, queue=queue, limit=MODE_HISTORY)
+    if not history:
+        return None
+    found = evidence.marginal_value(
+        [(failed, _unit(v)) for failed, v in history], last=evidence.RECENT, floor=settings.similar_floor
+    )
+    return MarginalView(**asdict(found))
+
+
+#: Reviews a report compares the latest ones' failures with (the latest included).
+MODE_HISTORY = 5000
+
+
+def _unit(vector: bytes | None) -> np.ndarray | None:
+    if vector is None:
+        return None
+    v = np.frombuffer(vector, dtype=np.float32)
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm > 0 else None
+
+
 def queue_report(session: Session, settings: Settings, *, queue: str, period: str = "day") -> QueueReport:
     """A queue's evidence: everything the dashboard shows, as data."""
     population = population_repo.estimate_population(session, queue=queue)
@@ -212,6 +237,7 @@ def queue_report(session: Session, settings: Settings, *, queue: str, period: st
         over_time=over_time,
         groups=group_rates(groups),
         topics=topic_rates(session, population, queue=queue),
+        marginal=marginal(session, settings, queue=queue),
         learning=[LearningPoint(labels=n, cv_auroc=a, used=u) for n, a, u in curve],
         auroc_gain_per_100_labels=evidence.gain_per_100_labels(
             [(n, a) for n, a, _ in curve if a is not None]

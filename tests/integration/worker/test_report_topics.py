@@ -60,3 +60,22 @@ def test_each_topic_of_the_traffic_has_its_rate_and_its_advice(fresh_db: Databas
         own = [population.as_output(r) for r in rows if topic_of[r.output_id] == t.topic]
         assert t.estimate is not None and t.estimate.rate == pytest.approx(estimate.every_review(own).rate)
         assert t.estimate.high == pytest.approx(estimate.every_review(own).high)
+
+
+def test_the_report_says_what_the_latest_reviews_bought(fresh_db: Database, settings_for) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_for(
+        fresh_db, queues=[QueueConfig(name="support", budget_per_day=70, backlog_limit=70)]
+    )
+    enqueue(settings, ingest(fresh_db, 80))
+    run_worker(settings, burst=True)
+    with transaction(fresh_db.engine) as session:
+        assert queue_report(session, settings, queue="support").marginal is None
+        picks = session.scalars(select(Pick).where(Pick.in_routing).order_by(Pick.score.desc())).all()
+        verdicts = ["fail" if n % 4 == 0 else "pass" for n in range(len(picks))]
+        for pick, verdict in zip(picks, verdicts, strict=True):
+            review(session, pick.output_id, verdict)
+        found = queue_report(session, settings, queue="support").marginal
+    assert len(picks) > 50
+    assert found is not None and found.reviews == 50 and found.floor == settings.similar_floor
+    assert found.failures == verdicts[-50:].count("fail")
+    assert 1 <= found.new_modes <= found.failures  # real answers to unrelated questions: some are new

@@ -33,3 +33,26 @@ def test_the_learning_curves_slope_over_the_latest_versions() -> None:
     flat_end = [(10, 0.3), (20, 0.5), (30, 0.7), (40, 0.7), (50, 0.7), (60, 0.7), (70, 0.7)]
     assert gain_per_100_labels(flat_end) == pytest.approx(0.0, abs=1e-12)
     assert gain_per_100_labels([(30, 0.6), (30, 0.7), (30, 0.65)]) is None  # no spread in labels
+
+
+def test_new_failure_modes_are_failures_unlike_every_failure_before_them() -> None:
+    import numpy as np
+
+    from core.evidence import marginal_value
+
+    axis = np.eye(4, dtype=np.float32)
+    near = (axis[0] + 0.1 * axis[1]) / np.linalg.norm(axis[0] + 0.1 * axis[1])
+    history = [
+        (True, axis[0]),  # before the window: the first mode
+        (False, axis[2]),
+        (True, near),  # in the window: like the first mode
+        (False, axis[1]),
+        (True, axis[3]),  # new
+        (True, axis[3]),  # the same as the one just found
+        (True, None),  # a failure without an embedding: counted, never new
+    ]
+    found = marginal_value(history, last=5, floor=0.5)
+    assert (found.reviews, found.failures, found.new_modes) == (5, 4, 1)
+    assert marginal_value(history, last=7, floor=0.5).new_modes == 2  # the first one is new too
+    assert marginal_value(history, last=5, floor=0.999).new_modes == 2  # stricter: near is new
+    assert marginal_value([], floor=0.5).reviews == 0
