@@ -173,31 +173,30 @@ class RecommendationView(BaseModel):
     audit_rate: float | None = None
 
 
-class GroupRate(BaseModel):
-    """The failure rate of one app's or one model's share of a queue's traffic."""
+class PartRate(BaseModel):
+    """The failure rate of one part of a queue's traffic, every review counted as for the queue."""
 
-    by: str = Field(description="app or model")
-    name: str = Field(description='The app or model ("unknown" for outputs posted without a model).')
     outputs: int
     reviews: int
     failures: int
     estimate: RateView | None = Field(
-        description="Every review counted, as for the queue; null before the group's first review."
+        description="Every review counted, as for the queue; null before the part's first review."
     )
 
 
-class TopicRate(BaseModel):
+class GroupRate(PartRate):
+    """The failure rate of one app's or one model's share of a queue's traffic."""
+
+    by: str = Field(description="app or model")
+    name: str = Field(description='The app or model ("unknown" for outputs posted without a model).')
+
+
+class TopicRate(PartRate):
     """One topic of the queue's latest traffic (``core/topics.py``): its failure rate, and whether
     more reviews of it still pay."""
 
     topic: int = Field(description="0 is the largest.")
     example: str = Field(description="The prompt of its most central output (its first 120 characters).")
-    outputs: int
-    reviews: int
-    failures: int
-    estimate: RateView | None = Field(
-        description="Every review counted, as for the queue; null before the topic's first review."
-    )
     recommendation: RecommendationView = Field(
         description="Keep, lower the budget, stop or not enough evidence, from the topic's latest "
         "routed reviews against its audit members."

@@ -138,8 +138,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             if report.marginal is not None:
                 m = report.marginal
                 print(
-                    f"  latest     {m.failures} failures in the last {m.reviews} reviews, {m.new_modes} unlike "
-                    f"any failure before (cosine < {m.floor:.2f})"
+                    f"  latest     {m.failures} failures in the last {m.reviews} reviews, "
+                    f"{m.new_modes} unlike any failure before (cosine < {m.floor:.2f})"
                 )
             print(f"  {args.period:<10} {'outputs':>8} {'reviews':>8}  failure rate [95% interval]")
             for row in report.over_time:

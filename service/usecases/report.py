@@ -8,6 +8,7 @@ import math
 from collections import defaultdict
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -73,20 +74,19 @@ def lift(routed: tuple[int, int], audit: tuple[int, int], z: float = estimate.Z9
 def group_rates(groups: dict[tuple[str, str], list[estimate.Output]]) -> list[GroupRate]:
     """Each app's and model's failure rate, every review counted (the audit is a uniform draw, so
     the audit picks that fall in a group are a uniform draw of that group's unrouted outputs)."""
-    rates = []
-    for (by, name), outputs in groups.items():
-        reviewed = [o for o in outputs if o.failed is not None]
-        rates.append(
-            GroupRate(
-                by=by,
-                name=name,
-                outputs=len(outputs),
-                reviews=len(reviewed),
-                failures=sum(bool(o.failed) for o in reviewed),
-                estimate=rate_view(estimate.every_review(outputs)) if reviewed else None,
-            )
-        )
+    rates = [GroupRate(by=by, name=name, **part_rate(outputs)) for (by, name), outputs in groups.items()]
     return sorted(rates, key=lambda g: (g.by, -g.outputs, g.name))
+
+
+def part_rate(outputs: list[estimate.Output]) -> dict[str, Any]:
+    """A part of the traffic's counts and its estimate, every review counted (``PartRate``)."""
+    reviewed = [o for o in outputs if o.failed is not None]
+    return {
+        "outputs": len(outputs),
+        "reviews": len(reviewed),
+        "failures": sum(bool(o.failed) for o in reviewed),
+        "estimate": rate_view(estimate.every_review(outputs)) if reviewed else None,
+    }
 
 
 #: The latest outputs a report's topics partition (``core/topics.py``).
@@ -115,9 +115,8 @@ def topic_rates(
     views = []
     for t, centre in enumerate(found.centre):
         rows = rows_of[t]
-        outputs = [as_output(r) for r in rows]
-        reviewed = [o for o in outputs if o.failed is not None]
-        rate = rate_view(estimate.every_review(outputs)) if reviewed else None
+        part = part_rate([as_output(r) for r in rows])
+        rate = part["estimate"]
         judged = [r for r in rows if r.verdict is not None and r.stratum is not None]
         routed = sorted(
             ((r.reviewed_at, r.verdict == "fail") for r in judged if r.stratum != "audit" and r.reviewed_at),
@@ -134,11 +133,8 @@ def topic_rates(
             TopicRate(
                 topic=t,
                 example=" ".join(recent[centre][2].split())[:120],
-                outputs=len(rows),
-                reviews=len(reviewed),
-                failures=sum(bool(o.failed) for o in reviewed),
-                estimate=rate,
                 recommendation=RecommendationView(**asdict(advice)),
+                **part,
             )
         )
     return views
