@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from core import estimate
 from core.topics import topics_of
-from service.settings import QueueConfig
+from service.cli.main import main
+from service.settings import QueueConfig, get_settings
 from service.storage import population
 from service.storage.db import transaction
 from service.storage.tables import Output, Pick
@@ -62,7 +63,9 @@ def test_each_topic_of_the_traffic_has_its_rate_and_its_advice(fresh_db: Databas
         assert t.estimate.high == pytest.approx(estimate.every_review(own).high)
 
 
-def test_the_report_says_what_the_latest_reviews_bought(fresh_db: Database, settings_for) -> None:  # type: ignore[no-untyped-def]
+def test_the_report_says_what_the_latest_reviews_bought(
+    fresh_db: Database, settings_for, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
     settings = settings_for(
         fresh_db, queues=[QueueConfig(name="support", budget_per_day=70, backlog_limit=70)]
     )
@@ -76,6 +79,17 @@ def test_the_report_says_what_the_latest_reviews_bought(fresh_db: Database, sett
             review(session, pick.output_id, verdict)
         found = queue_report(session, settings, queue="support").marginal
     assert len(picks) > 50
+    # the same in a terminal: `review-router report QUEUE`
+    monkeypatch.setenv("RR_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("RR_QUEUES", '[{"name": "support"}]')
+    get_settings.cache_clear()
+    try:
+        assert main(["report", "support"]) == 0
+    finally:
+        get_settings.cache_clear()
+    printed = capsys.readouterr().out
+    assert f"failures in the last 50 reviews, {found.new_modes} unlike any failure before" in printed
+    assert "topic 0 " in printed and "topic 1 " in printed
     assert found is not None and found.reviews == 50 and found.floor == settings.similar_floor
     assert found.failures == verdicts[-50:].count("fail")
     assert 1 <= found.new_modes <= found.failures  # real answers to unrelated questions: some are new
