@@ -42,6 +42,12 @@ def test_the_dashboard_shows_what_the_first_reviews_bought(start_workbench: Call
     found = report["lift"]
     assert found["recall_low"] <= found["recall"] <= found["recall_high"] <= 1.0
     expect(panel.get_by_test_id("recall-default")).to_contain_text(f"{found['recall'] * 100:.0f}%")
+    latest = report["marginal"]
+    assert (latest["reviews"], latest["failures"]) == (4, 2) and 0 <= latest["new_modes"] <= 2
+    expect(panel.get_by_test_id("marginal-default")).to_contain_text(
+        f"2 failures in the last 4 reviews, {latest['new_modes']} of them unlike any failure found before"
+    )
+    assert report["topics"] == []  # a handful of outputs: too few for two topics
     # Each app's and model's own rate: the hostile app's output was not reviewed, so it has none yet.
     groups = panel.get_by_test_id("groups-default")
     names = {(g["by"], g["name"]): g for g in report["groups"]}
