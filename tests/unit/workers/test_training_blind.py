@@ -9,7 +9,7 @@ import pytest
 
 from core import learned
 from service.storage.tables import Output
-from workers.training import BLIND_FOLDS, _blind_models, _learned_scores
+from workers.training import BLIND_FOLDS, OnMainScale, _blind_models, _learned_scores
 
 Row = tuple[dict, bytes, bool, float, bool, str]
 
@@ -51,16 +51,17 @@ def test_each_sampled_member_is_scored_by_a_model_that_never_saw_its_verdict() -
     members = [r[5] for r in rows if r[4]]
     assert set(blind) == set(members)
     models = {id(m): m for m in blind.values()}
-    assert len(models) == BLIND_FOLDS and model not in models.values()
+    assert len(models) == BLIND_FOLDS and all(isinstance(m, OnMainScale) for m in models.values())
     for m in models.values():  # a fold's model was trained on everything but that fold's members
+        assert isinstance(m, OnMainScale)
         fold = [oid for oid in members if blind[oid] is m]
-        assert m.n_labels == len(rows) - len(fold) and len(fold) == pytest.approx(30, abs=1)
+        assert m.fold.n_labels == len(rows) - len(fold) and len(fold) == pytest.approx(30, abs=1)
     outputs = [Output(id=r[5], signals=r[0], drivers=[]) for r in rows]
     vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
     scored = [p for p, _ in _learned_scores(model, outputs, vectors, blind=blind)]
     for i, r in enumerate(rows):
         own = blind.get(r[5], model)
-        assert scored[i] == pytest.approx(float(own.score([r[0]], vectors[i : i + 1])[0][0]))
+        assert scored[i] == pytest.approx(float(own.predict([r[0]], vectors[i : i + 1])[0]))
 
 
 def test_the_blind_scores_stay_on_the_main_models_scale() -> None:
@@ -81,3 +82,22 @@ def test_the_blind_scores_stay_on_the_main_models_scale() -> None:
     old = without.score([r[0] for r in members], vectors)[0]
     assert abs(float(cross.mean() - main.mean())) < 0.05
     assert float(old.mean() - main.mean()) > 0.1
+    # and not only on average: on the traffic, a fold's mapped scores are the main model's, quantile
+    # for quantile, so routing meets a member where its blind score ranks it
+    pool = np.stack([np.frombuffer(e, dtype=np.float32) for _, e in traffic])
+    for fold in {id(m): m for m in blind.values()}.values():
+        mapped = np.sort(fold.predict([s for s, _ in traffic], pool))
+        assert np.allclose(mapped, np.sort(model.predict([s for s, _ in traffic], pool)), atol=1e-6)
+
+
+def test_isotonic_steps_keep_the_models_order() -> None:
+    """Isotonic calibration is a step function; routing must still tell outputs on one step apart."""
+    from sklearn.isotonic import IsotonicRegression
+
+    z = np.linspace(-3, 3, 200)
+    y = (z > 1).astype(float)
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=1e-3, y_max=1 - 1e-3).fit(z, y)
+    p = learned.calibrate("isotonic", iso, z)
+    assert np.all(np.diff(p) > 0)  # strictly in the model's order
+    assert np.max(np.abs(p - iso.predict(z))) < 1e-5  # and the probabilities are the steps'
+    assert len(np.unique(np.round(p, 4))) == 2
