@@ -180,7 +180,8 @@ def claim_next(
     )
     unreviewed = select(Pick.id).where(*base, Pick.reviewed_at.is_(None), _free_for(user_id, now))
     routed = unreviewed.where(Pick.in_routing).order_by(_rank().desc(), Pick.picked_at, Pick.id)
-    audit = unreviewed.where(~Pick.in_routing).order_by(
+    # Turns take members routing chose too: unpassed, they are in the unknown part (see core.estimate).
+    audit = unreviewed.where(Pick.stratum == "audit").order_by(
         Pick.queue_rank.desc().nulls_last(), Pick.picked_at, Pick.id
     )
     if current is not None and current.reviewed_at is None:
@@ -225,13 +226,12 @@ def _pass(session: Session, *, pick: Pick, now: datetime) -> None:
 
 
 def _rank_of(pick: Pick) -> float:
-    return pick.score if pick.score is not None else -1.0
+    return -1.0 if pick.score is None else pick.score
 
 
 def _reviewed_in(session: Session, queue: str, now: datetime) -> int:
-    """How many of the queue's picks got their first verdict today (UTC): the audit's turn comes
-    round at its share of them. Today's only, as counting the whole history is a scan of
-    every pick the queue ever had, on each claim."""
+    """How many of the queue's picks got their first verdict today (UTC), for the audit's turns.
+    Today's only: the whole history would be a scan of every pick the queue had, on each claim."""
     today = start_of_day(now)
     return (
         session.scalar(

@@ -143,3 +143,47 @@ def test_reviewing_unknown_or_unscored_outputs_fails_clearly(session: Session) -
     row, _ = post(session)
     with pytest.raises(Conflict, match="not scored yet"):
         review(session, row.id, "pass")
+
+
+def test_the_audits_turn_takes_a_member_routing_chose_but_has_not_passed(session: Session) -> None:
+    """A member routing chose waits in routing's backlog, in the part routing has not passed: the
+    audit's turns must reach it in the audit's random order like any member, or the sample would
+    never hold the unknown part's highest scorers (a replay of text-only QA, where routing's backlog
+    was 40% of the pool, read 15% against a true 41%)."""
+    from service.storage import reviewing
+    from service.storage.tables import Pick
+    from tests.conftest import add_account
+
+    routed_member, member, routed = _scored(session, 0.9), _scored(session, 0.2), _scored(session, 0.8)
+    now = utcnow()
+    for oid, stratum, score, rank, routed_at in [
+        (routed_member, "audit", 0.9, 0.7, now),
+        (member, "audit", 0.2, 0.4, None),
+        (routed, "uncertain", 0.8, None, None),
+    ]:
+        assert queues_repo.add_pick(
+            session,
+            queue="q",
+            output_id=oid,
+            stratum=stratum,
+            reason="r",
+            score=score,
+            inclusion_probability=0.5 if stratum == "audit" else 1.0,
+            queue_rank=rank,
+            routed_at=routed_at,
+        )
+    session.flush()
+    user = add_account(session, "turner", "reviewer")
+    turn = reviewing.claim_next(
+        session, queue="q", user_id=user.id, now=now, lease=timedelta(minutes=5), audit_share=1.0
+    )
+    assert turn is not None and turn.output_id == routed_member  # first in the audit's random order
+    assert turn.passed_at is None  # a turn's review is the sample's, not routing's
+    reviewing.release(session, output_id=routed_member, user_id=user.id)
+    session.expire_all()
+    review(session, routed_member, "fail")
+    nxt = reviewing.claim_next(
+        session, queue="q", user_id=user.id, now=now, lease=timedelta(minutes=5), audit_share=1.0
+    )
+    assert nxt is not None and nxt.output_id == member
+    assert session.get(Pick, turn.id).passed_at is None
