@@ -102,6 +102,20 @@ def audits_wanted(session: Session, config: QueueConfig) -> int:
     return max(0, estimate.audits_needed(now, config.target_width) - now.n_audit)
 
 
+def _expose(session: Session, config: QueueConfig, settings: Settings) -> None:
+    """No selection this time: the audit still draws the new traffic, at the share it draws with now."""
+    share = queues_repo.current_audit_share(session, queue=config.name)
+    joined = audit_repo.expose(
+        session,
+        queue=config.name,
+        share=config.audit_share if share is None else share,
+        rng=np.random.default_rng(),
+        limit=settings.selection_window,
+    )
+    if joined:
+        log.info("queue %s: %d new outputs drawn into the audit while no slot was open", config.name, joined)
+
+
 def with_neighbours(reason: str, similar: list[tuple[float, str]]) -> str:
     """The pick's reason, and what its most similar reviewed outputs say when any of them failed
     (unless the learned model's own neighbour vote already says so)."""
@@ -142,6 +156,7 @@ def select_queue(queue_name: str) -> int:
             )
             <= 0
         ):
+            _expose(session, config, settings)
             return 0
         shift = queues_repo.traffic_drift(session, settings, queue=config.name)
         needed = audits_wanted(session, config)
@@ -183,6 +198,8 @@ def select_queue(queue_name: str) -> int:
             else []
         )
         by_id = {o.id: o.similar for o in window}
+        if not candidates:
+            _expose(session, config, settings)
     if not candidates:
         return 0
     if shift is not None and shift.drifted:

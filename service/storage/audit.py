@@ -72,6 +72,42 @@ def top_up(
     )
 
 
+def expose(session: Session, *, queue: str, share: float, rng: np.random.Generator, limit: int) -> int:
+    """Draw the audit over the queue's outputs that no selection window has held yet, when selection
+    has no slot to fill: each joins with probability ``share`` at first sight, as in a window
+    (``selection.draw_audit``), and waits for the audit's turns. Without it, traffic scored while
+    routing's backlog was full or its budget spent stayed out of the audit for hours, while the
+    estimate counted it as unknown at the sampled rate of the traffic seen before it (a replay read
+    30.6% [20.0, 44.3] against a true 18.1% while the first rows, which fail more, were all the audit
+    had drawn from). Returns how many joined."""
+    fresh = session.execute(
+        select(Output.id, Output.score)
+        .where(Output.queue == queue, Output.status == OutputStatus.scored.value, Output.audit_rate.is_(None))
+        .order_by(Output.scored_at.desc())
+        .limit(limit)
+    ).all()
+    if not fresh:
+        return 0
+    joins = (rng.uniform(size=len(fresh)) < share).tolist() if share > 0 else [False] * len(fresh)
+    _set(session, Output, [oid for oid, _ in fresh], audit_rate=share)
+    reason = f"random audit (1 in {1 / share:.0f})" if share > 0 else "random audit"
+    joined = [(oid, score) for (oid, score), j in zip(fresh, joins, strict=True) if j]
+    ranks = rng.uniform(size=len(joined)).tolist()
+    return sum(
+        queues_repo.add_pick(
+            session,
+            queue=queue,
+            output_id=oid,
+            stratum="audit",
+            reason=reason,
+            score=score,
+            inclusion_probability=share,
+            queue_rank=rank,
+        )
+        for (oid, score), rank in zip(joined, ranks, strict=True)
+    )
+
+
 def _set(session: Session, table: type[Pick] | type[Output], ids: Sequence[str], **values: float) -> None:
     for start in range(0, len(ids), _CHUNK):
         session.execute(

@@ -411,3 +411,26 @@ def test_a_target_width_tops_up_the_audit_of_a_backlog_routing_has_not_chosen(
         assert all(p.inclusion_probability == pytest.approx(0.5) for p in members)
         assert len(members) >= 12  # about half of the 40-odd routing has not chosen, not a tenth
         assert sum(p.selection_id == latest.id for p in members) >= 8  # joined in the top-up
+
+
+def test_traffic_scored_while_routings_backlog_is_full_is_still_drawn_into_the_audit(
+    fresh_db: Database, settings_for
+) -> None:  # type: ignore[no-untyped-def]
+    """Selection that has no slot to fill still draws the audit over the new traffic: otherwise the
+    estimate would count it as unknown at the rate of older traffic the audit did see."""
+    config = QueueConfig(name="support", budget_per_day=100, backlog_limit=3, audit_share=0.5)
+    settings = settings_for(fresh_db, queues=[config])
+    enqueue(settings, ingest(fresh_db, 10))
+    run_worker(settings, burst=True)
+    enqueue(settings, ingest(fresh_db, 40, app="later"))  # the backlog is full: no slot for them
+    run_worker(settings, burst=True)
+    with transaction(fresh_db.engine) as session:
+        later = session.scalars(select(Output).where(Output.app == "later")).all()
+        assert len(later) == 40 and all(o.audit_rate == pytest.approx(0.5) for o in later)
+        members = session.scalars(
+            select(Pick).join(Output, Output.id == Pick.output_id).where(Output.app == "later")
+        ).all()
+        assert all(p.stratum == "audit" and p.routed_at is None for p in members)
+        assert 10 <= len(members) <= 30  # each of the 40 at 50%
+        assert all(p.queue_rank is not None and p.inclusion_probability == 0.5 for p in members)
+        assert queues_repo.count_waiting(session, queue="support") == 3  # routing's backlog unchanged
