@@ -55,20 +55,8 @@ def top_up(
         f"random audit (1 in {1 / share:.0f}), drawn again when the audit's share rose "
         "for the queue's target width"
     )
-    ranks = rng.uniform(size=len(joined)).tolist()
-    return sum(
-        queues_repo.add_pick(
-            session,
-            queue=queue,
-            output_id=oid,
-            stratum="audit",
-            reason=reason,
-            score=score,
-            inclusion_probability=share,
-            selection_id=selection_id,
-            queue_rank=rank,
-        )
-        for (oid, score), rank in zip(joined, ranks, strict=True)
+    return _add_members(
+        session, queue=queue, joined=joined, share=share, reason=reason, rng=rng, run=selection_id
     )
 
 
@@ -92,6 +80,20 @@ def expose(session: Session, *, queue: str, share: float, rng: np.random.Generat
     _set(session, Output, [oid for oid, _ in fresh], audit_rate=share)
     reason = f"random audit (1 in {1 / share:.0f})" if share > 0 else "random audit"
     joined = [(oid, score) for (oid, score), j in zip(fresh, joins, strict=True) if j]
+    return _add_members(session, queue=queue, joined=joined, share=share, reason=reason, rng=rng, run=None)
+
+
+def _add_members(
+    session: Session,
+    *,
+    queue: str,
+    joined: Sequence[tuple[str, float | None]],
+    share: float,
+    reason: str,
+    rng: np.random.Generator,
+    run: str | None,
+) -> int:
+    """New audit members (id, score), waiting for the audit's turns in a random order of their own."""
     ranks = rng.uniform(size=len(joined)).tolist()
     return sum(
         queues_repo.add_pick(
@@ -102,6 +104,7 @@ def expose(session: Session, *, queue: str, share: float, rng: np.random.Generat
             reason=reason,
             score=score,
             inclusion_probability=share,
+            selection_id=run,
             queue_rank=rank,
         )
         for (oid, score), rank in zip(joined, ranks, strict=True)
