@@ -180,12 +180,11 @@ def _learned_scores(
         (float(p), [*(d for d in (output.drivers or []) if "flag" in d), *why])
         for output, p, why in zip(outputs, p_fail, reasons, strict=True)
     ]
-    by_model: dict[int, list[int]] = {}
+    by_model: dict[int, tuple[Blind, list[int]]] = {}
     for i, o in enumerate(outputs):
         if blind and o.id in blind and blind[o.id] is not model:
-            by_model.setdefault(id(blind[o.id]), []).append(i)
-    for mine in by_model.values():
-        other = blind[outputs[mine[0]].id] if blind else model
+            by_model.setdefault(id(blind[o.id]), (blind[o.id], []))[1].append(i)
+    for other, mine in by_model.values():
         p_blind = other.predict([outputs[i].signals or {} for i in mine], vectors[mine])
         for i, p in zip(mine, p_blind.tolist(), strict=True):
             scored[i] = (float(p), scored[i][1])

@@ -76,8 +76,8 @@ def expose(session: Session, *, queue: str, share: float, rng: np.random.Generat
     ).all()
     if not fresh:
         return 0
-    joins = (rng.uniform(size=len(fresh)) < share).tolist() if share > 0 else [False] * len(fresh)
-    _set(session, Output, [oid for oid, _ in fresh], audit_rate=share)
+    joins = (rng.uniform(size=len(fresh)) < share).tolist()  # the first draw (``selection.draw_audit``)
+    queues_repo.mark_exposed(session, output_ids=[oid for oid, _ in fresh], audit_rate=share)
     reason = f"random audit (1 in {1 / share:.0f})" if share > 0 else "random audit"
     joined = [(oid, score) for (oid, score), j in zip(fresh, joins, strict=True) if j]
     return _add_members(session, queue=queue, joined=joined, share=share, reason=reason, rng=rng, run=None)
