@@ -10,7 +10,10 @@ inflated by the finite-population correction (``a (R - 1) / (R - a)`` for ``a`` 
 mapped back to the whole. Unlike the normal interval it stays inside [0, 1], keeps a non-zero
 width when the sample saw no failures (or only failures), and shrinks to the exact rate when the
 sample covers the whole unknown part. Audit members not reviewed yet are missing at random: the
-audit is reviewed in random order (``selection.review_ranks``).
+audit is reviewed in random order (``selection.review_ranks``). A member a reviewer skipped is not:
+people skip the hard ones. Until someone gives it a verdict it is *withheld*, and the interval takes
+it at both extremes (a pass for the low bound, a failure for the high one), so a sample thinned by
+skips widens the interval instead of quietly moving the estimate.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class Estimate:
     known_failures: int = 0  # failures among routing's reviews
     rest: int = 0  # outputs routing has not reached: what the sample stands for
     audit_failures: int = 0
+    withheld: int = 0  # audit members skipped without a verdict: in the interval at both extremes
 
     def covers(self, rate: float) -> bool:
         """Whether ``rate`` lies in the interval (a little slack for float round-off)."""
@@ -52,6 +56,19 @@ def wilson(p: float, n: float, z: float = Z95) -> tuple[float, float]:
     centre = (p + z2n / 2) / (1 + z2n)
     half = z / (1 + z2n) * math.sqrt(p * (1 - p) / n + z2n / (4 * n))
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def bounded_wilson(
+    failed: float, withheld: float, n: float, population: int, z: float = Z95
+) -> tuple[float, float]:
+    """Wilson's interval on a sample's failure rate when some of its draws have no verdict and may
+    not be missing at random: of ``n`` draws (effective size, finite-population corrected against
+    ``population``), a share ``failed`` failed among all of them and a share ``withheld`` has no
+    verdict. The low bound counts the withheld as passes, the high bound as failures (the worst
+    case either way), each Wilson's bound on that rate."""
+    fpc = _fpc(n, population)
+    size = n / fpc if fpc > 0 else math.inf
+    return wilson(failed, size, z)[0], wilson(failed + withheld, size, z)[1]
 
 
 def _fpc(n: float, population: int) -> float:
@@ -84,6 +101,7 @@ class Output:
     routed: bool = False
     passed: bool = False
     inclusion_probability: float = 1.0  # an audit member's: the audit's rate when it was drawn
+    skipped: bool = False  # a reviewer skipped it
 
     @property
     def known(self) -> bool:
@@ -95,6 +113,12 @@ class Output:
     def sampled(self) -> bool:
         """A reviewed audit member that routing has not reached: a draw from the unknown part."""
         return self.failed is not None and self.audit and not self.known
+
+    @property
+    def withheld(self) -> bool:
+        """An audit member a reviewer skipped, still without a verdict: a draw that may not be
+        missing at random."""
+        return self.failed is None and self.audit and self.skipped
 
 
 def every_review(outputs: Sequence[Output], *, z: float = Z95) -> Estimate:
@@ -113,6 +137,7 @@ def every_review(outputs: Sequence[Output], *, z: float = Z95) -> Estimate:
     fewer than ``MIN_AUDITS`` sampled reviews the point estimate of the unknown part falls back on
     every review's rate; the interval is always Wilson's on the sample (finite-population corrected,
     Kish's effective size), so with no sample it spans everything the unknown part could hold.
+    Withheld members (skipped, no verdict) join the sample at both extremes (``bounded_wilson``).
     """
     total = len(outputs)
     reviewed = [o for o in outputs if o.failed is not None]
@@ -120,6 +145,7 @@ def every_review(outputs: Sequence[Output], *, z: float = Z95) -> Estimate:
         raise ValueError("no reviewed outputs to estimate a failure rate from")
     known = [o for o in outputs if o.known]
     sample = [o for o in outputs if o.sampled]
+    withheld = [o for o in outputs if o.withheld]
     known_failures = sum(bool(o.failed) for o in known)
     sample_failures = sum(bool(o.failed) for o in sample)
     rest = total - len(known)
@@ -130,11 +156,14 @@ def every_review(outputs: Sequence[Output], *, z: float = Z95) -> Estimate:
         drawn_rate = sum(w * bool(o.failed) for w, o in zip(weights, sample, strict=True)) / sum(
             weights or [1]
         )
-        n = sum(weights) ** 2 / sum(w * w for w in weights) if sample else 0.0
         everyone = sum(bool(o.failed) for o in reviewed) / len(reviewed)
         p = drawn_rate if len(sample) >= MIN_AUDITS else everyone
-        fpc = _fpc(n, rest)
-        low_p, high_p = wilson(drawn_rate if sample else p, n / fpc if fpc > 0 else math.inf, z)
+        low_p, high_p = 0.0, 1.0  # no sample: the unknown part could hold anything
+        if sample:
+            drawn = weights + [1.0 / max(o.inclusion_probability, 1e-9) for o in withheld]
+            n = sum(drawn) ** 2 / sum(w * w for w in drawn)
+            judged = sum(weights) / sum(drawn)
+            low_p, high_p = bounded_wilson(drawn_rate * judged, 1.0 - judged, n, rest, z)
         low_p, high_p = min(low_p, p), max(high_p, p)
     return Estimate(
         rate=(known_failures + rest * p) / total,
@@ -147,6 +176,7 @@ def every_review(outputs: Sequence[Output], *, z: float = Z95) -> Estimate:
         known_failures=known_failures,
         rest=rest,
         audit_failures=sample_failures,
+        withheld=len(withheld),
     )
 
 
@@ -163,8 +193,8 @@ def audit_only(outputs: Sequence[Output], *, z: float = Z95) -> Estimate | None:
         return None
     own = every_review(members, z=z)
     n = own.n_reviews
-    fpc = _fpc(n, len(outputs))
-    low, high = wilson(own.rate, n / fpc if fpc > 0 else math.inf, z)
+    judged = n / (n + own.withheld)  # withheld members take both extremes (see ``bounded_wilson``)
+    low, high = bounded_wilson(own.rate * judged, 1.0 - judged, n + own.withheld, len(outputs), z)
     return Estimate(
         **{**own.__dict__, "low": min(low, own.rate), "high": max(high, own.rate), "method": AUDIT_ONLY}
     )

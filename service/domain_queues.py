@@ -63,6 +63,11 @@ class RateView(BaseModel):
     method: str
     n_audit: int
     n_reviews: int
+    withheld: int = Field(
+        default=0,
+        description="Audit members a reviewer skipped that have no verdict yet: skips are not random, "
+        "so the interval counts them as passes for its low bound and as failures for its high one.",
+    )
 
 
 class ReliabilityPoint(BaseModel):

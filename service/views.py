@@ -175,7 +175,13 @@ def rule_view(rule: PromotionRule, collection: Collection) -> RuleView:
 
 def rate_view(e: estimate.Estimate) -> RateView:
     return RateView(
-        rate=e.rate, low=e.low, high=e.high, method=e.method, n_audit=e.n_audit, n_reviews=e.n_reviews
+        rate=e.rate,
+        low=e.low,
+        high=e.high,
+        method=e.method,
+        n_audit=e.n_audit,
+        n_reviews=e.n_reviews,
+        withheld=e.withheld,
     )
 
 

@@ -103,7 +103,13 @@ def cmd_stats(args: argparse.Namespace) -> int:
                 else:
                     print(
                         f"  {label:<10} {rate.rate:6.1%}  95% CI [{rate.low:.1%}, {rate.high:.1%}]  "
-                        f"({rate.n_reviews} reviews, {rate.n_audit} audited; {rate.method})"
+                        f"({rate.n_reviews} reviews, {rate.n_audit} audited"
+                        + (
+                            f", {rate.withheld} skipped audit members at both extremes"
+                            if rate.withheld
+                            else ""
+                        )
+                        + f"; {rate.method})"
                     )
             model = stats.model
             if model is None:

@@ -7,13 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from core import estimate
 from service.domain import OutputStatus
 from service.storage.repository import latest_verdicts
-from service.storage.tables import Output, Pick, Review
+from service.storage.tables import Output, Pick, Review, Skip
 
 #: The statuses of a queue's traffic as its estimates count it: scored, and not junk.
 COUNTED = (OutputStatus.scored.value, OutputStatus.queued.value, OutputStatus.reviewed.value)
@@ -32,6 +32,7 @@ class PopulationRow(NamedTuple):
     passed: bool  # ... and that routing's score order has reached
     inclusion_probability: float | None  # its pick's
     output_id: str
+    skipped: bool  # a reviewer skipped it
 
 
 def estimate_population(session: Session, *, queue: str) -> list[PopulationRow]:
@@ -49,6 +50,7 @@ def estimate_population(session: Session, *, queue: str) -> list[PopulationRow]:
             Pick.passed_at,
             Pick.inclusion_probability,
             Output.id,
+            exists().where(Skip.output_id == Output.id),
         )
         .select_from(Output)
         .outerjoin(latest, latest.c.output_id == Output.id)
@@ -60,9 +62,19 @@ def estimate_population(session: Session, *, queue: str) -> list[PopulationRow]:
     )
     return [
         PopulationRow(
-            verdict, stratum, received, reviewed, app, model, routed is not None, passed is not None, p, oid
+            verdict,
+            stratum,
+            received,
+            reviewed,
+            app,
+            model,
+            routed is not None,
+            passed is not None,
+            p,
+            oid,
+            skipped,
         )
-        for verdict, stratum, received, reviewed, app, model, routed, passed, p, oid in rows
+        for verdict, stratum, received, reviewed, app, model, routed, passed, p, oid, skipped in rows
     ]
 
 
@@ -125,6 +137,7 @@ def as_output(row: PopulationRow) -> estimate.Output:
         routed=row.stratum is not None and (row.stratum != "audit" or row.routed),  # Pick.in_routing
         passed=row.passed,
         inclusion_probability=row.inclusion_probability or 1.0,
+        skipped=bool(row.skipped),
     )
 
 

@@ -203,3 +203,44 @@ def test_a_share_raised_for_a_backlog_tops_up_the_audit_and_stays_unbiased() -> 
     assert 0.93 <= np.mean([e.covers(truth) for e in estimates]) <= 0.99
     members = np.mean([sum(o.audit for o in d) for d in designs])
     assert 0.27 * 2600 < members < 0.33 * 3000  # about 30% of what routing had not chosen, not 5%
+
+
+def test_skipped_audit_members_widen_the_interval_at_both_extremes() -> None:
+    known = [Output(n < 15, routed=True) for n in range(20)]
+    sampled = [Output(n < 2, audit=True) for n in range(5)]
+    skipped = [Output(None, audit=True, skipped=True)] * 2
+    rest = [Output(None)] * 73
+    e = every_review(known + sampled + skipped + rest)
+    plain = every_review(known + sampled + [Output(None, audit=True)] * 2 + rest)
+    unknown = 80
+    assert (e.withheld, plain.withheld, e.rate) == (2, 0, plain.rate)  # the point stays the sample's
+    n = 7 * (unknown - 1) / (unknown - 7)
+    assert e.low == pytest.approx((15 + unknown * wilson(2 / 7, n)[0]) / 100)
+    assert e.high == pytest.approx((15 + unknown * wilson(4 / 7, n)[1]) / 100)
+    assert e.low < plain.low and e.high > plain.high
+    # a skip is forgotten once someone gives the member a verdict
+    assert every_review(known + sampled + [Output(True, audit=True, skipped=True)] * 2 + rest).withheld == 0
+    only = audit_only(known + sampled + skipped + rest)
+    assert only is not None and only.withheld == 2
+    assert (
+        only.high - only.low
+        > audit_only(known + sampled + rest).high - audit_only(known + sampled + rest).low
+    )
+
+
+def test_reviewers_skipping_the_failures_cannot_pull_the_interval_off_the_truth() -> None:
+    """Reviewers who skip the hard audit members (here half of the failing ones) bias the sample
+    low; counted as missing at random, the interval misses the truth far more often than 5%."""
+    score, failed = population(3000, seed=1)
+    rng = np.random.default_rng(5)
+    truth = failed.mean()
+    honest, naive = [], []
+    for _ in range(300):
+        design = blind_design(score, failed, 150, 150, rng)
+        hard = [o.sampled and o.failed and rng.uniform() < 0.5 for o in design]
+        honest.append(
+            every_review([Output(None, audit=True, skipped=True) if h else o for o, h in zip(design, hard)])
+        )
+        naive.append(every_review([Output(None, audit=True) if h else o for o, h in zip(design, hard)]))
+    assert np.mean([e.covers(truth) for e in naive]) < 0.8
+    assert np.mean([e.covers(truth) for e in honest]) >= 0.95

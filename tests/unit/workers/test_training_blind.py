@@ -61,7 +61,8 @@ def test_each_sampled_member_is_scored_by_a_model_that_never_saw_its_verdict() -
     scored = [p for p, _ in _learned_scores(model, outputs, vectors, blind=blind)]
     for i, r in enumerate(rows):
         own = blind.get(r[5], model)
-        assert scored[i] == pytest.approx(float(own.predict([r[0]], vectors[i : i + 1])[0]))
+        # a batch and a single row differ by float32 round-off (up to ~4e-7 with numpy 2.4's BLAS)
+        assert scored[i] == pytest.approx(float(own.predict([r[0]], vectors[i : i + 1])[0]), abs=1e-5)
 
 
 def test_the_blind_scores_stay_on_the_main_models_scale() -> None:
