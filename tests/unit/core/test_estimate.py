@@ -239,8 +239,15 @@ def test_reviewers_skipping_the_failures_cannot_pull_the_interval_off_the_truth(
         design = blind_design(score, failed, 150, 150, rng)
         hard = [o.sampled and o.failed and rng.uniform() < 0.5 for o in design]
         honest.append(
-            every_review([Output(None, audit=True, skipped=True) if h else o for o, h in zip(design, hard)])
+            every_review(
+                [
+                    Output(None, audit=True, skipped=True) if h else o
+                    for o, h in zip(design, hard, strict=True)
+                ]
+            )
         )
-        naive.append(every_review([Output(None, audit=True) if h else o for o, h in zip(design, hard)]))
+        naive.append(
+            every_review([Output(None, audit=True) if h else o for o, h in zip(design, hard, strict=True)])
+        )
     assert np.mean([e.covers(truth) for e in naive]) < 0.8
     assert np.mean([e.covers(truth) for e in honest]) >= 0.95
