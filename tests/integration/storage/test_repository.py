@@ -187,3 +187,40 @@ def test_the_audits_turn_takes_a_member_routing_chose_but_has_not_passed(session
     )
     assert nxt is not None and nxt.output_id == member
     assert session.get(Pick, turn.id).passed_at is None
+
+
+def test_an_audit_member_skipped_without_a_verdict_widens_the_estimate_until_someone_judges_it(
+    session: Session,
+) -> None:
+    """Reviewers skip the hard ones, so a skipped member is not missing at random: the estimate
+    reads it from the skips table and takes it at both extremes until someone gives it a verdict."""
+    from service.storage import population, reviewing
+    from tests.conftest import add_account
+
+    ids = [_scored(session, 0.1 * i) for i in range(8)]
+    for i, oid in enumerate(ids):
+        assert queues_repo.add_pick(
+            session,
+            queue="q",
+            output_id=oid,
+            stratum="audit",
+            reason="r",
+            score=0.1 * i,
+            inclusion_probability=0.5,
+            queue_rank=i / 8,
+        )
+    session.flush()
+    for i, oid in enumerate(ids[:5]):
+        review(session, oid, "fail" if i < 2 else "pass")
+    before = population.traffic_estimate(session, queue="q")
+    user = add_account(session, "skipper", "reviewer")
+    reviewing.skip(session, output_id=ids[5], user_id=user.id, now=utcnow())
+    session.expire_all()
+    skipped = population.traffic_estimate(session, queue="q")
+    assert before is not None and skipped is not None
+    assert (before.withheld, skipped.withheld, skipped.rate) == (0, 1, before.rate)
+    assert skipped.low < before.low and skipped.high > before.high
+    review(session, ids[5], "fail", reviewer="bea")  # someone else judges it
+    session.expire_all()
+    judged = population.traffic_estimate(session, queue="q")
+    assert judged is not None and judged.withheld == 0 and judged.n_audit == 6
