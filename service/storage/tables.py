@@ -39,6 +39,8 @@ class Output(Base):
         Index("ix_outputs_status_received_at", "status", "received_at"),
         Index("ix_outputs_scored_at", "scored_at"),
         Index("ix_outputs_queue_status", "queue", "status"),
+        # the audit's top-up and exposure scan a queue's scored outputs by their audit rate
+        Index("ix_outputs_queue_status_audit_rate", "queue", "status", "audit_rate"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
