@@ -1,8 +1,6 @@
 """What the learned scorer sees: each signal (median-imputed, with a missing indicator where it is
-sometimes absent), the cold-start score itself, the embedding's principal components, and the
-verdicts of an output's nearest reviewed neighbours, standardised; and the cold-start ranking as the
-prior mean of their weights: a weight on the cold-start score and none on the signals it combines,
-so that a model with no evidence ranks exactly as cold start does."""
+sometimes absent), the embedding's principal components, and the verdicts of an output's nearest
+reviewed neighbours, standardised; and the cold-start ranking as the prior mean of their weights."""
 
 from __future__ import annotations
 
@@ -13,24 +11,12 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.decomposition import PCA
 
-from core.scoring import FLAG_FLOOR, RANKED, SIGNALS, percentile_rank
+from core.scoring import RANKED, SIGNALS
 
 EMBEDDING_COMPONENTS = 16
 CONTENT = "content"  # the name under which the embedding's contribution is reported
-#: Prior mean of a cold-start signal's weight, in log-odds per standard deviation (models without
-#: the cold-start score as a feature, and ``similar_failed``).
+#: Prior mean of a cold-start signal's weight, in log-odds per standard deviation.
 PRIOR_WEIGHT = 0.3
-#: The cold-start score as a feature: the mean percentile rank of the ranked signals against the
-#: traffic the model was fitted on, raised to ``FLAG_FLOOR`` when the response is empty or truncated
-#: (``core.scoring.coldstart``). Its weight's prior mean, in log-odds per standard deviation, is
-#: about what ``PRIOR_WEIGHT`` on each of the half-dozen ranked signals a text-only output has
-#: added up to. Before, the prior put ``PRIOR_WEIGHT`` on each ranked signal's standardised value,
-#: which ranks differently from their mean percentile: on the generated benchmark such a model
-#: with no evidence ranked at AUROC 0.65 against cold start's 0.69, and kept that loss as reviews came.
-COLDSTART = "coldstart"
-COLDSTART_WEIGHT = 0.8
-#: Points of each ranked signal's distribution a model keeps to rank new outputs against.
-REFERENCE_POINTS = 501
 #: The verdicts of an output's nearest reviewed neighbours (cosine of the embeddings) form one more
 #: feature, ``similar_failed``: failure modes are local in embedding space (one kind of request, one
 #: kind of mistake), which a linear model on a few principal components cannot see.
@@ -93,7 +79,6 @@ class Featurizer:
     votes: NeighbourVotes | None = None
     mean: np.ndarray | None = None
     scale: np.ndarray | None = None
-    reference: dict[str, np.ndarray] | None = None  # ranked signals' quantiles: the cold-start score
 
     @classmethod
     def fit(
@@ -131,7 +116,6 @@ class Featurizer:
         if embeddings is not None and failed is not None and NEIGHBOURS > 0 and len(embeddings) > 1:
             votes = NeighbourVotes.of(embeddings, np.asarray(failed, dtype=float))
         featurizer = cls(names, medians, sometimes_missing, pca, votes)
-        featurizer.reference = _reference(pool_rows if pool_rows is not None and len(pool_rows) > 2 else rows)
         raw = featurizer.raw(rows, embeddings, training=True)
         # Scale each feature by the traffic's spread when the traffic is known: the reviews are what
         # routing chose, so a signal nearly constant among them (few disclaimers reviewed yet) would
@@ -152,8 +136,6 @@ class Featurizer:
     def columns(self) -> list[tuple[str, str]]:
         """(group, column) per feature column; the group is what explanations report."""
         cols = [(n, n) for n in self.names] + [(n, f"{n}_missing") for n in self.sometimes_missing]
-        if self.reference is not None:
-            cols.append((COLDSTART, COLDSTART))
         if self.pca is not None:
             cols += [(CONTENT, f"pc{i}") for i in range(self.pca.n_components_)]
         if self.votes is not None:
@@ -161,13 +143,10 @@ class Featurizer:
         return cols
 
     def prior_mean(self) -> np.ndarray:
-        """The cold-start ranking as weights: ``COLDSTART_WEIGHT`` on the cold-start score and
-        ``PRIOR_WEIGHT`` on ``similar_failed`` (cold start's "repeats a failure"), 0 elsewhere; with
-        no ranked signal to score by, ``PRIOR_WEIGHT`` on each ranked signal as before."""
-        ranked = {SIMILAR_FAILED} if self.reference is not None else {*RANKED, SIMILAR_FAILED}
-        weight = {COLDSTART: COLDSTART_WEIGHT, **dict.fromkeys(ranked, PRIOR_WEIGHT)}
+        """The cold-start ranking as weights: ``PRIOR_WEIGHT`` on each ranked signal, 0 elsewhere."""
+        ranked = {*RANKED, SIMILAR_FAILED}
         return np.array(
-            [weight.get(group, 0.0) if group == column else 0.0 for group, column in self.columns]
+            [PRIOR_WEIGHT if group == column and group in ranked else 0.0 for group, column in self.columns]
         )
 
     def prior_precision(self) -> np.ndarray:
@@ -193,8 +172,6 @@ class Featurizer:
             [[float(r.get(n) is None) for n in self.sometimes_missing] for r in rows], dtype=np.float64
         ).reshape(len(rows), len(self.sometimes_missing))
         blocks = [values, missing]
-        if self.reference is not None:
-            blocks.append(np.array([[_coldstart(r, self.reference)] for r in rows]).reshape(len(rows), 1))
         if self.pca is not None:
             if embeddings is None:
                 raise ValueError("this model needs embeddings")
@@ -220,30 +197,3 @@ def _value(v: float | None, median: float) -> float:
     if v is None or not math.isfinite(v):
         return median
     return float(v)
-
-
-def _reference(rows: Sequence[Mapping[str, float | None]]) -> dict[str, np.ndarray] | None:
-    """Each ranked signal's distribution over ``rows``, as at most ``REFERENCE_POINTS`` quantiles
-    (sorted); None when no ranked signal was measured."""
-    out: dict[str, np.ndarray] = {}
-    for name in RANKED:
-        values = np.sort([float(v) for r in rows if (v := r.get(name)) is not None and math.isfinite(v)])
-        if len(values) > REFERENCE_POINTS:
-            values = np.quantile(values, np.linspace(0.0, 1.0, REFERENCE_POINTS))
-        if len(values):
-            out[name] = values
-    return out or None
-
-
-def _coldstart(row: Mapping[str, float | None], reference: Mapping[str, np.ndarray]) -> float:
-    """``core.scoring.coldstart``'s score for one output against ``reference``: 0.5 (the middle) when
-    none of its ranked signals was measured."""
-    ranks = [
-        percentile_rank(float(v), reference[name])
-        for name in reference
-        if (v := row.get(name)) is not None and math.isfinite(v)
-    ]
-    score = sum(ranks) / len(ranks) if ranks else 0.5
-    if row.get("empty") == 1.0 or row.get("truncated") == 1.0:
-        score = max(score, FLAG_FLOOR)
-    return score

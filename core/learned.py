@@ -39,7 +39,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import StratifiedKFold
 
 from core.comparison import paired_win_share
-from core.features import COLDSTART, CONTENT, SIMILAR_FAILED, Featurizer, NeighbourVotes
+from core.features import CONTENT, SIMILAR_FAILED, Featurizer, NeighbourVotes
 from core.metrics import auroc, brier, ece, reliability
 
 ISOTONIC_FROM = 1000
@@ -169,10 +169,12 @@ class LearnedModel:
         groups = [g for g, _ in self.featurizer.columns]
         # Where each signal's own column is: its sign says whether the output is high or low on it.
         own = {g: j for j, (g, column) in enumerate(self.featurizer.columns) if g == column}
-        derived = {g: j for g, j in own.items() if g in (SIMILAR_FAILED, COLDSTART)}  # not in the rows
+        votes = raw[:, -1] if self.featurizer.votes is not None else None
         out = []
         for i, row in enumerate(rows):
-            values = {**row, **{g: float(raw[i, j]) for g, j in derived.items()}}
+            values = dict(row)
+            if votes is not None:
+                values[SIMILAR_FAILED] = float(votes[i])
             by_group: dict[str, float] = {}
             for g, c in zip(groups, contributions[i], strict=True):
                 by_group[g] = by_group.get(g, 0.0) + float(c)

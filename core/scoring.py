@@ -52,7 +52,6 @@ SIGNALS: dict[str, str] = {**RANKED, **CONTEXT}
 DESCRIPTIONS: dict[str, str] = {
     **SIGNALS,
     "similar_failed": "share of the most similar reviewed outputs that failed",
-    "coldstart": "high on the uncertainty signals together (the cold-start score)",
 }
 #: Checks that make an output worth a look whatever its rank: score at least FLAG_FLOOR.
 FLAGS = ("empty", "truncated", "repeats_failure")
