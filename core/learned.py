@@ -2,7 +2,7 @@
 
 Pure: it trains on arrays and predicts on arrays; storing and loading versions is the jobs' part.
 
-It has to help from a queue's first twenty reviews and keep getting better, on traffic whose
+It has to help from a queue's first ten reviews and keep getting better, on traffic whose
 signals may point either way. So it is a logistic regression fitted by maximum a posteriori with a
 Gaussian prior whose *mean is the cold-start ranking*: on standardised features, the signals that
 cold start ranks by (``core.scoring.RANKED``) start with a small positive weight, everything else

@@ -200,7 +200,7 @@ class Settings(BaseSettings):
         default=24.0, gt=0, description="Unreviewed picks older than this compete again with new outputs."
     )
     min_reviews_for_model: int = Field(
-        default=20,
+        default=10,
         ge=6,
         description=(
             "A queue's reviews before its learned scorer is first trained "

@@ -62,7 +62,7 @@ def test_a_queues_reviews_train_its_scorer_used_only_while_it_beats_cold_start(
     settings_for,  # type: ignore[no-untyped-def]
 ) -> None:
     settings = settings_for(fresh_db, score_batch_size=64)
-    assert (settings.min_reviews_for_model, settings.retrain_every) == (20, 10)
+    assert (settings.min_reviews_for_model, settings.retrain_every) == (10, 10)
     work = queueing.work_queue(Redis.from_url(settings.redis_url), settings)
     first = labelled(160)
     with transaction(fresh_db.engine) as session:
