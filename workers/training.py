@@ -17,7 +17,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -126,7 +126,7 @@ def train_scorer(queue: str = "default", force: bool = False) -> str | None:
     )
     if use:
         rt.models[queue] = model
-        blind = _blind_models(rows, traffic, model, weights)
+        blind = _blind_models(rows, traffic, model, weights, ColdStartScorer(recent, params))
         _rescore_waiting(
             rt, queue, lambda outputs, vectors: _learned_scores(model, outputs, vectors, blind=blind)
         )
@@ -145,6 +145,24 @@ def train_scorer(queue: str = "default", force: bool = False) -> str | None:
 Rescored = list[tuple[float, list[dict[str, Any]]]]
 
 
+class Predictor(Protocol):
+    def predict(
+        self, rows: Sequence[Mapping[str, float | None]], vectors: np.ndarray | None
+    ) -> np.ndarray: ...
+
+
+class ColdStartScorer:
+    """Cold start's score as a predictor: it never sees a verdict, so it is the blind model of last
+    resort for members whose fold is too small to train on."""
+
+    def __init__(self, recent: Sequence[Mapping[str, float | None]], params: scoring.ScoringParams):
+        self.recent, self.params = list(recent), params
+
+    def predict(self, rows: Sequence[Mapping[str, float | None]], vectors: np.ndarray | None) -> np.ndarray:
+        results = scoring.coldstart_all([dict(r) for r in rows], self.recent, self.params)
+        return np.array([r.score if r.score is not None else 0.0 for r in results], dtype=float)
+
+
 class OnMainScale:
     """A fold's blind model with its scores carried onto the main model's scale by their quantiles
     on the same recent traffic: a blind score at the fold model's q-th quantile becomes the main
@@ -153,7 +171,7 @@ class OnMainScale:
     members' blind scores sat above the main model's bulk (median 0.30 against 0.10 in a replay),
     and routing took nearly every one of them out of the sample."""
 
-    def __init__(self, fold: learned.LearnedModel, fold_on_traffic: np.ndarray, main_on_traffic: np.ndarray):
+    def __init__(self, fold: Predictor, fold_on_traffic: np.ndarray, main_on_traffic: np.ndarray):
         self.fold = fold
         self.xp = np.sort(fold_on_traffic)
         self.fp = np.sort(main_on_traffic)
@@ -200,6 +218,7 @@ def _blind_models(
     traffic: Sequence[tuple[Any, bytes]],
     model: learned.LearnedModel,
     weights: Sequence[float],
+    cold: ColdStartScorer,
 ) -> dict[str, Blind]:
     """Sampled audit member id -> a model that never saw its verdict (cross-fitting): routing must not
     know their verdicts, or it would pick their failures out of the sample the estimate rests on
@@ -213,7 +232,8 @@ def _blind_models(
     out of the sample. Each fold's model keeps the members' weight and stays on the main model's
     scale on average; its scores are then mapped onto the main model's by their quantiles on the
     recent traffic (``OnMainScale``), so a member ranks among the traffic where its blind score
-    ranks. A fold too small to train on falls back on ``model``."""
+    ranks. A fold too small to train on (a queue's first reviews) is scored by cold start, mapped
+    the same way: never by ``model``, which saw its verdicts."""
     ids = sorted(r[5] for r in rows if r[4])
     if not ids:
         return {}
@@ -238,8 +258,7 @@ def _blind_models(
                 version=f"{model.version}-blind{fold}",
             )
         except learned.NotEnoughLabels:
-            blind.update({oid: model for oid, f in fold_of.items() if f == fold})
-            continue
+            fitted = cold
         fold_on_traffic = fitted.predict(pool_rows, pool_vectors) if traffic else np.zeros(0)
         mapped = OnMainScale(fitted, fold_on_traffic, main_on_traffic)
         blind.update({oid: mapped for oid, f in fold_of.items() if f == fold})

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from core import learned
+from core.scoring import ScoringParams
 from service.storage.tables import Output
-from workers.training import BLIND_FOLDS, OnMainScale, _blind_models, _learned_scores
+from workers.training import BLIND_FOLDS, ColdStartScorer, OnMainScale, _blind_models, _learned_scores
 
 Row = tuple[dict, bytes, bool, float, bool, str]
 
@@ -30,6 +31,10 @@ def reviews(seed: int) -> tuple[list[Row], list[tuple[dict, bytes]]]:
     return rows, [(r[0], r[1]) for r in rows]
 
 
+def cold(traffic: list[tuple[dict, bytes]]) -> ColdStartScorer:
+    return ColdStartScorer([s for s, _ in traffic], ScoringParams())
+
+
 def trained(rows: list[Row], traffic: list[tuple[dict, bytes]], weights: list[float]) -> learned.LearnedModel:
     vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
     pool = np.stack([np.frombuffer(e, dtype=np.float32) for _, e in traffic])
@@ -47,7 +52,7 @@ def test_each_sampled_member_is_scored_by_a_model_that_never_saw_its_verdict() -
     rows, traffic = reviews(seed=1)
     weights = learned.review_weights([r[3] for r in rows])
     model = trained(rows, traffic, weights)
-    blind = _blind_models(rows, traffic, model, weights)
+    blind = _blind_models(rows, traffic, model, weights, cold(traffic))
     members = [r[5] for r in rows if r[4]]
     assert set(blind) == set(members)
     models = {id(m): m for m in blind.values()}
@@ -65,6 +70,54 @@ def test_each_sampled_member_is_scored_by_a_model_that_never_saw_its_verdict() -
         assert scored[i] == pytest.approx(float(own.predict([r[0]], vectors[i : i + 1])[0]), abs=1e-5)
 
 
+def test_members_of_a_fold_too_small_to_train_on_are_scored_by_cold_start_not_by_the_main_model() -> None:
+    """A queue's first reviews: the main model can train (three of each verdict) but neither fold
+    can without its members, so the members are scored by cold start, which never sees a verdict,
+    carried onto the main model's scale; the main model saw their verdicts."""
+    rng = np.random.default_rng(5)
+    rows: list[Row] = []
+    for i, (failed, sampled) in enumerate([(True, False)] * 4 + [(False, True)] * 3 + [(True, True)]):
+        signals = {"mean_nll": float(rng.normal(1.0 if failed else 0.0, 1.0)), "length": float(rng.normal())}
+        vector = rng.normal(size=16).astype(np.float32)
+        rows.append(
+            (
+                signals,
+                (vector / np.linalg.norm(vector)).tobytes(),
+                failed,
+                0.1 if sampled else 1.0,
+                sampled,
+                f"o{i}",
+            )
+        )
+    traffic = [(r[0], r[1]) for r in rows] + [
+        (
+            {"mean_nll": float(rng.normal()), "length": float(rng.normal())},
+            rng.normal(size=16).astype(np.float32).tobytes(),
+        )
+        for _ in range(40)
+    ]
+    weights = learned.review_weights([r[3] for r in rows])
+    model = trained(rows, traffic, weights)
+    blind = _blind_models(rows, traffic, model, weights, cold(traffic))
+    members = [r for r in rows if r[4]]
+    assert set(blind) == {r[5] for r in members}
+    pool = np.stack([np.frombuffer(e, dtype=np.float32) for _, e in traffic])
+    main_on_traffic = np.sort(model.predict([s for s, _ in traffic], pool))
+    for r in members:
+        scorer = blind[r[5]]
+        assert (
+            scorer is not model
+            and isinstance(scorer, OnMainScale)
+            and isinstance(scorer.fold, ColdStartScorer)
+        )
+        own = scorer.predict([r[0]], np.frombuffer(r[1], dtype=np.float32)[None, :])[0]
+        assert main_on_traffic[0] - 1e-9 <= own <= main_on_traffic[-1] + 1e-9
+    # the members' scores follow cold start's order, whatever their verdicts
+    mapped = [blind[r[5]].predict([r[0]], None)[0] for r in members]
+    by_cold = np.argsort([cold(traffic).predict([r[0]], None)[0] for r in members], kind="stable")
+    assert np.all(np.diff(np.asarray(mapped)[by_cold]) >= 0)
+
+
 def test_the_blind_scores_stay_on_the_main_models_scale() -> None:
     """Trained without every member (as before), a model knows only routing's picks and scores the
     members at their failure rate; cross-fitted models keep the members' weight and score them as
@@ -72,7 +125,7 @@ def test_the_blind_scores_stay_on_the_main_models_scale() -> None:
     rows, traffic = reviews(seed=2)
     weights = learned.review_weights([r[3] for r in rows])
     model = trained(rows, traffic, weights)
-    blind = _blind_models(rows, traffic, model, weights)
+    blind = _blind_models(rows, traffic, model, weights, cold(traffic))
     kept = [i for i, r in enumerate(rows) if not r[4]]
     without = trained([rows[i] for i in kept], traffic, learned.review_weights([rows[i][3] for i in kept]))
     members = [r for r in rows if r[4]]
