@@ -9,7 +9,8 @@ score as reviews accumulate, and reports (``core.lift``):
 - lift over random at 5/10/20/30% of the pool reviewed, and the same for each single signal sorted
   alone (both directions);
 - AUROC of the scores on the outputs still unreviewed, over time;
-- picks and failure yield per stratum (uncertain, diverse, explore, audit);
+- picks and failure yield per stratum (uncertain, diverse, explore, audit, and audit+routed for an
+  audit member routing chose and served in its turn);
 - the queue's own failure-rate estimate against the truth.
 
 Use a queue of its own (route the replay's ``app`` to it) so other traffic never mixes in; items
@@ -252,7 +253,7 @@ def _review_loop(
             run.second_reviews += 1
         else:
             run.claimed.append(
-                Claimed(output_id, item["stratum"], item["inclusion_probability"], item["score"], failed)
+                Claimed(output_id, claim_stratum(item), item["inclusion_probability"], item["score"], failed)
             )
             progress.update(1)
             if len(run.claimed) in marks:
@@ -300,6 +301,14 @@ def replay(items: Sequence[Labelled], opts: ReplayOptions, say: Callable[[str], 
     finally:
         api.close()
     return run
+
+
+def claim_stratum(item: dict[str, Any]) -> str:
+    """The claim's stratum, an audit member served in routing's turn apart from one served in the
+    audit's: routing chose the first for its score, so only the second's yield is the audit's."""
+    if item["stratum"] == "audit" and item.get("routed"):
+        return "audit+routed"
+    return str(item["stratum"])
 
 
 def report(run: ReplayRun, shares: Sequence[float] = lift.SHARES) -> dict[str, Any]:

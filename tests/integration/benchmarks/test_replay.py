@@ -59,7 +59,7 @@ def test_a_replay_posts_the_history_works_the_queue_and_reports_what_the_router_
     assert figures["base_rate"] == truth / 60
     assert set(figures["lift"]) == {"5%", "10%", "20%", "30%"} and None not in figures["lift"].values()
     # The audit drew its members from the 60 when they were first in a window; routing took the rest.
-    assert set(figures["strata"]) <= {"uncertain", "diverse", "audit"}
+    assert set(figures["strata"]) <= {"uncertain", "diverse", "audit", "audit+routed"}
     assert sum(s["picks"] for s in figures["strata"].values()) == 30
     assert figures["auroc_unreviewed"][0]["reviews"] == 0 and len(figures["auroc_unreviewed"]) >= 3
     names = {row["signal"] for row in figures["signals"]}
