@@ -49,9 +49,9 @@ def table(name: str, report: Mapping[str, Any]) -> str:
     lines.append(
         "    " + ", ".join(f"{p['reviews']}: {_f(p['auroc'], 3)}" for p in report["auroc_unreviewed"])
     )
-    lines += ["", "  stratum      picks  failures  yield"]
+    lines += ["", "  stratum        picks  failures  yield"]
     for stratum, row in report["strata"].items():
-        lines.append(f"  {stratum:<10} {row['picks']:7d} {row['failures']:9d}  {row['yield'] * 100:5.1f}%")
+        lines.append(f"  {stratum:<12} {row['picks']:7d} {row['failures']:9d}  {row['yield'] * 100:5.1f}%")
     est = report["estimate"]
     stats = est.get("queue_stats") or {}
     lines.append("")

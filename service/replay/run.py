@@ -10,7 +10,7 @@ score as reviews accumulate, and reports (``core.lift``):
   alone (both directions);
 - AUROC of the scores on the outputs still unreviewed, over time;
 - picks and failure yield per stratum (uncertain, diverse, explore, audit, and audit+routed for an
-  audit member routing chose and served in its turn);
+  audit member routing chose too);
 - the queue's own failure-rate estimate against the truth.
 
 Use a queue of its own (route the replay's ``app`` to it) so other traffic never mixes in; items
@@ -304,8 +304,10 @@ def replay(items: Sequence[Labelled], opts: ReplayOptions, say: Callable[[str], 
 
 
 def claim_stratum(item: dict[str, Any]) -> str:
-    """The claim's stratum, an audit member served in routing's turn apart from one served in the
-    audit's: routing chose the first for its score, so only the second's yield is the audit's."""
+    """The claim's stratum, an audit member routing chose too (``routed``) apart from one it had not:
+    routing chose the first for its score, so it fails about as often as routing's picks, and the
+    ``audit`` row alone no longer reads as a uniform draw that fails far above the traffic's rate.
+    Neither row is the audit's own yield; the queue's estimate (``core.estimate``) is."""
     if item["stratum"] == "audit" and item.get("routed"):
         return "audit+routed"
     return str(item["stratum"])

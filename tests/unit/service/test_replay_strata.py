@@ -1,4 +1,4 @@
-"""A replay's strata: an audit member served in routing's turn is counted apart from the audit's own."""
+"""A replay's strata: an audit member routing chose too is counted apart from those it had not."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from core import lift
 from service.replay.run import claim_stratum
 
 
-def test_an_audit_member_routing_chose_is_not_counted_in_the_audit_yield() -> None:
+def test_an_audit_member_routing_chose_is_counted_apart_from_the_audit_row() -> None:
     claims = [
         {"stratum": "audit", "routed": True},  # routing chose it for its score: likely a failure
-        {"stratum": "audit", "routed": False},  # the audit's own turn: a uniform draw
+        {"stratum": "audit", "routed": False},  # routing has not chosen it
         {"stratum": "uncertain", "routed": True},
     ]
     strata = lift.by_stratum([claim_stratum(c) for c in claims], [True, False, True])
