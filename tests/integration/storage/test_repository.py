@@ -224,3 +224,39 @@ def test_an_audit_member_skipped_without_a_verdict_widens_the_estimate_until_som
     session.expire_all()
     judged = population.traffic_estimate(session, queue="q")
     assert judged is not None and judged.withheld == 0 and judged.n_audit == 6
+
+
+def test_rescoring_reaches_every_reviewed_audit_member_routing_has_not_passed(session: Session) -> None:
+    """Routing passes a reviewed member it chose by comparing its score with the claims': a score
+    frozen when routing chose it would keep a failure below claims made on newer models' scores, and
+    the sample would hold the failures the rest of the traffic gives up (text-only QA read 0.68
+    against 0.42). Every member routing has not passed follows the queue's scorer; passed ones are
+    routing's verdicts and keep their score."""
+    from service.storage import scorers
+    from service.storage.tables import Pick
+
+    chosen, drawn, passed, routed, waiting = (_scored(session, s) for s in (0.8, 0.3, 0.9, 0.7, 0.5))
+    now = utcnow()
+    for oid, stratum, routed_at in [
+        (chosen, "audit", now),
+        (drawn, "audit", None),
+        (passed, "audit", now),
+        (routed, "uncertain", None),
+    ]:
+        assert queues_repo.add_pick(
+            session, queue="q", output_id=oid, stratum=stratum, reason="r", score=0.5, routed_at=routed_at
+        )
+    session.flush()
+    for oid in (chosen, drawn, passed, routed):
+        review(session, oid, "fail")
+    session.expire_all()
+    pick_of = {p.output_id: p for p in session.query(Pick).filter(Pick.queue == "q")}
+    pick_of[passed].passed_at = now
+    session.flush()
+    found = {o.id for o in scorers.unreviewed_scored(session, queue="q", after="", limit=100)}
+    assert found == {chosen, drawn, waiting}
+    scorers.rescore_many(session, scored=[(oid, 0.95, []) for oid in (chosen, drawn, passed)], version="v2")
+    session.expire_all()
+    scores = {p.output_id: p.score for p in session.query(Pick).filter(Pick.queue == "q")}
+    assert scores[chosen] == pytest.approx(0.95) and scores[drawn] == pytest.approx(0.95)
+    assert scores[passed] == pytest.approx(0.5) and scores[routed] == pytest.approx(0.5)
