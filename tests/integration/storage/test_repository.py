@@ -229,8 +229,9 @@ def test_an_audit_member_skipped_without_a_verdict_widens_the_estimate_until_som
 def test_rescoring_reaches_every_reviewed_audit_member_routing_has_not_passed(session: Session) -> None:
     """Routing passes a reviewed member it chose by comparing its score with the claims': a score
     frozen when routing chose it would keep a failure below claims made on newer models' scores, and
-    the sample would hold the failures the rest of the traffic gives up to routing. Every member routing has not passed follows the queue's scorer; passed ones are
-    routing's verdicts and keep their score."""
+    the sample would hold the failures the rest of the traffic gives up to routing. Every member
+    routing has not passed follows the queue's scorer; passed ones are routing's verdicts and keep
+    their score."""
     from service.storage import scorers
     from service.storage.tables import Pick
 
