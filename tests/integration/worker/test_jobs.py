@@ -377,8 +377,15 @@ def test_a_target_width_raises_the_audit_share_until_the_interval_is_that_narrow
         # claims serve the audit at the raised share: the 6th review of the day is the audit's turn
         user = add_account(session, "rita", "reviewer")
         reviewer = Principal(kind="user", id=user.id, name=user.username, role="reviewer")
+        first_in_audit_order = session.scalars(
+            select(Pick)
+            .where(Pick.stratum == "audit", Pick.reviewed_at.is_(None))
+            .order_by(Pick.queue_rank.desc())
+        ).first()
         claimed = workbench.claim_next(session, settings, reviewer, queue=config)
-        assert claimed is not None and claimed.stratum == "audit" and claimed.routed_at is None
+        # the audit's own turn: its random order's first member, whether routing chose it too or not
+        assert first_in_audit_order is not None and claimed is not None
+        assert claimed.output_id == first_in_audit_order.output_id
 
 
 def test_a_target_width_tops_up_the_audit_of_a_backlog_routing_has_not_chosen(
