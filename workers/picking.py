@@ -103,14 +103,24 @@ def audits_wanted(session: Session, config: QueueConfig) -> int:
 
 
 def _expose(session: Session, config: QueueConfig, settings: Settings) -> None:
-    """No selection this time: the audit still draws the new traffic, at the share it draws with now."""
-    share = queues_repo.current_audit_share(session, queue=config.name)
+    """No selection this time: the audit still draws the new traffic, at the share it draws with now,
+    or at the drift share while the traffic drifts (a full backlog must not keep a change of traffic
+    at the old share). The drift test runs only when there is new traffic to draw."""
+    current = queues_repo.current_audit_share(session, queue=config.name)
+    share = config.audit_share if current is None else current
+    if settings.drift_audit_share > share and audit_repo.has_unexposed(session, queue=config.name):
+        shift = queues_repo.traffic_drift(session, settings, queue=config.name)
+        if shift is not None and shift.drifted:
+            share = settings.drift_audit_share
+            log.warning(
+                "queue %s: traffic drifts (shift %.2f SD, p=%.1e); new traffic audited at %.0f%%",
+                config.name,
+                shift.shift,
+                shift.p_value,
+                100 * share,
+            )
     joined = audit_repo.expose(
-        session,
-        queue=config.name,
-        share=config.audit_share if share is None else share,
-        rng=np.random.default_rng(),
-        limit=settings.selection_window,
+        session, queue=config.name, share=share, rng=np.random.default_rng(), limit=settings.selection_window
     )
     if joined:
         log.info("queue %s: %d new outputs drawn into the audit while no slot was open", config.name, joined)

@@ -83,6 +83,20 @@ def expose(session: Session, *, queue: str, share: float, rng: np.random.Generat
     return _add_members(session, queue=queue, joined=joined, share=share, reason=reason, rng=rng, run=None)
 
 
+def has_unexposed(session: Session, *, queue: str) -> bool:
+    """Whether the queue has scored outputs no selection window or exposure has held yet."""
+    return (
+        session.scalar(
+            select(Output.id)
+            .where(
+                Output.queue == queue, Output.status == OutputStatus.scored.value, Output.audit_rate.is_(None)
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def _add_members(
     session: Session,
     *,

@@ -18,7 +18,7 @@ from service.domain import OutputIn
 from service.settings import QueueConfig, Settings
 from service.storage import repository as repo
 from service.storage.db import transaction
-from service.storage.tables import Pick, Selection
+from service.storage.tables import Output, Pick, Selection
 from service.usecases.report import queue_report
 from tests.conftest import Database
 from workers.main import run_worker
@@ -84,3 +84,38 @@ def test_a_switch_of_traffic_raises_the_audit_until_the_report_says_why(
     assert switched.drift is not None and switched.drift.drifted and switched.drift.p_value < 1e-4
     assert switched.drift.audit_share == 0.5
     assert last_run_audit_share(fresh_db) >= 0.4  # the selection after the switch audited half
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_switch_of_traffic_while_the_backlog_is_full_is_audited_at_the_drift_share(
+    fresh_db: Database, settings_for
+) -> None:  # type: ignore[no-untyped-def]
+    """No selection runs while routing's backlog is full, but the new traffic is still drawn into the
+    audit: at the drift share once it drifts, not at the share of the last selection before it."""
+    settings = settings_for(
+        fresh_db,
+        queues=[QueueConfig(name="default", budget_per_day=2000, backlog_limit=40, audit_share=0.1)],
+        drift_window=80,
+        drift_reference=240,
+        drift_audit_share=0.5,
+        score_batch_size=80,
+    )
+    post_and_score(
+        fresh_db,
+        settings,
+        [{**o, "app": "chat"} for o in halueval_outputs(DATA / "general_data.jsonl.gz", 320)],
+    )
+    with transaction(fresh_db.engine) as session:
+        shares = set(session.scalars(select(Selection.audit_share)))
+    assert shares == {0.1}  # calm traffic: every selection drew at the queue's own share
+    post_and_score(fresh_db, settings, qa(80))  # the backlog is still full of chat picks
+    with transaction(fresh_db.engine) as session:
+        rates = set(session.scalars(select(Output.audit_rate).where(Output.app == "qa")))
+        members = session.scalar(
+            select(func.count())
+            .select_from(Pick)
+            .join(Output, Output.id == Pick.output_id)
+            .where(Output.app == "qa", Pick.stratum == "audit", Pick.selection_id.is_(None))
+        )
+    assert rates == {0.5}
+    assert (members or 0) >= 20  # about half of the 80, not a tenth
