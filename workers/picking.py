@@ -139,19 +139,24 @@ def _may_select(settings: Settings, config: QueueConfig, *, picked_today: int, w
     """Whether a selection could be worth it (``budget.worth_selecting``) at any audit share the
     queue may draw with (its own, raised on drift or for its ``target_width``). A higher share only
     leaves routing fewer slots, so with fewer than a batch open at the queue's own share, and a batch
-    still left of the day's routing budget at the highest share, no share makes it worth it."""
+    still left of the day's routing budget at the highest share, no share makes it worth it: asking
+    ``worth_selecting`` with the most slots any share leaves and the least budget is that bound."""
     slots = budget.open_slots(
         budget_per_day=budget.routing_budget(config.budget_per_day, config.audit_share),
         picked_today=picked_today,
         backlog_limit=config.backlog_limit,
         waiting=waiting,
     )
-    if slots <= 0:
-        return False
-    batch = max(math.ceil(settings.refill_share * config.backlog_limit), 1)
     highest = max(config.audit_share, settings.drift_audit_share, settings.max_audit_share)
     least_left = budget.routing_budget(config.budget_per_day, highest) - picked_today
-    return waiting == 0 or slots >= batch or least_left < batch
+    return budget.worth_selecting(
+        slots=slots, waiting=waiting, budget_left=least_left, batch=_batch(settings, config)
+    )
+
+
+def _batch(settings: Settings, config: QueueConfig) -> int:
+    """The slots a refill waits for (``RR_REFILL_SHARE`` of the backlog)."""
+    return math.ceil(settings.refill_share * config.backlog_limit)
 
 
 def select_queue(queue_name: str) -> int:
@@ -201,7 +206,7 @@ def select_queue(queue_name: str) -> int:
             slots=slots,
             waiting=waiting,
             budget_left=routing_budget - picked_today,
-            batch=math.ceil(settings.refill_share * config.backlog_limit),
+            batch=_batch(settings, config),
         )
         window = (
             queues_repo.queue_window(session, queue=config.name, limit=settings.selection_window)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import ColumnElement, and_, exists, select, update
 from sqlalchemy.orm import Session
 
 from core import selection
@@ -70,7 +70,7 @@ def expose(session: Session, *, queue: str, share: float, rng: np.random.Generat
     had drawn from). Returns how many joined."""
     fresh = session.execute(
         select(Output.id, Output.score)
-        .where(Output.queue == queue, Output.status == OutputStatus.scored.value, Output.audit_rate.is_(None))
+        .where(*_unexposed(queue))
         .order_by(Output.scored_at.desc())
         .limit(limit)
     ).all()
@@ -85,16 +85,12 @@ def expose(session: Session, *, queue: str, share: float, rng: np.random.Generat
 
 def has_unexposed(session: Session, *, queue: str) -> bool:
     """Whether the queue has scored outputs no selection window or exposure has held yet."""
-    return (
-        session.scalar(
-            select(Output.id)
-            .where(
-                Output.queue == queue, Output.status == OutputStatus.scored.value, Output.audit_rate.is_(None)
-            )
-            .limit(1)
-        )
-        is not None
-    )
+    return session.scalar(select(Output.id).where(*_unexposed(queue)).limit(1)) is not None
+
+
+def _unexposed(queue: str) -> tuple[ColumnElement[bool], ...]:
+    """A queue's scored outputs the audit has not drawn over yet (``Output.audit_rate`` unset)."""
+    return (Output.queue == queue, Output.status == OutputStatus.scored.value, Output.audit_rate.is_(None))
 
 
 def _add_members(

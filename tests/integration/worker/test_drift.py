@@ -55,12 +55,10 @@ def last_run_audit_share(db: Database) -> float:
     return (audits or 0) / max(picks, 1)
 
 
-@pytest.mark.parametrize("backend", ["sqlite"])
-def test_a_switch_of_traffic_raises_the_audit_until_the_report_says_why(
-    fresh_db: Database, settings_for
-) -> None:  # type: ignore[no-untyped-def]
+def calm_queue(db: Database, settings_for) -> Settings:  # type: ignore[no-untyped-def]
+    """A queue with a 40-pick backlog and a 50% drift share, after 320 outputs of chat traffic."""
     settings = settings_for(
-        fresh_db,
+        db,
         queues=[QueueConfig(name="default", budget_per_day=2000, backlog_limit=40, audit_share=0.1)],
         drift_window=80,
         drift_reference=240,
@@ -68,10 +66,16 @@ def test_a_switch_of_traffic_raises_the_audit_until_the_report_says_why(
         score_batch_size=80,
     )
     post_and_score(
-        fresh_db,
-        settings,
-        [{**o, "app": "chat"} for o in halueval_outputs(DATA / "general_data.jsonl.gz", 320)],
+        db, settings, [{**o, "app": "chat"} for o in halueval_outputs(DATA / "general_data.jsonl.gz", 320)]
     )
+    return settings
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_switch_of_traffic_raises_the_audit_until_the_report_says_why(
+    fresh_db: Database, settings_for
+) -> None:  # type: ignore[no-untyped-def]
+    settings = calm_queue(fresh_db, settings_for)
     with transaction(fresh_db.engine) as session:
         calm = queue_report(session, settings, queue="default")
     assert calm.drift is not None and not calm.drift.drifted and calm.drift.audit_share == 0.1
@@ -92,19 +96,7 @@ def test_a_switch_of_traffic_while_the_backlog_is_full_is_audited_at_the_drift_s
 ) -> None:  # type: ignore[no-untyped-def]
     """No selection runs while routing's backlog is full, but the new traffic is still drawn into the
     audit: at the drift share once it drifts, not at the share of the last selection before it."""
-    settings = settings_for(
-        fresh_db,
-        queues=[QueueConfig(name="default", budget_per_day=2000, backlog_limit=40, audit_share=0.1)],
-        drift_window=80,
-        drift_reference=240,
-        drift_audit_share=0.5,
-        score_batch_size=80,
-    )
-    post_and_score(
-        fresh_db,
-        settings,
-        [{**o, "app": "chat"} for o in halueval_outputs(DATA / "general_data.jsonl.gz", 320)],
-    )
+    settings = calm_queue(fresh_db, settings_for)
     with transaction(fresh_db.engine) as session:
         shares = set(session.scalars(select(Selection.audit_share)))
     assert shares == {0.1}  # calm traffic: every selection drew at the queue's own share

@@ -43,7 +43,8 @@ def test_drift_raises_the_share_the_target_builds_on() -> None:
         (1000, 0, 15, True),  # a batch is open
         (1000, 0, 0, True),  # the queue ran dry: refill whatever is open
         (1000, 0, 20, False),  # no slot at all
-        (100, 47, 18, True),  # under a batch of the budget left at the highest share: it may run
+        (100, 47, 17, True),  # at the highest share only 3 are left, and 3 slots are open: it may run
+        (100, 47, 18, False),  # ...but not with 2: no share spends the day's last few
     ],
 )
 def test_a_selection_is_skipped_only_when_no_audit_share_could_make_it_worth_it(
