@@ -1,12 +1,14 @@
-"""What the learned scorer sees: each signal (median-imputed, with a missing indicator where it is
-sometimes absent), the embedding's principal components, and the verdicts of an output's nearest
-reviewed neighbours, standardised; and the cold-start ranking as the prior mean of their weights."""
+"""What the learned scorer sees: each signal (a missing value filled with the traffic's mean, with a
+missing indicator where it is sometimes absent), the embedding's principal components, and the
+verdicts of an output's nearest reviewed neighbours, standardised; and the cold-start ranking as the
+prior mean of their weights."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.decomposition import PCA
@@ -69,11 +71,18 @@ class NeighbourVotes:
 
 @dataclass
 class Featurizer:
-    """Signals to a standardised matrix: value (median-imputed) plus a missing indicator per signal,
-    then the embedding's principal components."""
+    """Signals to a standardised matrix: value (missing filled by ``fills``) plus a missing indicator
+    per signal, then the embedding's principal components.
+
+    A missing value is filled with the mean of the values present in the traffic: standardised by
+    the traffic, it is then about zero, so a missing signal pushes the score neither way, as in cold
+    start, which ranks by the signals an output has; its indicator learns what missing means on this
+    queue. Filled from the reviews instead, a signal that routing reviewed only where it was high
+    (``unsupported`` on QA traffic, missing for two answers in three) put every answer that lacked
+    it at the top of its range, and the queue's first models ranked the traffic upside down."""
 
     names: list[str]
-    medians: dict[str, float]
+    fills: dict[str, float]
     sometimes_missing: list[str]
     pca: PCA | None = None
     votes: NeighbourVotes | None = None
@@ -93,15 +102,16 @@ class Featurizer:
         PCA is fitted on ``pool_embeddings`` (unlabelled recent traffic) when given, so the directions
         come from the traffic rather than from a few reviews; with the verdicts (``failed``), the
         reviewed neighbours' votes are fitted too (leave-one-out for the rows themselves)."""
-        names, medians, sometimes_missing = [], {}, []
+        names, fills, sometimes_missing = [], {}, []
+        traffic = pool_rows if pool_rows is not None and len(pool_rows) > 2 else rows
         for name in SIGNALS:
-            values = [float(v) for r in rows if (v := r.get(name)) is not None and math.isfinite(v)]
+            values = _present(rows, name)
             if len(set(values)) < 2 and len(values) == len(rows):
                 continue  # constant where present everywhere: nothing to learn
             if not values:
                 continue
             names.append(name)
-            medians[name] = float(np.median(values))
+            fills[name] = float(np.mean(_present(traffic, name) or values))
             if len(values) < len(rows):
                 sometimes_missing.append(name)
         pca = None
@@ -115,7 +125,7 @@ class Featurizer:
         votes = None
         if embeddings is not None and failed is not None and NEIGHBOURS > 0 and len(embeddings) > 1:
             votes = NeighbourVotes.of(embeddings, np.asarray(failed, dtype=float))
-        featurizer = cls(names, medians, sometimes_missing, pca, votes)
+        featurizer = cls(names, fills, sometimes_missing, pca, votes)
         raw = featurizer.raw(rows, embeddings, training=True)
         # Scale each feature by the traffic's spread when the traffic is known: the reviews are what
         # routing chose, so a signal nearly constant among them (few disclaimers reviewed yet) would
@@ -166,7 +176,7 @@ class Featurizer:
     ) -> np.ndarray:
         """Unscaled features; ``training``: the rows are the reviews the votes were built from."""
         values = np.array(
-            [[_value(r.get(n), self.medians[n]) for n in self.names] for r in rows], dtype=np.float64
+            [[_value(r.get(n), self.fills[n]) for n in self.names] for r in rows], dtype=np.float64
         ).reshape(len(rows), len(self.names))
         missing = np.array(
             [[float(r.get(n) is None) for n in self.sometimes_missing] for r in rows], dtype=np.float64
@@ -183,6 +193,12 @@ class Featurizer:
             blocks.append(self.votes.vote(unit, leave_one_out=training)[:, None])
         return np.hstack(blocks)
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Models stored before ``fills`` named them ``medians`` (the reviews' medians) still load."""
+        if "medians" in state:
+            state["fills"] = state.pop("medians")
+        self.__dict__.update(state)
+
     def standardise(self, raw: np.ndarray) -> np.ndarray:
         assert self.mean is not None and self.scale is not None
         return np.asarray((raw - self.mean) / self.scale)
@@ -193,7 +209,11 @@ class Featurizer:
         return self.standardise(self.raw(rows, embeddings))
 
 
-def _value(v: float | None, median: float) -> float:
+def _present(rows: Sequence[Mapping[str, float | None]], name: str) -> list[float]:
+    return [float(v) for r in rows if (v := r.get(name)) is not None and math.isfinite(v)]
+
+
+def _value(v: float | None, fill: float) -> float:
     if v is None or not math.isfinite(v):
-        return median
+        return fill
     return float(v)

@@ -154,8 +154,12 @@ def recent_traffic(
 
 
 def unreviewed_scored(session: Session, *, queue: str, after: str, limit: int) -> list[Output]:
-    """A queue's scored or queued outputs not reviewed yet, and its reviewed audit members routing
-    has not passed, chosen by it or not, in id order after ``after`` (for paging rescoring).
+    """A queue's scored, queued or junk outputs not reviewed yet, and its reviewed audit members
+    routing has not passed, chosen by it or not, in id order after ``after`` (for paging rescoring).
+
+    Junk is never routed, but its score is still read (the API, exports, a replay's AUROC): left at
+    cold start's rank while the rest of the queue moves to a model's probabilities, a junk output
+    read as the traffic's most likely failure (a stock "I have no comment." at 0.9 beside 0.3s).
 
     Routing chooses and passes those members on today's scores, as it does the outputs it has not
     reviewed (``core.estimate``). A member's score frozen when routing chose it would stay where an
@@ -172,7 +176,9 @@ def unreviewed_scored(session: Session, *, queue: str, after: str, limit: int) -
             .where(
                 Output.queue == queue,
                 or_(
-                    Output.status.in_([OutputStatus.scored.value, OutputStatus.queued.value]),
+                    Output.status.in_(
+                        [OutputStatus.scored.value, OutputStatus.queued.value, OutputStatus.junk.value]
+                    ),
                     Output.id.in_(routable),
                 ),
                 Output.signals.is_not(None),

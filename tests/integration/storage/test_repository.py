@@ -11,7 +11,7 @@ from service.domain import OutputIn
 from service.errors import Conflict, NotFound
 from service.storage import queues as queues_repo
 from service.storage import repository as repo
-from service.storage.tables import utcnow
+from service.storage.tables import Output, utcnow
 from tests.conftest import review
 
 
@@ -260,3 +260,21 @@ def test_rescoring_reaches_every_reviewed_audit_member_routing_has_not_passed(se
     scores = {p.output_id: p.score for p in session.query(Pick).filter(Pick.queue == "q")}
     assert scores[chosen] == pytest.approx(0.95) and scores[drawn] == pytest.approx(0.95)
     assert scores[passed] == pytest.approx(0.5) and scores[routed] == pytest.approx(0.5)
+
+
+def test_rescoring_reaches_junk_so_every_unreviewed_score_comes_from_the_queue_s_scorer(
+    session: Session,
+) -> None:
+    """Junk is never routed, but its score is read like any other output's: left at cold start's
+    rank while the queue moves to a model's probabilities, it would read as the likeliest failure."""
+    from service.storage import scorers
+
+    junk, waiting = _scored(session, 0.9), _scored(session, 0.3)
+    queues_repo.mark_junk(session, output_ids=[junk], reason="repeated_response")
+    session.flush()
+    found = {o.id for o in scorers.unreviewed_scored(session, queue="q", after="", limit=100)}
+    assert found == {junk, waiting}
+    scorers.rescore_many(session, scored=[(junk, 0.05, []), (waiting, 0.4, [])], version="v2")
+    session.expire_all()
+    rescored = {o.id: (o.score, o.scorer_version, o.status) for o in session.query(Output)}
+    assert rescored[junk] == (pytest.approx(0.05), "v2", "junk")

@@ -215,6 +215,40 @@ def test_features_are_scaled_by_the_traffic_not_by_the_reviews_routing_chose() -
     assert scaled.mean is not None and abs(scaled.mean[column] - 4.0) < 0.15
 
 
+def test_a_missing_signal_is_filled_from_the_traffic_so_it_pushes_the_score_neither_way() -> None:
+    """Routing reviewed ``unsupported`` only where it was high; most traffic lacks it. Filled from
+    the reviews, every output without it would sit at the top of its range."""
+    rng = np.random.default_rng(6)
+    reviewed = [{"unsupported": 1.0 if i % 3 else 0.8, "length": float(rng.normal())} for i in range(30)]
+    reviewed += [{"unsupported": None, "length": float(rng.normal())} for _ in range(6)]
+    traffic = [
+        {"unsupported": None if i % 3 else float(rng.random()), "length": float(rng.normal())}
+        for i in range(600)
+    ]
+    failed = np.array([i % 2 == 0 for i in range(36)])
+    featurizer, _ = Featurizer.fit(reviewed, None, None, failed, traffic)
+    present = [r["unsupported"] for r in traffic if r["unsupported"] is not None]
+    assert featurizer.fills["unsupported"] == pytest.approx(np.mean(present))
+    column = featurizer.names.index("unsupported")
+    lacking = featurizer.transform([{"unsupported": None, "length": 0.0}], None)
+    assert abs(lacking[0, column]) < 0.05
+    alone, _ = Featurizer.fit(reviewed, None, None, failed)  # no traffic known: the reviews' own mean
+    assert alone.fills["unsupported"] == pytest.approx(np.mean([r["unsupported"] for r in reviewed[:30]]))
+
+
+def test_a_featurizer_stored_with_medians_still_loads() -> None:
+    """Models stored before the fills came from the traffic name them ``medians``."""
+    rows, emb, failed = synthetic(120)
+    featurizer, _ = Featurizer.fit(rows, emb, None, failed)
+    import pickle
+
+    stored = Featurizer.__new__(Featurizer)
+    stored.__dict__.update(featurizer.__dict__)
+    stored.__dict__["medians"] = stored.__dict__.pop("fills")
+    loaded = pickle.loads(pickle.dumps(stored))
+    np.testing.assert_allclose(loaded.transform(rows[:5], emb[:5]), featurizer.transform(rows[:5], emb[:5]))
+
+
 def test_drivers_say_which_way_a_signal_pushed_and_when_it_was_missing() -> None:
     rng = np.random.default_rng(9)
     failed = rng.random(400) < 0.3
