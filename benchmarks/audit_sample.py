@@ -19,14 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmarks import loop
 from service.cli.replay import commit
-from service.replay.data import load
 
 
 def _rate(outcomes: Sequence[bool]) -> dict[str, Any]:
@@ -68,11 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
     parser.add_argument("--out", type=Path, default=None, help="results JSON")
     args = parser.parse_args(argv)
-    path, columns = loop.DATASETS[args.dataset]
     app = args.dataset.replace("_", "-")
-    with tempfile.TemporaryDirectory() as tmp:
-        source = loop.text_only_qa(path, Path(tmp) / "qa.jsonl") if args.dataset == "halueval_qa" else path
-        items = load(source, columns, app=app).items
+    items = loop.items_of(args.dataset)
     runs = []
     print("  run  truth  unknown part  members in it  sample        estimate [95%]")
     for i in range(args.runs):

@@ -38,8 +38,15 @@ DATASETS: dict[str, tuple[Path, Columns]] = {
         REPO_ROOT / "data" / "halueval" / "qa_one_turn.jsonl.gz",
         Columns(label="failed", id="id"),
     ),
+    # Model answers that people judged: 700 of TruthfulQA's 22,434 GPT-3-family answers to its 817
+    # questions (a seeded draw), each judged true or not by a person. Text only.
+    "truthfulqa_judged": (
+        REPO_ROOT / "data" / "truthfulqa" / "finetune_truth.jsonl.gz",
+        Columns(label="failed", id="id"),
+    ),
 }
 QA_FAILURE_SHARE = 0.376
+JUDGED_ANSWERS = 700
 
 
 def text_only_qa(source: Path, into: Path, *, seed: int = 7) -> Path:
@@ -58,6 +65,42 @@ def text_only_qa(source: Path, into: Path, *, seed: int = 7) -> Path:
                 json.dumps({"id": i, "question": row["question"], "answer": answer, "failed": bad}) + "\n"
             )
     return into
+
+
+def judged_answers(source: Path, into: Path, *, count: int = JUDGED_ANSWERS, seed: int = 11) -> Path:
+    """TruthfulQA's judged answers as text-only traffic: ``count`` rows drawn without replacement.
+
+    A row is ``{"prompt": "Q: <question>\\nA: <answer>\\nTrue:", "completion": " yes" | " no"}``; an
+    answer judged untrue is a failure."""
+    import gzip
+    import json
+    import random
+
+    with gzip.open(source, "rt", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    chosen = sorted(random.Random(seed).sample(range(len(rows)), min(count, len(rows))))
+    with into.open("w") as out:
+        for i in chosen:
+            text = rows[i]["prompt"].removeprefix("Q: ").removesuffix("\nTrue:")
+            question, answer = text.split("\nA: ", 1)
+            failed = rows[i]["completion"].strip() == "no"
+            out.write(json.dumps({"id": i, "question": question, "answer": answer.strip(), "failed": failed}))
+            out.write("\n")
+    return into
+
+
+#: Datasets whose rows are drawn or reshaped into replay traffic first.
+PREPARE = {"halueval_qa": text_only_qa, "truthfulqa_judged": judged_answers}
+
+
+def items_of(name: str, *, limit: int | None = None) -> list[Any]:
+    """A dataset's rows as replay items, posted under the app named after it."""
+    path, columns = DATASETS[name]
+    app = name.replace("_", "-")
+    if name not in PREPARE:
+        return load(path, columns, app=app, limit=limit).items
+    with tempfile.TemporaryDirectory() as tmp:
+        return load(PREPARE[name](path, Path(tmp) / f"{name}.jsonl"), columns, app=app, limit=limit).items
 
 
 BUDGET = 1_000_000  # the one setting raised: a day's budget that never runs out during a replay
@@ -124,14 +167,8 @@ def run_loop(
     from service.replay.run import ReplayOptions, replay, report
 
     for name in datasets:
-        path, columns = DATASETS[name]
-        if name == "halueval_qa":
-            with tempfile.TemporaryDirectory() as tmp:
-                items = load(
-                    text_only_qa(path, Path(tmp) / "qa.jsonl"), columns, app="halueval-qa", limit=limit
-                ).items
-        else:
-            items = load(path, columns, app=name.replace("_", "-"), limit=limit).items
+        path, _ = DATASETS[name]
+        items = items_of(name, limit=limit)
         with instance(database_url, redis_url) as (base, settings):
             key, reviewers = accounts(settings)
             opts = ReplayOptions(

@@ -173,7 +173,7 @@ def add_commands(sub: Any) -> None:
     bench.add_argument(
         "--dataset",
         action="append",
-        choices=["halueval_general", "generated", "halueval_qa"],
+        choices=["halueval_general", "generated", "halueval_qa", "truthfulqa_judged"],
         help="loop: (repeatable)",
     )
     bench.add_argument("--limit", type=int, default=None, help="loop: only the first N rows of each dataset")

@@ -55,7 +55,10 @@ def table(name: str, report: Mapping[str, Any]) -> str:
     est = report["estimate"]
     stats = est.get("queue_stats") or {}
     lines.append("")
-    lines.append(f"  failure rate: truth {est['truth'] * 100:.1f}%; the queue's 95% intervals (width)")
+    about = ""
+    if est.get("left_out"):
+        about = f" of the {est['outputs']} outputs it is about ({est['left_out']} junk left out)"
+    lines.append(f"  failure rate: truth {est['truth'] * 100:.1f}%{about}; the queue's 95% intervals (width)")
     curve = list(report.get("estimate_curve", []))
     if not curve or curve[-1]["reviews"] != report["reviews"]:
         curve.append({"reviews": report["reviews"], **stats})

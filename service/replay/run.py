@@ -55,6 +55,10 @@ class ReplayOptions:
     timeout: float = 1800.0  # for scoring the pool
 
 
+#: Statuses the queue's failure-rate estimate does not count (``service.storage.population``).
+LEFT_OUT = ("junk", "error")
+
+
 @dataclass
 class Claimed:
     output_id: str
@@ -78,6 +82,8 @@ class ReplayRun:
     timings: dict[str, float] = field(default_factory=dict)
     rejected: int = 0
     second_reviews: int = 0
+    #: Outputs the queue's estimate leaves out (junk, or scoring gave up): its truth is the rest's.
+    left_out: set[str] = field(default_factory=set)
     skipped_foreign: int = 0
 
 
@@ -295,7 +301,9 @@ def replay(items: Sequence[Labelled], opts: ReplayOptions, say: Callable[[str], 
         say(f"  cold start: AUROC {_fmt(run.auroc[0][1])}")
         target = opts.reviews or lift.reviews_at(max(opts.shares), len(run.pool))
         review(api, run, min(target, len(run.pool)), say)
-        run.signals = {o["id"]: o["signals"] or {} for o in api.outputs(signals=True)}
+        outputs = api.outputs(signals=True)
+        run.signals = {o["id"]: o["signals"] or {} for o in outputs}
+        run.left_out = {o["id"] for o in outputs if o.get("status") in LEFT_OUT and o["id"] in run.pool}
         run.estimate = api.queue_stats()
         run.timings["total_s"] = time.perf_counter() - t_all
     finally:
@@ -322,6 +330,7 @@ def report(run: ReplayRun, shares: Sequence[float] = lift.SHARES) -> dict[str, A
     routed = {
         lift.share_label(s): lift.lift_at(order, pool=len(ids), base_rate=base, share=s) for s in shares
     }
+    counted = [run.pool[i] for i in ids if i not in run.left_out]
     signal_rows = lift.signal_lifts([run.signals.get(i, {}) for i in ids], failed.tolist(), shares)
     return {
         "pool": len(ids),
@@ -334,7 +343,13 @@ def report(run: ReplayRun, shares: Sequence[float] = lift.SHARES) -> dict[str, A
         "auroc_unreviewed": [{"reviews": n, "auroc": a} for n, a in run.auroc],
         "strata": lift.by_stratum([c.stratum for c in run.claimed], order),
         "signals": [row.__dict__ for row in signal_rows],
-        "estimate": {"queue_stats": run.estimate, "truth": base},
+        "estimate": {
+            "queue_stats": run.estimate,
+            # what the estimate is about: the pool less junk (and outputs scoring gave up on)
+            "truth": float(np.mean(counted)) if counted else base,
+            "outputs": len(counted),
+            "left_out": len(ids) - len(counted),
+        },
         "estimate_curve": [
             {"reviews": n, **{k: stats.get(k) for k in ("estimate", "audit_only")}}
             for n, stats in run.estimates
