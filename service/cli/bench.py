@@ -73,7 +73,7 @@ def _selection_scale(args: argparse.Namespace) -> int:
 def _loop(args: argparse.Namespace) -> int:
     return int(
         importlib.import_module("benchmarks.loop").run_loop(
-            datasets=args.dataset or ["halueval_general", "generated", "halueval_qa"],
+            datasets=args.dataset or ["halueval_general", "generated", "halueval_qa", "truthfulqa_judged"],
             database_url=_database_url(args),
             redis_url=_redis_url(13),
             out=Path(args.out),
