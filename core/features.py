@@ -99,20 +99,22 @@ class Featurizer:
         pool_rows: Sequence[Mapping[str, float | None]] | None = None,
     ) -> tuple[Featurizer, np.ndarray]:
         """Fit on the reviewed rows and return the featurizer with their standardised features. The
-        PCA is fitted on ``pool_embeddings`` (unlabelled recent traffic) when given, so the directions
-        come from the traffic rather than from a few reviews; with the verdicts (``failed``), the
-        reviewed neighbours' votes are fitted too (leave-one-out for the rows themselves)."""
+        signals, their fills and the PCA come from ``pool_rows`` and ``pool_embeddings`` (unlabelled
+        recent traffic) when given, so they describe the traffic rather than a few reviews routing
+        chose; with the verdicts (``failed``), the reviewed neighbours' votes are fitted too
+        (leave-one-out for the rows themselves)."""
         names, fills, sometimes_missing = [], {}, []
+        # Which signals the model ranks by is the traffic's to say, not the reviews': routing's first
+        # picks all asked for facts, so ``factual_request`` was constant among them, and dropping it
+        # dropped the weight the prior gives it, and with it cold start's use of it on the traffic.
         traffic = pool_rows if pool_rows is not None and len(pool_rows) > 2 else rows
         for name in SIGNALS:
-            values = _present(rows, name)
-            if len(set(values)) < 2 and len(values) == len(rows):
-                continue  # constant where present everywhere: nothing to learn
-            if not values:
-                continue
+            values = _present(traffic, name)
+            if not values or (len(set(values)) < 2 and len(values) == len(traffic)):
+                continue  # never there, or constant wherever it is: it ranks nothing
             names.append(name)
-            fills[name] = float(np.mean(_present(traffic, name) or values))
-            if len(values) < len(rows):
+            fills[name] = float(np.mean(values))
+            if len(values) < len(traffic):
                 sometimes_missing.append(name)
         pca = None
         basis = pool_embeddings if pool_embeddings is not None and len(pool_embeddings) else embeddings

@@ -236,6 +236,22 @@ def test_a_missing_signal_is_filled_from_the_traffic_so_it_pushes_the_score_neit
     assert alone.fills["unsupported"] == pytest.approx(np.mean([r["unsupported"] for r in reviewed[:30]]))
 
 
+def test_a_ranked_signal_constant_among_the_reviews_keeps_ranking_the_traffic() -> None:
+    """Routing's first picks all asked for facts: among them ``factual_request`` never varies, but it
+    does in the traffic, and the model keeps cold start's use of it there."""
+    rng = np.random.default_rng(8)
+    reviewed = [{"factual_request": 1.0, "novelty": float(rng.random())} for _ in range(20)]
+    traffic = [{"factual_request": float(i % 2), "novelty": float(rng.random())} for i in range(400)]
+    failed = np.array([i % 3 == 0 for i in range(20)])
+    model = train(reviewed, None, failed, pool_rows=traffic)
+    assert "factual_request" in model.featurizer.names
+    asks, writes = {"factual_request": 1.0, "novelty": 0.5}, {"factual_request": 0.0, "novelty": 0.5}
+    p = model.predict([asks, writes], None)
+    assert p[0] > p[1]
+    unknown = train(reviewed, None, failed)  # no traffic known: the reviews are all there is
+    assert "factual_request" not in unknown.featurizer.names
+
+
 def test_a_featurizer_stored_with_medians_still_loads() -> None:
     """Models stored before the fills came from the traffic name them ``medians``."""
     rows, emb, failed = synthetic(120)
