@@ -21,7 +21,7 @@ from typing import Any
 
 from benchmarks.throughput import bench_schema, drop_work_queue, process_env, processes, serving
 from service.cli.replay import commit, write_results
-from service.replay.data import Columns, load
+from service.replay.data import Columns, load, read_rows
 from service.settings import QueueConfig, Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -72,12 +72,10 @@ def judged_answers(source: Path, into: Path, *, count: int = JUDGED_ANSWERS, see
 
     A row is ``{"prompt": "Q: <question>\\nA: <answer>\\nTrue:", "completion": " yes" | " no"}``; an
     answer judged untrue is a failure."""
-    import gzip
     import json
     import random
 
-    with gzip.open(source, "rt", encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f if line.strip()]
+    rows = list(read_rows(source))
     chosen = sorted(random.Random(seed).sample(range(len(rows)), min(count, len(rows))))
     with into.open("w") as out:
         for i in chosen:

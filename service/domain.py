@@ -31,6 +31,10 @@ class OutputStatus(StrEnum):
     error = "error"  # scoring failed on this output alone; ``error`` says why
 
 
+#: The statuses of a queue's traffic as its failure-rate estimates count it: scored, and not junk.
+ESTIMATED = (OutputStatus.scored.value, OutputStatus.queued.value, OutputStatus.reviewed.value)
+
+
 class Verdict(StrEnum):
     passed = "pass"
     failed = "fail"

@@ -29,6 +29,7 @@ import httpx
 import numpy as np
 
 from core import lift
+from service.domain import ESTIMATED
 from service.progress import Progress
 from service.replay.data import Labelled
 
@@ -55,10 +56,6 @@ class ReplayOptions:
     timeout: float = 1800.0  # for scoring the pool
 
 
-#: Statuses the queue's failure-rate estimate does not count (``service.storage.population``).
-LEFT_OUT = ("junk", "error")
-
-
 @dataclass
 class Claimed:
     output_id: str
@@ -82,7 +79,7 @@ class ReplayRun:
     timings: dict[str, float] = field(default_factory=dict)
     rejected: int = 0
     second_reviews: int = 0
-    #: Outputs the queue's estimate leaves out (junk, or scoring gave up): its truth is the rest's.
+    #: Outputs the queue's estimate leaves out (junk, or not scored): its truth is the rest's.
     left_out: set[str] = field(default_factory=set)
     skipped_foreign: int = 0
 
@@ -303,7 +300,7 @@ def replay(items: Sequence[Labelled], opts: ReplayOptions, say: Callable[[str], 
         review(api, run, min(target, len(run.pool)), say)
         outputs = api.outputs(signals=True)
         run.signals = {o["id"]: o["signals"] or {} for o in outputs}
-        run.left_out = {o["id"] for o in outputs if o.get("status") in LEFT_OUT and o["id"] in run.pool}
+        run.left_out = {o["id"] for o in outputs if o.get("status") not in ESTIMATED and o["id"] in run.pool}
         run.estimate = api.queue_stats()
         run.timings["total_s"] = time.perf_counter() - t_all
     finally:

@@ -11,12 +11,9 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from core import estimate
-from service.domain import OutputStatus
+from service.domain import ESTIMATED as COUNTED
 from service.storage.repository import latest_verdicts
 from service.storage.tables import Output, Pick, Review, Skip
-
-#: The statuses of a queue's traffic as its estimates count it: scored, and not junk.
-COUNTED = (OutputStatus.scored.value, OutputStatus.queued.value, OutputStatus.reviewed.value)
 
 
 class PopulationRow(NamedTuple):
