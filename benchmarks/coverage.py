@@ -154,6 +154,7 @@ def one_replay(
             audit=it.audit,
             routed=it.routed,
             passed=it.passed,
+            score=float(scores[i]),
         )
         for i, it in items.items()
         if it.status != "junk"

@@ -40,6 +40,7 @@ class Estimate:
     rest: int = 0  # outputs routing has not reached: what the sample stands for
     audit_failures: int = 0
     withheld: int = 0  # audit members skipped without a verdict: in the interval at both extremes
+    gain: float = 1.0  # variance the scores saved the unknown part's rate (``assisted_rate``)
 
     def covers(self, rate: float) -> bool:
         """Whether ``rate`` lies in the interval (a little slack for float round-off)."""
@@ -59,15 +60,16 @@ def wilson(p: float, n: float, z: float = Z95) -> tuple[float, float]:
 
 
 def bounded_wilson(
-    failed: float, withheld: float, n: float, population: int, z: float = Z95
+    failed: float, withheld: float, n: float, population: int, z: float = Z95, *, gain: float = 1.0
 ) -> tuple[float, float]:
     """Wilson's interval on a sample's failure rate when some of its draws have no verdict and may
     not be missing at random: of ``n`` draws (effective size, finite-population corrected against
     ``population``), a share ``failed`` failed among all of them and a share ``withheld`` has no
     verdict. The low bound counts the withheld as passes, the high bound as failures (the worst
-    case either way), each Wilson's bound on that rate."""
+    case either way), each Wilson's bound on that rate. ``gain`` is how many times fewer draws a
+    model-assisted rate needs than a plain one for the same variance (``assisted_rate``)."""
     fpc = _fpc(n, population)
-    size = n / fpc if fpc > 0 else math.inf
+    size = n * gain / fpc if fpc > 0 else math.inf
     return wilson(failed, size, z)[0], wilson(failed + withheld, size, z)[1]
 
 
@@ -102,6 +104,7 @@ class Output:
     passed: bool = False
     inclusion_probability: float = 1.0  # an audit member's: the audit's rate when it was drawn
     skipped: bool = False  # a reviewer skipped it
+    score: float | None = None  # its score now (a sampled member's blind one): what assists the rest
 
     @property
     def known(self) -> bool:
@@ -121,7 +124,7 @@ class Output:
         return self.failed is None and self.audit and self.skipped
 
 
-def every_review(outputs: Sequence[Output], *, z: float = Z95) -> Estimate:
+def every_review(outputs: Sequence[Output], *, z: float = Z95, assisted: bool = True) -> Estimate:
     """The failure rate of all these outputs, every review counted.
 
     The design (``core.selection``): the audit draws members uniformly, routing chooses from every
@@ -138,6 +141,9 @@ def every_review(outputs: Sequence[Output], *, z: float = Z95) -> Estimate:
     every review's rate; the interval is always Wilson's on the sample (finite-population corrected,
     Kish's effective size), so with no sample it spans everything the unknown part could hold.
     Withheld members (skipped, no verdict) join the sample at both extremes (``bounded_wilson``).
+    With ``assisted`` and scores that predict the sample's verdicts, the unknown part's rate is the
+    regression estimate on the scores of all of it (``assisted_rate``), and its interval narrows by
+    as much as the scores explain.
     """
     total = len(outputs)
     reviewed = [o for o in outputs if o.failed is not None]
@@ -149,13 +155,25 @@ def every_review(outputs: Sequence[Output], *, z: float = Z95) -> Estimate:
     known_failures = sum(bool(o.failed) for o in known)
     sample_failures = sum(bool(o.failed) for o in sample)
     rest = total - len(known)
-    p, low_p, high_p = 0.0, 0.0, 0.0
+    p, low_p, high_p, gain = 0.0, 0.0, 0.0, 1.0
     if rest:
         # Members drawn at different rates weigh 1/rate (Hajek), with Kish's effective sample size.
         weights = [1.0 / max(o.inclusion_probability, 1e-9) for o in sample]
         drawn_rate = sum(w * bool(o.failed) for w, o in zip(weights, sample, strict=True)) / sum(
             weights or [1]
         )
+        model = (
+            assisted_rate(
+                [bool(o.failed) for o in sample],
+                [o.score for o in sample],
+                weights,
+                [o.score for o in outputs if not o.known],
+            )
+            if assisted
+            else None
+        )
+        if model is not None:
+            drawn_rate, gain = model
         everyone = sum(bool(o.failed) for o in reviewed) / len(reviewed)
         p = drawn_rate if len(sample) >= MIN_AUDITS else everyone
         low_p, high_p = 0.0, 1.0  # no sample: the unknown part could hold anything
@@ -163,13 +181,13 @@ def every_review(outputs: Sequence[Output], *, z: float = Z95) -> Estimate:
             drawn = weights + [1.0 / max(o.inclusion_probability, 1e-9) for o in withheld]
             n = sum(drawn) ** 2 / sum(w * w for w in drawn)
             judged = sum(weights) / sum(drawn)
-            low_p, high_p = bounded_wilson(drawn_rate * judged, 1.0 - judged, n, rest, z)
+            low_p, high_p = bounded_wilson(drawn_rate * judged, 1.0 - judged, n, rest, z, gain=gain)
         low_p, high_p = min(low_p, p), max(high_p, p)
     return Estimate(
         rate=(known_failures + rest * p) / total,
         low=(known_failures + rest * low_p) / total,
         high=(known_failures + rest * high_p) / total,
-        method=EVERY_REVIEW,
+        method=ASSISTED if gain > 1.0 else EVERY_REVIEW,
         n_audit=len(sample),
         n_reviews=len(reviewed),
         window=total,
@@ -177,7 +195,57 @@ def every_review(outputs: Sequence[Output], *, z: float = Z95) -> Estimate:
         rest=rest,
         audit_failures=sample_failures,
         withheld=len(withheld),
+        gain=gain,
     )
+
+
+# --- model-assisted ------------------------------------------------------------------------------
+
+#: Sampled reviews with scores before the scores may assist: below it the regression's fit on so
+#: few verdicts overstates what the scores explain.
+MIN_ASSISTED = 20
+ASSISTED = (
+    "every review: routing's known, the rest from audit reviews routing has not reached, "
+    "assisted by the scores of all of it (regression, wilson, fpc)"
+)
+
+
+def assisted_rate(
+    failed: Sequence[bool],
+    scores: Sequence[float | None],
+    weights: Sequence[float],
+    population: Sequence[float | None],
+) -> tuple[float, float] | None:
+    """The regression estimate of a population's failure rate from a uniform sample of it, and the
+    variance it saves: the sample's weighted rate corrected by how far the population's mean score
+    lies from the sample's, along the sample's own slope of verdict on score (``ybar + b (F - fbar)``,
+    the model-assisted difference estimator with its coefficient fitted, as in prediction-powered
+    inference). The slope is fitted, so scores on any scale, pointing either way, or saying nothing
+    (slope near 0) are all fine. Returns (rate, gain): gain is the plain rate's variance over the
+    regression's (residuals on ``n - 2`` degrees of freedom), how many times fewer draws it needs.
+    None when it would not help: too few scored draws (``MIN_ASSISTED``), no spread in the scores or
+    the verdicts, or no variance saved. A draw or output without a score takes the mean score."""
+    known = [s for s in population if s is not None]
+    if len(failed) < MIN_ASSISTED or not known:
+        return None
+    centre = sum(known) / len(known)
+    f = [centre if s is None else float(s) for s in scores]
+    if sum(s is not None for s in scores) < MIN_ASSISTED:
+        return None
+    n, total = len(failed), sum(weights)
+    y = [float(v) for v in failed]
+    ybar = sum(w * v for w, v in zip(weights, y, strict=True)) / total
+    fbar = sum(w * v for w, v in zip(weights, f, strict=True)) / total
+    sff = sum(w * (v - fbar) ** 2 for w, v in zip(weights, f, strict=True))
+    syy = sum(w * (v - ybar) ** 2 for w, v in zip(weights, y, strict=True))
+    if sff <= 1e-12 or syy <= 1e-12:
+        return None
+    slope = sum(w * (a - fbar) * (b - ybar) for w, a, b in zip(weights, f, y, strict=True)) / sff
+    see = sum(w * (b - ybar - slope * (a - fbar)) ** 2 for w, a, b in zip(weights, f, y, strict=True))
+    gain = (syy / (n - 1)) / max(see / (n - 2), 1e-12)
+    if gain <= 1.0:
+        return None
+    return min(1.0, max(0.0, ybar + slope * (centre - fbar))), gain
 
 
 AUDIT_ONLY = "audit members alone (wilson, fpc)"
@@ -191,7 +259,7 @@ def audit_only(outputs: Sequence[Output], *, z: float = Z95) -> Estimate | None:
     members = [o for o in outputs if o.audit]
     if not any(o.failed is not None for o in members):
         return None
-    own = every_review(members, z=z)
+    own = every_review(members, z=z, assisted=False)
     n = own.n_reviews
     judged = n / (n + own.withheld)  # withheld members take both extremes (see ``bounded_wilson``)
     low, high = bounded_wilson(own.rate * judged, 1.0 - judged, n + own.withheld, len(outputs), z)
@@ -204,10 +272,11 @@ def audits_needed(e: Estimate, width: float, *, z: float = Z95) -> int:
     """How many sampled (audit) reviews the unknown part of ``e`` needs in all for its 95% interval
     to be about ``width`` wide: the normal approximation with the finite-population correction,
     at the sample's failure rate smoothed by half a failure (so a sample without failures still
-    asks for some). 0 when nothing is unknown."""
+    asks for some), less the variance the scores save it now (``Estimate.gain``). 0 when nothing is
+    unknown."""
     if e.rest <= 0 or e.window <= 0:
         return 0
     p = (e.audit_failures + 0.5) / (e.n_audit + 1)
     v = (width * e.window / (2 * z * e.rest)) ** 2  # the rest's rate's variance the width allows
-    spread = p * (1 - p)
+    spread = p * (1 - p) / max(e.gain, 1.0)
     return min(e.rest, math.ceil(spread * e.rest / (v * (e.rest - 1) + spread)))

@@ -68,6 +68,12 @@ class RateView(BaseModel):
         description="Audit members a reviewer skipped that have no verdict yet: skips are not random, "
         "so the interval counts them as passes for its low bound and as failures for its high one.",
     )
+    gain: float = Field(
+        default=1.0,
+        description="How many times fewer audit reviews the part routing has not reached needed "
+        "because the scores of all of it predict the reviewed members' verdicts (model-assisted); "
+        "1 when they do not.",
+    )
 
 
 class ReliabilityPoint(BaseModel):

@@ -182,6 +182,7 @@ def rate_view(e: estimate.Estimate) -> RateView:
         n_audit=e.n_audit,
         n_reviews=e.n_reviews,
         withheld=e.withheld,
+        gain=e.gain,
     )
 
 

@@ -247,6 +247,7 @@ def _blind_models(
     for fold in range(BLIND_FOLDS):
         keep = [i for i, r in enumerate(rows) if fold_of.get(r[5]) != fold]
         vectors = _vectors([rows[i][1] for i in keep])
+        fitted: Predictor
         try:
             fitted = learned.train(
                 [rows[i][0] for i in keep],

@@ -30,6 +30,7 @@ class PopulationRow(NamedTuple):
     inclusion_probability: float | None  # its pick's
     output_id: str
     skipped: bool  # a reviewer skipped it
+    score: float | None  # its score now: a sampled member's is blind (``workers.training``)
 
 
 def estimate_population(session: Session, *, queue: str) -> list[PopulationRow]:
@@ -48,6 +49,7 @@ def estimate_population(session: Session, *, queue: str) -> list[PopulationRow]:
             Pick.inclusion_probability,
             Output.id,
             exists().where(Skip.output_id == Output.id),
+            Output.score,
         )
         .select_from(Output)
         .outerjoin(latest, latest.c.output_id == Output.id)
@@ -70,8 +72,9 @@ def estimate_population(session: Session, *, queue: str) -> list[PopulationRow]:
             p,
             oid,
             skipped,
+            score,
         )
-        for verdict, stratum, received, reviewed, app, model, routed, passed, p, oid, skipped in rows
+        for verdict, stratum, received, reviewed, app, model, routed, passed, p, oid, skipped, score in rows
     ]
 
 
@@ -135,6 +138,7 @@ def as_output(row: PopulationRow) -> estimate.Output:
         passed=row.passed,
         inclusion_probability=row.inclusion_probability or 1.0,
         skipped=bool(row.skipped),
+        score=row.score,
     )
 
 

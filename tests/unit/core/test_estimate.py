@@ -10,6 +10,7 @@ import pytest
 from core.estimate import (
     Estimate,
     Output,
+    assisted_rate,
     audit_only,
     audits_needed,
     every_review,
@@ -251,3 +252,89 @@ def test_reviewers_skipping_the_failures_cannot_pull_the_interval_off_the_truth(
         )
     assert np.mean([e.covers(truth) for e in naive]) < 0.8
     assert np.mean([e.covers(truth) for e in honest]) >= 0.95
+
+
+# --- model-assisted ------------------------------------------------------------------------------
+
+
+def test_the_model_assisted_rate_by_hand() -> None:
+    """The sample's rate, moved along its own slope of verdict on score to the population's mean
+    score; the gain is the plain rate's variance over the residuals'."""
+    scores = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0] * 2
+    failed = [s >= 0.7 for s in scores[:10]] + [s >= 0.5 for s in scores[10:]]
+    population = [0.1] * 60 + [0.9] * 20  # mean 0.3: lower than the sample's 0.55
+    result = assisted_rate(failed, scores, [1.0] * 20, population)
+    assert result is not None
+    f, y = np.array(scores), np.array(failed, dtype=float)
+    slope = np.cov(f, y, bias=True)[0, 1] / np.var(f)
+    residuals = y - y.mean() - slope * (f - f.mean())
+    assert result[0] == pytest.approx(y.mean() + slope * (0.3 - f.mean()))
+    assert result[1] == pytest.approx(np.var(y, ddof=1) / (np.sum(residuals**2) / 18))
+    # scores on another scale, or pointing the other way, give the same rate: the slope is fitted
+    flipped = assisted_rate(failed, [5 - 3 * s for s in scores], [1.0] * 20, [5 - 3 * s for s in population])
+    assert flipped is not None and flipped[0] == pytest.approx(result[0])
+    assert flipped[1] == pytest.approx(result[1])
+    # too few draws, scores with no spread, or verdicts with none: no assistance
+    assert assisted_rate(failed[:19], scores[:19], [1.0] * 19, population) is None
+    assert assisted_rate(failed, [0.5] * 20, [1.0] * 20, population) is None
+    assert assisted_rate([True] * 20, scores, [1.0] * 20, population) is None
+
+
+def calibrated_design(
+    rng: np.random.Generator, *, picks: int, audit: int, skill: float
+) -> tuple[list[Output], float]:
+    """3,000 outputs whose failure probability follows a latent trait; the product's score is a
+    calibrated but noisy read of it; routing takes the top ``picks`` by score, blind to the audit of
+    ``audit`` members, and every member it left is reviewed."""
+    trait = np.random.default_rng(3).normal(size=3000)
+    failed = np.random.default_rng(4).uniform(size=3000) < 1 / (1 + np.exp(1.0 - skill * trait))
+    score = 1 / (1 + np.exp(1.0 - skill * trait - rng.normal(0, 0.3, size=3000)))
+    members = set(rng.choice(3000, size=audit, replace=False).tolist())
+    routed = set(np.argsort(-score)[:picks].tolist())
+    outputs = [
+        Output(
+            bool(failed[i]) if i in routed or i in members else None,
+            audit=i in members,
+            routed=i in routed,
+            passed=i in members and i in routed,
+            score=float(score[i]),
+        )
+        for i in range(3000)
+    ]
+    return outputs, float(failed.mean())
+
+
+def test_scores_that_predict_the_verdicts_narrow_the_interval_and_it_still_covers() -> None:
+    rng = np.random.default_rng(9)
+    assisted, plain = [], []
+    for _ in range(300):
+        outputs, truth = calibrated_design(rng, picks=300, audit=60, skill=3.0)
+        assisted.append(every_review(outputs))
+        plain.append(every_review(outputs, assisted=False))
+    assert all(e.method.startswith("every review") for e in assisted + plain)
+    assert np.mean([e.gain for e in assisted]) > 1.4 and {e.gain for e in plain} == {1.0}
+    assert abs(np.mean([e.rate for e in assisted]) - truth) < 0.005
+    assert 0.93 <= np.mean([e.covers(truth) for e in assisted]) <= 0.99
+    width = np.mean([e.high - e.low for e in assisted])
+    assert width < 0.88 * np.mean([e.high - e.low for e in plain])
+
+
+def test_scores_that_say_nothing_leave_the_interval_as_wide_as_the_sample_alone() -> None:
+    rng = np.random.default_rng(10)
+    widths = []
+    for _ in range(100):
+        outputs, _ = calibrated_design(rng, picks=300, audit=60, skill=3.0)
+        noise = [Output(o.failed, o.audit, o.routed, o.passed, score=float(rng.uniform())) for o in outputs]
+        e, plain = every_review(noise), every_review(noise, assisted=False)
+        widths.append((e.high - e.low) / (plain.high - plain.low))
+    assert 0.93 < np.mean(widths) <= 1.0
+
+
+def test_the_audit_alone_stays_the_plain_check_and_assisted_audits_needed_are_fewer() -> None:
+    outputs, _ = calibrated_design(np.random.default_rng(11), picks=300, audit=60, skill=3.0)
+    counted, plain = every_review(outputs), every_review(outputs, assisted=False)
+    check = audit_only(outputs)
+    assert check is not None and check.gain == 1.0 and check.method.startswith("audit members alone")
+    assert counted.gain > 1.0 and counted.method != plain.method
+    assert counted.high - counted.low < plain.high - plain.low
+    assert audits_needed(counted, 0.05) < audits_needed(plain, 0.05)
