@@ -9,12 +9,13 @@ verdicts.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -106,9 +107,14 @@ PASSWORD = "replay-" + uuid.uuid4().hex
 
 
 @contextmanager
-def instance(database_url: str, redis_url: str) -> Iterator[tuple[str, Settings]]:
-    """A fresh API + worker on its own schema and RQ queue; yields the base URL and the settings."""
+def instance(
+    database_url: str, redis_url: str, queue: Mapping[str, Any] | None = None
+) -> Iterator[tuple[str, Settings]]:
+    """A fresh API + worker on its own schema and RQ queue; yields the base URL and the settings.
+    ``queue`` sets more of the default queue's configuration (its budget is always ``BUDGET``)."""
     from service.storage.db import engine_for, upgrade
+
+    config = {**(queue or {}), "name": "default", "budget_per_day": BUDGET}
 
     with (
         tempfile.TemporaryDirectory(prefix="rr-loop-") as tmp,
@@ -119,10 +125,10 @@ def instance(database_url: str, redis_url: str) -> Iterator[tuple[str, Settings]
             redis_url=redis_url,
             data_dir=Path(tmp),
             rq_queue=f"rr-loop-{os.getpid()}-{uuid.uuid4().hex[:6]}",
-            queues=[QueueConfig(name="default", budget_per_day=BUDGET)],
+            queues=[QueueConfig(**config)],
         )
         upgrade(engine_for(settings))
-        env = process_env(settings, RR_QUEUES=f'[{{"name": "default", "budget_per_day": {BUDGET}}}]')
+        env = process_env(settings, RR_QUEUES=json.dumps([config]))
         worker = [sys.executable, "-m", "service.cli", "worker", "--name", f"loop-{uuid.uuid4().hex[:8]}"]
         try:
             with processes([worker], env), serving(settings) as base:
@@ -159,15 +165,19 @@ def run_loop(
     out: Path,
     limit: int | None = None,
     reviews: int | None = None,
+    queue: Mapping[str, Any] | None = None,
+    suffix: str = "",
 ) -> int:
-    """Replay each dataset through a fresh instance; print, plot and save its figures."""
+    """Replay each dataset through a fresh instance; print, plot and save its figures. ``queue``
+    sets more of the default queue's configuration than its budget (``target_width``, say); the
+    results then go to ``loop_<name><suffix>.json``."""
     from service.replay.report import table
     from service.replay.run import ReplayOptions, replay, report
 
     for name in datasets:
         path, _ = DATASETS[name]
         items = items_of(name, limit=limit)
-        with instance(database_url, redis_url) as (base, settings):
+        with instance(database_url, redis_url, queue) as (base, settings):
             key, reviewers = accounts(settings)
             opts = ReplayOptions(
                 url=base, api_key=key, reviewers=reviewers, app=name.replace("_", "-"), reviews=reviews
@@ -180,7 +190,8 @@ def run_loop(
         print(f"  wall time {time.perf_counter() - t0:.0f} s")
         options: dict[str, Any] = {
             "path": "REST API -> review-router worker (PostgreSQL + Redis) -> claims and verdicts",
-            "settings": f"product defaults; default queue budget_per_day={BUDGET}",
+            "settings": f"product defaults; default queue budget_per_day={BUDGET}"
+            + "".join(f", {k}={v}" for k, v in (queue or {}).items()),
             "dataset": str(path.relative_to(REPO_ROOT)),
             "cpus": os.cpu_count(),
         }
@@ -189,7 +200,7 @@ def run_loop(
             figures,
             options,
             measured_on=measured_on,
-            out=out / f"loop_{name}.json",
-            plot_to=out / f"loop_{name}.png",
+            out=out / f"loop_{name}{suffix}.json",
+            plot_to=out / f"loop_{name}{suffix}.png",
         )
     return 0

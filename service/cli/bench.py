@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -79,6 +80,8 @@ def _loop(args: argparse.Namespace) -> int:
             out=Path(args.out),
             limit=args.limit,
             reviews=args.reviews,
+            queue=json.loads(args.queue) if args.queue else None,
+            suffix=args.suffix,
         )
     )
 
@@ -178,6 +181,12 @@ def add_commands(sub: Any) -> None:
     )
     bench.add_argument("--limit", type=int, default=None, help="loop: only the first N rows of each dataset")
     bench.add_argument("--reviews", type=int, default=None, help="loop: verdicts (default 30%% of the pool)")
+    bench.add_argument(
+        "--queue",
+        default=None,
+        help="loop: more of the default queue's configuration as JSON, e.g. '{\"target_width\": 0.1}'",
+    )
+    bench.add_argument("--suffix", default="", help="loop: added to the results' file names")
     bench.add_argument("--rows", type=int, default=100_000, help="ui: outputs stored before timing")
     bench.add_argument("--requests", type=int, default=200, help="ui: timed requests per page")
     bench.add_argument(
