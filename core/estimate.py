@@ -22,6 +22,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 Z95 = 1.959963984540054
 
 
@@ -225,27 +227,23 @@ def assisted_rate(
     regression's (residuals on ``n - 2`` degrees of freedom), how many times fewer draws it needs.
     None when it would not help: too few scored draws (``MIN_ASSISTED``), no spread in the scores or
     the verdicts, or no variance saved. A draw or output without a score takes the mean score."""
-    known = [s for s in population if s is not None]
-    if len(failed) < MIN_ASSISTED or not known:
+    scored = [s for s in population if s is not None]
+    if sum(s is not None for s in scores) < MIN_ASSISTED or not scored:
         return None
-    centre = sum(known) / len(known)
-    f = [centre if s is None else float(s) for s in scores]
-    if sum(s is not None for s in scores) < MIN_ASSISTED:
-        return None
-    n, total = len(failed), sum(weights)
-    y = [float(v) for v in failed]
-    ybar = sum(w * v for w, v in zip(weights, y, strict=True)) / total
-    fbar = sum(w * v for w, v in zip(weights, f, strict=True)) / total
-    sff = sum(w * (v - fbar) ** 2 for w, v in zip(weights, f, strict=True))
-    syy = sum(w * (v - ybar) ** 2 for w, v in zip(weights, y, strict=True))
+    centre = float(np.mean(scored))
+    f = np.array([centre if s is None else float(s) for s in scores])
+    y, w = np.asarray(failed, dtype=float), np.asarray(weights, dtype=float)
+    ybar, fbar = np.average(y, weights=w), np.average(f, weights=w)
+    sff, syy = float(w @ (f - fbar) ** 2), float(w @ (y - ybar) ** 2)
     if sff <= 1e-12 or syy <= 1e-12:
         return None
-    slope = sum(w * (a - fbar) * (b - ybar) for w, a, b in zip(weights, f, y, strict=True)) / sff
-    see = sum(w * (b - ybar - slope * (a - fbar)) ** 2 for w, a, b in zip(weights, f, y, strict=True))
+    slope = float(w @ ((f - fbar) * (y - ybar))) / sff
+    see = float(w @ (y - ybar - slope * (f - fbar)) ** 2)
+    n = len(y)
     gain = (syy / (n - 1)) / max(see / (n - 2), 1e-12)
     if gain <= 1.0:
         return None
-    return min(1.0, max(0.0, ybar + slope * (centre - fbar))), gain
+    return min(1.0, max(0.0, float(ybar + slope * (centre - fbar)))), gain
 
 
 AUDIT_ONLY = "audit members alone (wilson, fpc)"
